@@ -1,0 +1,117 @@
+#include "base/buf.h"
+#include "base/td.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void td_buf_init(struct td_buf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max;
+}
+
+void td_buf_release(struct td_buf *b)
+{
+	free(b->data);
+	td_buf_init(b, b->max);
+}
+
+void td_buf_reset(struct td_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+int td_buf_reserve(struct td_buf *b, size_t n)
+{
+	if (n > b->max || b->len > b->max - n)
+		return TD_ETOOLARGE;
+	size_t need = b->len + n + 1;
+	if (need <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	char *p = td_try_realloc(b->data, cap);
+	if (!p)
+		return TD_ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int td_buf_append(struct td_buf *b, const void *data, size_t n)
+{
+	int rc = td_buf_reserve(b, n);
+	if (rc)
+		return rc;
+	if (n)
+		memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int td_buf_putc(struct td_buf *b, char c)
+{
+	return td_buf_append(b, &c, 1);
+}
+
+int td_buf_vprintf(struct td_buf *b, const char *fmt, va_list ap)
+{
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		return TD_EINVAL;
+	int rc = td_buf_reserve(b, (size_t)n);
+	if (rc)
+		return rc;
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int td_buf_printf(struct td_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = td_buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int td_buf_json_str(struct td_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	int rc = td_buf_putc(b, '"');
+	for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
+		unsigned char c = *p;
+		if (c == '"' || c == '\\') {
+			char esc[2] = {'\\', (char)c};
+			rc = td_buf_append(b, esc, 2);
+		} else if (c < 0x20) {
+			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			rc = td_buf_append(b, esc, 6);
+		} else {
+			rc = td_buf_putc(b, (char)c);
+		}
+	}
+	if (!rc)
+		rc = td_buf_putc(b, '"');
+	return rc;
+}
+
+char *td_buf_steal(struct td_buf *b)
+{
+	char *p = b->data;
+	if (!p)
+		p = td_strdup("");
+	td_buf_init(b, b->max);
+	return p;
+}

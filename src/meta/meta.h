@@ -1,0 +1,70 @@
+/*
+ * meta.h - tandem's metadata in SQLite (DATA/meta.db, WAL journal mode), so IT
+ * can inspect it with the sqlite3 shell: sources and their write keys, API
+ * tokens. The schema is versioned with PRAGMA user_version and migrated on
+ * open.
+ *
+ * Thread safety: one struct meta may be used from any thread; calls are
+ * serialized by an internal mutex. Several processes may open the same file
+ * (the server and `tandem source create`): SQLite's locking keeps them
+ * consistent and a busy timeout of 5 s rides over short write locks.
+ */
+#ifndef TD_META_META_H
+#define TD_META_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define META_NAME_MAX  128 /* bytes of a source or token name, NUL included */
+#define META_KEY_LEN   35  /* write key "wk_" + 32 hex, NUL excluded */
+#define META_TOKEN_LEN 68  /* API token "tdk_" + 64 hex, NUL excluded */
+
+struct meta;
+
+struct meta_source {
+	uint32_t id; /* dense, starts at 1, never reused */
+	char name[META_NAME_MAX];
+	char write_key[META_KEY_LEN + 1];
+	bool enabled;
+	int64_t created_ms;
+};
+
+/* Opens or creates DATA_DIR/meta.db (file mode 0600) and migrates its schema. */
+int meta_open(struct meta **out, const char *data_dir);
+void meta_close(struct meta *m);
+
+/*
+ * Creates a source with a fresh random write key. Names are 1..127 bytes of
+ * letters, digits, '-', '_' and '.'; TD_EINVAL otherwise, TD_EEXIST if taken.
+ */
+int meta_source_create(struct meta *m, const char *name, struct meta_source *out);
+int meta_source_by_name(struct meta *m, const char *name, struct meta_source *out);
+int meta_source_by_id(struct meta *m, uint32_t id, struct meta_source *out);
+
+/*
+ * Looks a write key up for the ingest path: answers from an in-memory cache
+ * whose entries (found and not found) live at most one second, so a key
+ * disabled or created by another process takes effect within a second.
+ * TD_ENOTFOUND for unknown keys; a disabled source is returned with
+ * enabled = false.
+ */
+int meta_source_by_key(struct meta *m, const char *write_key, struct meta_source *out);
+
+/* All sources ordered by id; *out is malloc'd, the caller frees it. */
+int meta_source_list(struct meta *m, struct meta_source **out, size_t *n);
+int meta_source_set_enabled(struct meta *m, const char *name, bool enabled);
+
+/*
+ * API tokens. Only a SHA-256 hash is stored; the plain token is written once
+ * into token_out (META_TOKEN_LEN + 1 bytes). Roles: "admin", "analyst",
+ * "viewer" (TD_EINVAL for others).
+ */
+int meta_token_create(struct meta *m, const char *name, const char *role, char *token_out);
+/* TD_EAUTH for an unknown or revoked token; else copies its role into role. */
+int meta_token_check(struct meta *m, const char *token, char *role, size_t role_cap);
+int meta_token_revoke(struct meta *m, const char *name);
+/* How many tokens (not revoked) exist; < 0 on error. */
+int meta_token_count(struct meta *m);
+
+#endif
