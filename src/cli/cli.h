@@ -1,0 +1,46 @@
+/*
+ * cli.h - the `tandem` command line: one file per subcommand, sharing the
+ * option reader and the data-directory helpers below.
+ *
+ * Exit codes: 0 success, 1 failure at run time, 2 usage error (unknown
+ * command or flag, missing argument, data directory in use).
+ */
+#ifndef TD_CLI_CLI_H
+#define TD_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CLI_DEFAULT_DATA "tandem-data"
+
+int cmd_serve(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_source(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+
+/*
+ * Option reading: argv[*i] is "--name VALUE" or "--name=VALUE". Returns true
+ * and sets *value (borrowed from argv) when argv[*i] is that option, moving
+ * *i past it; exits with code 2 if the value is missing.
+ */
+bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+/* True if argv[i] is -h or --help. */
+bool cli_is_help(const char *arg);
+/* Prints "tandem CMD: unknown option X" plus a hint and returns 2. */
+int cli_bad_option(const char *cmd, const char *arg);
+/* Parses a non-negative integer with an optional k/m/g suffix (1024-based);
+ * exits 2 naming the option if malformed. */
+unsigned long long cli_size(const char *opt, const char *value);
+
+/* Creates DIR (mode 0700) if missing. Returns 0 or prints why and returns 1. */
+int cli_data_dir(const char *dir);
+
+/*
+ * Takes the exclusive lock DIR/LOCK (held until exit), so only one process
+ * writes the WAL. Returns 0; 2 with a message naming the holder's pid if
+ * another process has it; 1 on other errors.
+ */
+int cli_lock_data(const char *dir);
+
+#endif

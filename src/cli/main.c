@@ -1,0 +1,46 @@
+/*
+ * main.c - `tandem`: dispatch to a subcommand.
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define TANDEM_VERSION "0.1.0"
+
+static const char usage[] =
+    "tandem " TANDEM_VERSION " - customer data platform\n"
+    "\n"
+    "usage: tandem COMMAND [options]   ('tandem COMMAND --help' for each)\n"
+    "\n"
+    "  serve     run the server: Segment-compatible collector, /health, /metrics\n"
+    "  import    import a file of Segment messages (NDJSON)\n"
+    "  export    print stored events (NDJSON)\n"
+    "  source    create and manage sources and their write keys\n"
+    "  token     create and revoke API tokens\n"
+    "  version   print the version\n"
+    "\n"
+    "Every command takes --data DIR (default ./" CLI_DEFAULT_DATA ").\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || cli_is_help(argv[1])) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	const char *cmd = argv[1];
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {{"serve", cmd_serve},   {"import", cmd_import}, {"export", cmd_export},
+		    {"source", cmd_source}, {"token", cmd_token}};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(cmd, cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("tandem %s\n", TANDEM_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "tandem: unknown command '%s'\n\n%s", cmd, usage);
+	return 2;
+}

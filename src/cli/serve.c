@@ -1,0 +1,331 @@
+/*
+ * serve.c - `tandem serve`: open the data directory, replay the WAL, serve HTTP
+ * until SIGINT/SIGTERM.
+ */
+#include "cli/cli.h"
+#include "base/log.h"
+#include "base/td.h"
+#include "collect/collect.h"
+#include "http/http.h"
+#include "meta/meta.h"
+#include "wal/wal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: tandem serve [--data DIR] [--listen HOST:PORT] [options]\n"
+    "\n"
+    "Serves the Segment-compatible collector (/v1/...), /health, /ready and /metrics.\n"
+    "\n"
+    "  --data DIR               data directory (default ./" CLI_DEFAULT_DATA ", created 0700)\n"
+    "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0 picks\n"
+    "                           a free port; the chosen one is printed)\n"
+    "  --config FILE            read options from FILE: lines 'name = value' using the long\n"
+    "                           option names without '--'; flags given here win\n"
+    "  --durability sync|async  sync (default): acknowledge after fdatasync; async:\n"
+    "                           acknowledge at once, fsync every 200 ms (a crash of the\n"
+    "                           machine may lose up to that much)\n"
+    "  --max-event-bytes N      largest message (default 32k)\n"
+    "  --max-batch-bytes N      largest request body (default 500k)\n"
+    "  --max-batch-events N     most messages in one batch (default 2500)\n"
+    "  --dedupe-window SECONDS  window for (source, messageId) dedupe (default 604800 = 7 d)\n"
+    "  --trusted-proxy CIDR     honour X-Forwarded-For from these peers (repeatable)\n"
+    "  --threads N              HTTP event-loop threads (default: number of cores)\n"
+    "  --wal-segment-bytes N    rotate WAL files at this size (default 64m)\n"
+    "  --wal-queue-bytes N      answer 429 when this much is waiting for disk (default 64m)\n";
+
+struct serve_opts {
+	const char *data;
+	char host[256];
+	unsigned port;
+	struct http_config http;
+	struct wal_options wal;
+	long long dedupe_window_s;
+};
+
+static int parse_listen(const char *v, struct serve_opts *o)
+{
+	const char *colon = strrchr(v, ':');
+	if (!colon || colon == v) {
+		fprintf(stderr, "tandem serve: --listen takes HOST:PORT, e.g. 127.0.0.1:8080\n");
+		return 2;
+	}
+	size_t hl = (size_t)(colon - v);
+	if (v[0] == '[' && hl >= 2 && v[hl - 1] == ']') { /* [::1]:8080 */
+		v++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(o->host)) {
+		fprintf(stderr, "tandem serve: --listen host too long\n");
+		return 2;
+	}
+	memcpy(o->host, v, hl);
+	o->host[hl] = '\0';
+	if (!strcmp(o->host, "localhost"))
+		snprintf(o->host, sizeof(o->host), "127.0.0.1");
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || p < 0 || p > 65535) {
+		fprintf(stderr, "tandem serve: --listen port must be 0..65535, not '%s'\n",
+			colon + 1);
+		return 2;
+	}
+	o->port = (unsigned)p;
+	return 0;
+}
+
+/* Applies one option; returns 0, or 2 after printing why. */
+static int apply(struct serve_opts *o, const char *name, const char *v)
+{
+	if (!strcmp(name, "data")) {
+		o->data = v;
+	} else if (!strcmp(name, "listen")) {
+		return parse_listen(v, o);
+	} else if (!strcmp(name, "durability")) {
+		if (!strcmp(v, "sync"))
+			o->wal.durability = WAL_SYNC;
+		else if (!strcmp(v, "async"))
+			o->wal.durability = WAL_ASYNC;
+		else {
+			fprintf(stderr, "tandem serve: --durability is sync or async, not '%s'\n", v);
+			return 2;
+		}
+	} else if (!strcmp(name, "max-event-bytes")) {
+		o->http.limits.max_event_bytes = cli_size("--max-event-bytes", v);
+	} else if (!strcmp(name, "max-batch-bytes")) {
+		o->http.limits.max_batch_bytes = cli_size("--max-batch-bytes", v);
+	} else if (!strcmp(name, "max-batch-events")) {
+		o->http.limits.max_batch_events = cli_size("--max-batch-events", v);
+	} else if (!strcmp(name, "dedupe-window")) {
+		o->dedupe_window_s = (long long)cli_size("--dedupe-window", v);
+	} else if (!strcmp(name, "threads")) {
+		o->http.threads = (unsigned)cli_size("--threads", v);
+	} else if (!strcmp(name, "wal-segment-bytes")) {
+		o->wal.segment_bytes = cli_size("--wal-segment-bytes", v);
+	} else if (!strcmp(name, "wal-queue-bytes")) {
+		o->wal.max_pending_bytes = cli_size("--wal-queue-bytes", v);
+	} else if (!strcmp(name, "trusted-proxy")) {
+		if (o->http.nproxies == HTTP_MAX_PROXIES) {
+			fprintf(stderr, "tandem serve: at most %d --trusted-proxy ranges\n",
+				HTTP_MAX_PROXIES);
+			return 2;
+		}
+		if (http_cidr_parse(v, &o->http.proxies[o->http.nproxies])) {
+			fprintf(stderr, "tandem serve: --trusted-proxy '%s' is not an address or CIDR "
+					"range (e.g. 10.0.0.0/8)\n",
+				v);
+			return 2;
+		}
+		o->http.nproxies++;
+	} else {
+		fprintf(stderr, "tandem serve: unknown option '%s' (see 'tandem serve --help')\n",
+			name);
+		return 2;
+	}
+	return 0;
+}
+
+/* Reads `name = value` lines; values may be quoted. Strings are leaked on
+ * purpose: options point into them for the life of the process. */
+static int load_config(struct serve_opts *o, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "tandem serve: cannot read config %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	char line[1024];
+	int lineno = 0, rc = 0;
+	while (!rc && fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *p = line + strspn(line, " \t");
+		p[strcspn(p, "\r\n")] = '\0';
+		if (*p == '#' || *p == '\0')
+			continue;
+		char *eq = strchr(p, '=');
+		if (!eq) {
+			fprintf(stderr, "tandem serve: %s:%d: expected 'name = value'\n", path, lineno);
+			rc = 2;
+			break;
+		}
+		char *name = p, *val = eq + 1;
+		char *e = eq;
+		while (e > name && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		*e = '\0';
+		val += strspn(val, " \t");
+		size_t vl = strlen(val);
+		while (vl && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
+			val[--vl] = '\0';
+		if (vl >= 2 && ((val[0] == '"' && val[vl - 1] == '"') ||
+				(val[0] == '\'' && val[vl - 1] == '\''))) {
+			val[vl - 1] = '\0';
+			val++;
+		}
+		if (!strcmp(name, "config")) {
+			fprintf(stderr, "tandem serve: %s:%d: config files cannot include others\n",
+				path, lineno);
+			rc = 2;
+			break;
+		}
+		rc = apply(o, name, td_strdup(val));
+		if (rc)
+			fprintf(stderr, "tandem serve: (in %s line %d)\n", path, lineno);
+	}
+	fclose(f);
+	return rc;
+}
+
+/* First start: create the admin token, show it once, keep it in DATA/admin-token. */
+static int ensure_admin_token(struct meta *m, const char *data)
+{
+	int n = meta_token_count(m);
+	if (n < 0)
+		return 1;
+	if (n > 0)
+		return 0;
+	char token[META_TOKEN_LEN + 1], path[4096];
+	if (meta_token_create(m, "admin", "admin", token))
+		return 1;
+	snprintf(path, sizeof(path), "%s/admin-token", data);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, token, strlen(token)) < 0 || write(fd, "\n", 1) < 0 || fsync(fd)) {
+		fprintf(stderr, "tandem serve: cannot write %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	close(fd);
+	printf("admin token (shown once; also saved to %s, mode 0600): %s\n", path, token);
+	return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	struct serve_opts o;
+	memset(&o, 0, sizeof(o));
+	o.data = CLI_DEFAULT_DATA;
+	snprintf(o.host, sizeof(o.host), "127.0.0.1");
+	o.port = 8080;
+	collect_limits_default(&o.http.limits);
+	o.dedupe_window_s = 7 * 86400;
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			fputs(usage, stdout);
+			return 0;
+		}
+	}
+	for (int i = 1; i < argc;) {
+		const char *v;
+		if (cli_opt(argc, argv, &i, "--config", &v)) {
+			int rc = load_config(&o, v);
+			if (rc)
+				return rc;
+		} else {
+			i++;
+		}
+	}
+	for (int i = 1; i < argc;) {
+		const char *a = argv[i], *v;
+		if (cli_opt(argc, argv, &i, "--config", &v))
+			continue;
+		if (strncmp(a, "--", 2) != 0)
+			return cli_bad_option("serve", a);
+		char name[64];
+		const char *eq = strchr(a + 2, '=');
+		size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+		if (nl >= sizeof(name))
+			return cli_bad_option("serve", a);
+		memcpy(name, a + 2, nl);
+		name[nl] = '\0';
+		char flag[70];
+		snprintf(flag, sizeof(flag), "--%s", name);
+		if (!cli_opt(argc, argv, &i, flag, &v))
+			return cli_bad_option("serve", a);
+		int rc = apply(&o, name, v);
+		if (rc)
+			return rc;
+	}
+	if (o.http.limits.max_event_bytes < 256 || o.http.limits.max_batch_bytes < 256 ||
+	    o.http.limits.max_batch_events < 1) {
+		fprintf(stderr, "tandem serve: limits too small (event and batch bytes >= 256, "
+				"batch events >= 1)\n");
+		return 2;
+	}
+
+	int rc = cli_data_dir(o.data);
+	if (rc)
+		return rc;
+	rc = cli_lock_data(o.data);
+	if (rc)
+		return rc;
+
+	/* Signals are taken by sigwait below; block them before any thread starts
+	 * so every thread inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct meta *meta = NULL;
+	struct quarantine *q = NULL;
+	struct ingest *ing = NULL;
+	struct wal *wal = NULL;
+	struct http_server *http = NULL;
+	char waldir[4096];
+	rc = 1;
+	if (meta_open(&meta, o.data)) {
+		fprintf(stderr, "tandem serve: cannot open %s/meta.db\n", o.data);
+		goto out;
+	}
+	if (ensure_admin_token(meta, o.data))
+		goto out;
+	int err = quarantine_open(&q, o.data);
+	if (err) {
+		fprintf(stderr, "tandem serve: cannot create %s/quarantine: %s\n", o.data,
+			td_strerror(err));
+		goto out;
+	}
+	ing = ingest_new(o.dedupe_window_s * 1000);
+	snprintf(waldir, sizeof(waldir), "%s/wal", o.data);
+	o.wal.dir = waldir;
+	err = wal_open(&wal, &o.wal, ingest_replay, ing);
+	if (err) {
+		fprintf(stderr, "tandem serve: cannot open the write-ahead log in %s: %s\n", waldir,
+			td_strerror(err));
+		goto out;
+	}
+	ingest_attach(ing, wal);
+	o.http.host = o.host;
+	o.http.port = (uint16_t)o.port;
+	struct http_deps deps = {.meta = meta, .wal = wal, .ingest = ing, .quarantine = q};
+	uint16_t port;
+	if (http_start(&http, &o.http, &deps, &port))
+		goto out;
+	int v6 = strchr(o.host, ':') != NULL;
+	printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", o.host, v6 ? "]" : "", port);
+	fflush(stdout);
+	td_log_info("serve: data %s, durability %s, pid %ld", o.data,
+		    o.wal.durability == WAL_SYNC ? "sync" : "async", (long)getpid());
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	td_log_info("serve: %s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	rc = 0;
+out:
+	http_stop(http);
+	wal_close(wal);
+	ingest_free(ing);
+	quarantine_close(q);
+	meta_close(meta);
+	return rc;
+}

@@ -1,0 +1,70 @@
+/*
+ * token.c - `tandem token create|revoke`: API tokens for /api/.
+ */
+#include "cli/cli.h"
+#include "base/td.h"
+#include "meta/meta.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: tandem token create NAME [--role admin|analyst|viewer] [--data DIR]\n"
+    "       tandem token revoke NAME [--data DIR]\n"
+    "\n"
+    "API tokens authenticate the admin and query API (Authorization: Bearer TOKEN).\n"
+    "Only a SHA-256 hash is stored: the token is printed once, at creation. The first\n"
+    "'tandem serve' creates an admin token and saves it to DIR/admin-token.\n";
+
+int cmd_token(int argc, char **argv)
+{
+	const char *data = CLI_DEFAULT_DATA, *verb = NULL, *name = NULL, *role = "viewer";
+	for (int i = 1; i < argc;) {
+		const char *v;
+		if (cli_is_help(argv[i])) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (cli_opt(argc, argv, &i, "--data", &v)) {
+			data = v;
+		} else if (cli_opt(argc, argv, &i, "--role", &v)) {
+			role = v;
+		} else if (argv[i][0] != '-' && !verb) {
+			verb = argv[i++];
+		} else if (argv[i][0] != '-' && !name) {
+			name = argv[i++];
+		} else {
+			return cli_bad_option("token", argv[i]);
+		}
+	}
+	if (!verb || !name || (strcmp(verb, "create") && strcmp(verb, "revoke"))) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (cli_data_dir(data))
+		return 1;
+	struct meta *m;
+	if (meta_open(&m, data)) {
+		fprintf(stderr, "tandem token: cannot open %s/meta.db\n", data);
+		return 1;
+	}
+	int rc;
+	if (!strcmp(verb, "create")) {
+		char tok[META_TOKEN_LEN + 1];
+		rc = meta_token_create(m, name, role, tok);
+		if (!rc)
+			printf("%s\n", tok);
+		else if (rc == TD_EINVAL)
+			fprintf(stderr, "tandem token: role is admin, analyst or viewer, and the name "
+					"1-127 letters, digits, '.', '-', '_'\n");
+		else if (rc == TD_EEXIST)
+			fprintf(stderr, "tandem token: a token named '%s' exists\n", name);
+	} else {
+		rc = meta_token_revoke(m, name);
+		if (rc == TD_ENOTFOUND)
+			fprintf(stderr, "tandem token: no token named '%s'\n", name);
+		else if (!rc)
+			printf("token %s revoked\n", name);
+	}
+	meta_close(m);
+	return rc ? 1 : 0;
+}

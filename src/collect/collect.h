@@ -1,0 +1,191 @@
+/*
+ * collect.h - the Segment tracking-spec front door: parse a request body,
+ * validate each message, normalize it, and hand it to the WAL exactly once.
+ *
+ * Flow for one request (HTTP or one line of an import):
+ *   collect_parse_json()     body text -> cJSON tree, or a line/column error
+ *   collect_body_write_key() the key from the body, when there is no Basic auth
+ *   collect_prepare()        validate + normalize every message into a batch of
+ *                            WAL payloads; invalid ones become rejects
+ *   ingest_submit()          dedupe by (source, messageId) and append to the WAL
+ *
+ * WAL payload of an event record (WAL_REC_EVENT), little-endian:
+ *   offset size  field
+ *   0      1     payload version (1)
+ *   1      1     message type (enum collect_type)
+ *   2      1     flags: bit 0 = messageId assigned by tandem
+ *   3      1     length M of the messageId (1..100)
+ *   4      4     source id
+ *   8      8     receivedAt, ms since the Unix epoch
+ *   16     8     timestamp (corrected), ms since the Unix epoch
+ *   24     M     messageId (UTF-8, not NUL-terminated)
+ *   24+M   ...   the normalized message as compact JSON (to the end)
+ */
+#ifndef TD_COLLECT_COLLECT_H
+#define TD_COLLECT_COLLECT_H
+
+#include "base/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+struct wal;
+struct wal_record;
+
+#define COLLECT_MSGID_MAX 100
+#define COLLECT_EVENT_HDR 24
+
+enum collect_type {
+	COLLECT_IDENTIFY = 1,
+	COLLECT_TRACK,
+	COLLECT_PAGE,
+	COLLECT_SCREEN,
+	COLLECT_GROUP,
+	COLLECT_ALIAS,
+	COLLECT_BATCH, /* a request type only: /v1/batch and /v1/import */
+};
+
+/* Reasons a message is rejected; each has a stable code for clients and metrics. */
+enum collect_reason {
+	COLLECT_R_INVALID_JSON,
+	COLLECT_R_INVALID_BATCH,
+	COLLECT_R_NOT_OBJECT,
+	COLLECT_R_INVALID_TYPE,
+	COLLECT_R_MISSING_IDENTITY,
+	COLLECT_R_MISSING_EVENT,
+	COLLECT_R_MISSING_GROUP_ID,
+	COLLECT_R_MISSING_PREVIOUS_ID,
+	COLLECT_R_MISSING_USER_ID,
+	COLLECT_R_INVALID_FIELD,
+	COLLECT_R_MESSAGE_ID_TOO_LONG,
+	COLLECT_R_INVALID_TIMESTAMP,
+	COLLECT_R_EVENT_TOO_LARGE,
+	COLLECT_R_TOO_LARGE,
+	COLLECT_R_COUNT
+};
+
+const char *collect_reason_code(enum collect_reason r);
+const char *collect_type_name(enum collect_type t);
+/* Maps "/v1/track" or "/v1/t" (path after the host) to a type; false if none. */
+bool collect_type_from_path(const char *path, enum collect_type *t);
+
+struct collect_limits {
+	size_t max_event_bytes;	 /* 32 KB: one normalized message */
+	size_t max_batch_bytes;	 /* 500 KB: one request body (after gunzip) */
+	size_t max_batch_events; /* 2,500 */
+};
+void collect_limits_default(struct collect_limits *l);
+
+/* Where a request came from; strings are borrowed for the call. */
+struct collect_origin {
+	uint32_t source_id;
+	int64_t received_ms;
+	const char *ip; /* client address for context.ip, may be NULL */
+};
+
+struct collect_reject {
+	int index;		/* position in the batch (or line number - 1 for import) */
+	enum collect_reason reason;
+	char field[32];		/* the offending field, "" if none */
+	char message_id[COLLECT_MSGID_MAX + 1]; /* "" if none */
+	char error[200];	/* human text: what is wrong and how to fix it */
+	char *raw;		/* the message as received (compact JSON), malloc'd */
+};
+
+/* A prepared batch. WAL payloads are concatenated in `payloads`; event i is
+ * payloads.data + off[i], len[i] bytes. */
+struct collect_batch {
+	struct td_buf payloads;
+	size_t *off, *len;
+	int *index; /* the event's position in the request */
+	size_t n, cap;
+	struct collect_reject *rejects;
+	size_t nrejects, caprejects;
+};
+
+void collect_batch_init(struct collect_batch *b);
+void collect_batch_reset(struct collect_batch *b);
+void collect_batch_release(struct collect_batch *b);
+
+/*
+ * Parses body (len bytes, NUL-terminated at body[len]). On success *root owns
+ * the tree (cJSON_Delete it). On failure returns TD_EPARSE and writes
+ * "invalid JSON at line L, column C: ..." into err, with *line and *col set.
+ */
+int collect_parse_json(const char *body, size_t len, struct cJSON **root, char *err,
+		       size_t errcap, int *line, int *col);
+
+/* The "writeKey" string of a body (object), or NULL. Borrowed from root. */
+const char *collect_body_write_key(const struct cJSON *root);
+
+/*
+ * Validates and normalizes the message(s) in root for a request of type t
+ * (COLLECT_BATCH: root must hold a "batch" array). Appends one WAL payload per
+ * valid message and one reject per invalid one to out. root is modified
+ * (normalized in place). Returns 0, or for a request-level problem
+ * TD_EINVAL (not an object / no batch array; *why is set) or TD_ETOOLARGE
+ * (too many events).
+ */
+int collect_prepare(struct cJSON *root, enum collect_type t, const struct collect_origin *o,
+		    const struct collect_limits *lim, struct collect_batch *out,
+		    enum collect_reason *why);
+
+/* One message whose type is its own "type" field (an import line): appends
+ * its payload or a reject (with `index`) to out; TD_EINVAL if rejected. */
+int collect_prepare_message(struct cJSON *msg, int index, const struct collect_origin *o,
+			    const struct collect_limits *lim, struct collect_batch *out);
+
+/* Decoded view of an event payload; pointers borrow from the payload. */
+struct collect_event_view {
+	enum collect_type type;
+	bool id_assigned;
+	uint32_t source_id;
+	int64_t received_ms, timestamp_ms;
+	const char *message_id;
+	size_t message_id_len;
+	const char *json;
+	size_t json_len;
+};
+
+/* Decodes an event payload; TD_ECORRUPT if it is malformed. */
+int collect_event_decode(const void *payload, size_t len, struct collect_event_view *v);
+
+/*
+ * Quarantine: rejected input is appended to DATA/quarantine/YYYY-MM-DD.ndjson,
+ * one JSON object per line {"receivedAt","source","endpoint","index","reason",
+ * "field","error","raw"}. Thread-safe.
+ */
+struct quarantine;
+int quarantine_open(struct quarantine **out, const char *data_dir);
+void quarantine_close(struct quarantine *q);
+void quarantine_write(struct quarantine *q, const char *source, const char *endpoint,
+		      const struct collect_reject *r, int64_t received_ms);
+
+/*
+ * Ingest: deduplication and the WAL append, shared by HTTP and import.
+ * The dedupe index holds (source, messageId) pairs of the last `window_ms`
+ * as 128-bit XXH3 hashes with the LSN of the first copy (a collision needs
+ * ~2^64 messages, so it is exact for any real workload). It is rebuilt from
+ * the WAL at start (ingest_replay is the wal_open replay callback).
+ */
+struct ingest;
+
+struct ingest_result {
+	size_t accepted, duplicates;
+	uint64_t wait_lsn; /* 0 if nothing to wait for */
+	int error;	   /* TD_EFULL, TD_ENOSPC, ... if the WAL refused; nothing was kept */
+};
+
+struct ingest *ingest_new(int64_t window_ms);
+void ingest_free(struct ingest *g);
+void ingest_attach(struct ingest *g, struct wal *w);
+int ingest_replay(void *ingest, const struct wal_record *rec);
+/* Appends the batch's events (skipping duplicates) to the WAL, atomically
+ * with respect to other submits. Wait for res->wait_lsn before acknowledging. */
+void ingest_submit(struct ingest *g, const struct collect_batch *b, int64_t now_ms,
+		   struct ingest_result *res);
+size_t ingest_dedupe_size(struct ingest *g);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * http_int.h - shared between the HTTP server's files (not public).
+ */
+#ifndef TD_HTTP_HTTP_INT_H
+#define TD_HTTP_HTTP_INT_H
+
+#include "http/http.h"
+#include "base/buf.h"
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct http_config cfg;
+	struct http_deps deps;
+	_Atomic int suspended; /* connections waiting for the WAL */
+};
+
+enum req_state {
+	REQ_READING = 0,
+	REQ_WAITING, /* suspended until the WAL commit */
+	REQ_DONE,    /* response ready to queue */
+};
+
+/* One request. Owned by the connection (con_cls); freed on completion. */
+struct req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	enum req_state state;
+	bool collect; /* a /v1 collector POST */
+	bool body_too_large;
+	enum collect_type type;
+	uint64_t t0;
+	struct td_buf body;
+	int status;
+	struct td_buf resp;
+	const char *content_type;
+	const char *allow; /* Allow header for 405 */
+	int retry_after;   /* seconds; 0 = no header */
+	bool waited; /* suspended for the WAL; v1_finish completes it */
+	size_t accepted, duplicates;
+	_Atomic int wal_status;
+};
+
+bool http_is_trusted(const struct http_config *cfg, const char *ip);
+void http_client_ip(const struct http_config *cfg, const char *peer, const char *xff, char *out,
+		    size_t cap);
+void http_peer_ip(const struct sockaddr *sa, char *out, size_t cap);
+
+/* Sets a JSON error response {"success":false,"code":..,"error":..}. */
+void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The collector: called once the whole body of a /v1 POST is in r->body. */
+void v1_collect(struct req *r);
+/* Completes a request that waited for the WAL (sets the response). */
+void v1_finish(struct req *r);
+/* GET /v1/projects/{key}/settings */
+void v1_settings(struct req *r, const char *key);
+
+#endif

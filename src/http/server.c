@@ -1,0 +1,293 @@
+/*
+ * server.c - libmicrohttpd plumbing: routing, body accumulation with caps,
+ * suspend/resume around the WAL commit, responses and CORS.
+ */
+#include "http/http_int.h"
+#include "base/log.h"
+#include "base/td.h"
+#include "base/timeutil.h"
+#include "ops/metrics.h"
+#include "wal/wal.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->status = status;
+	td_buf_reset(&r->resp);
+	td_buf_printf(&r->resp, "{\"success\":false,\"code\":\"%s\",\"error\":", code);
+	td_buf_json_str(&r->resp, msg);
+	td_buf_putc(&r->resp, '}');
+	r->state = REQ_DONE;
+}
+
+static void add_cors(struct MHD_Response *resp)
+{
+	MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+	MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+	MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+				"Authorization, Content-Type, Content-Encoding");
+	MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+}
+
+static enum MHD_Result send_response(struct req *r)
+{
+	size_t len = r->resp.len;
+	char *body = td_buf_steal(&r->resp);
+	if (len && (!r->content_type || strncmp(r->content_type, "text/", 5) != 0) &&
+	    body[len - 1] != '\n') {
+		/* JSON bodies end with a newline for curl users */
+		body = td_realloc(body, len + 2);
+		body[len++] = '\n';
+		body[len] = '\0';
+	}
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type",
+				r->content_type ? r->content_type : "application/json");
+	add_cors(resp);
+	if (r->allow)
+		MHD_add_response_header(resp, "Allow", r->allow);
+	if (r->retry_after) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%d", r->retry_after);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
+	if (r->status == 401)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"tandem\"");
+	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void ops_get(struct req *r, const char *url)
+{
+	struct http_server *s = r->srv;
+	r->status = 200;
+	if (strcmp(url, "/health") == 0) {
+		td_buf_printf(&r->resp, "{\"status\":\"ok\"}");
+	} else if (strcmp(url, "/ready") == 0) {
+		struct wal_stats st;
+		wal_get_stats(s->deps.wal, &st);
+		if (st.last_error && st.pending_bytes == 0 && st.durable_lsn + 1 < st.next_lsn) {
+			http_error(r, 503, "unavailable", "write-ahead log: %s",
+				   td_strerror(st.last_error));
+			r->retry_after = 5;
+		} else {
+			td_buf_printf(&r->resp, "{\"status\":\"ready\"}");
+		}
+	} else if (strcmp(url, "/metrics") == 0) {
+		r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		metrics_render(&r->resp, s->deps.wal, s->deps.ingest);
+	}
+	r->state = REQ_DONE;
+}
+
+static bool route_get(struct req *r, const char *url)
+{
+	if (!strcmp(url, "/health") || !strcmp(url, "/ready") || !strcmp(url, "/metrics")) {
+		ops_get(r, url);
+		return true;
+	}
+	static const char pre[] = "/v1/projects/", suf[] = "/settings";
+	size_t n = strlen(url);
+	if (!strncmp(url, pre, sizeof(pre) - 1) && n > sizeof(pre) - 1 + sizeof(suf) - 1 &&
+	    !strcmp(url + n - (sizeof(suf) - 1), suf)) {
+		char key[128];
+		size_t klen = n - (sizeof(pre) - 1) - (sizeof(suf) - 1);
+		if (klen >= sizeof(key) || memchr(url + sizeof(pre) - 1, '/', klen)) {
+			http_error(r, 404, "not_found", "unknown write key");
+			return true;
+		}
+		memcpy(key, url + sizeof(pre) - 1, klen);
+		key[klen] = '\0';
+		v1_settings(r, key);
+		return true;
+	}
+	return false;
+}
+
+/* First call for a request: decide what it is and whether to read a body. */
+static void route(struct req *r, const char *url, const char *method)
+{
+	enum collect_type t;
+	bool is_v1 = collect_type_from_path(url, &t);
+	if (!strcmp(method, "OPTIONS")) {
+		r->status = 204;
+		r->state = REQ_DONE;
+		return;
+	}
+	if (is_v1) {
+		if (strcmp(method, "POST") != 0) {
+			r->allow = "POST, OPTIONS";
+			http_error(r, 405, "method_not_allowed",
+				   "%s takes POST with a JSON body, not %s", url, method);
+			return;
+		}
+		const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		size_t cap = t == COLLECT_BATCH ? r->srv->cfg.limits.max_batch_bytes
+						: r->srv->cfg.limits.max_event_bytes;
+		if (cl && strtoull(cl, NULL, 10) > cap) {
+			http_error(r, 413, "too_large",
+				   "the body is %s bytes; %s takes at most %zu (send smaller "
+				   "batches)",
+				   cl, url, cap);
+			metrics_event_rejected(COLLECT_R_TOO_LARGE, 1);
+			return;
+		}
+		r->collect = true;
+		r->type = t;
+		td_buf_init(&r->body, cap);
+		return;
+	}
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
+		if (route_get(r, url))
+			return;
+	} else if (!strcmp(url, "/health") || !strcmp(url, "/ready") || !strcmp(url, "/metrics")) {
+		r->allow = "GET, HEAD";
+		http_error(r, 405, "method_not_allowed", "%s takes GET", url);
+		return;
+	}
+	http_error(r, 404, "not_found",
+		   "no such endpoint: %s %s (the collector is under /v1/, see docs/collector.md)",
+		   method, url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct http_server *s = cls;
+	struct req *r = *con_cls;
+	if (!r) {
+		r = td_calloc(1, sizeof(*r));
+		r->srv = s;
+		r->conn = conn;
+		r->t0 = td_mono_ns();
+		td_buf_init(&r->resp, 64u << 20);
+		td_buf_init(&r->body, 0);
+		*con_cls = r;
+		route(r, url, method);
+		if (r->state == REQ_DONE)
+			return send_response(r);
+		return MHD_YES;
+	}
+	if (r->state == REQ_READING && *upload_data_size) {
+		if (!r->body_too_large &&
+		    td_buf_append(&r->body, upload_data, *upload_data_size) != 0)
+			r->body_too_large = true;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->state == REQ_READING) {
+		if (r->body_too_large) {
+			http_error(r, 413, "too_large",
+				   "the body exceeds %zu bytes (send smaller batches)",
+				   r->body.max);
+			metrics_event_rejected(COLLECT_R_TOO_LARGE, 1);
+		} else {
+			v1_collect(r);
+		}
+		if (r->state == REQ_WAITING)
+			return MHD_YES; /* suspended; called again after resume */
+	}
+	if (r->state == REQ_WAITING)
+		return MHD_YES; /* spurious call while suspended */
+	if (r->waited) {
+		r->waited = false;
+		v1_finish(r);
+	}
+	return send_response(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *con_cls;
+	if (!r)
+		return;
+	if (r->collect)
+		metrics_request_observe((double)(td_mono_ns() - r->t0) / 1e9);
+	td_buf_release(&r->body);
+	td_buf_release(&r->resp);
+	free(r);
+	*con_cls = NULL;
+}
+
+int http_start(struct http_server **out, const struct http_config *cfg,
+	       const struct http_deps *deps, uint16_t *port_out)
+{
+	struct http_server *s = td_calloc(1, sizeof(*s));
+	s->cfg = *cfg;
+	s->deps = *deps;
+	unsigned threads = cfg->threads;
+	if (!threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (unsigned)n : 1;
+	}
+
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, cfg->host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(cfg->port);
+	} else if (inet_pton(AF_INET6, cfg->host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(cfg->port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		td_log_error("http: cannot listen on '%s': not an IPv4 or IPv6 address",
+			     cfg->host);
+		free(s);
+		return TD_EINVAL;
+	}
+	s->daemon = MHD_start_daemon(
+	    flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+	if (!s->daemon) {
+		td_log_error("http: could not listen on %s:%u (address in use, or not allowed)",
+			     cfg->host, cfg->port);
+		free(s);
+		return TD_EIO;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	*port_out = info ? info->port : cfg->port;
+	*out = s;
+	return 0;
+}
+
+void http_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	MHD_quiesce_daemon(s->daemon);
+	/* Suspended connections must be resumed before the daemon stops; they
+	 * are, as soon as the WAL commits what they wait for. */
+	for (int i = 0; i < 1000 && atomic_load(&s->suspended) > 0; i++)
+		usleep(10000);
+	MHD_stop_daemon(s->daemon);
+	free(s);
+}

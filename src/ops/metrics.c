@@ -1,0 +1,152 @@
+/*
+ * metrics.c - counters behind GET /metrics.
+ */
+#include "ops/metrics.h"
+#include "base/td.h"
+#include "wal/wal.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#define REQ_BUCKETS 12
+static const double req_buckets[REQ_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+						0.01,	0.025,	 0.05,	 0.1,	0.25,	1.0};
+
+static _Atomic uint64_t accepted, duplicates, rejected[COLLECT_R_COUNT];
+static _Atomic uint64_t refused_unauthorized, refused_overloaded, refused_unavailable;
+static _Atomic uint64_t req_bucket[REQ_BUCKETS + 1], req_count, req_sum_ns;
+
+void metrics_event_accepted(uint64_t n)
+{
+	atomic_fetch_add_explicit(&accepted, n, memory_order_relaxed);
+}
+
+void metrics_event_duplicate(uint64_t n)
+{
+	atomic_fetch_add_explicit(&duplicates, n, memory_order_relaxed);
+}
+
+void metrics_event_rejected(enum collect_reason r, uint64_t n)
+{
+	if ((unsigned)r < COLLECT_R_COUNT)
+		atomic_fetch_add_explicit(&rejected[r], n, memory_order_relaxed);
+}
+
+void metrics_request_refused(const char *why)
+{
+	if (strcmp(why, "unauthorized") == 0)
+		atomic_fetch_add_explicit(&refused_unauthorized, 1, memory_order_relaxed);
+	else if (strcmp(why, "overloaded") == 0)
+		atomic_fetch_add_explicit(&refused_overloaded, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&refused_unavailable, 1, memory_order_relaxed);
+}
+
+void metrics_request_observe(double seconds)
+{
+	size_t i = 0;
+	while (i < REQ_BUCKETS && seconds > req_buckets[i])
+		i++;
+	atomic_fetch_add_explicit(&req_bucket[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&req_count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&req_sum_ns, (uint64_t)(seconds * 1e9), memory_order_relaxed);
+}
+
+uint64_t metrics_accepted_total(void)
+{
+	return atomic_load(&accepted);
+}
+
+static void histogram(struct td_buf *out, const char *name, const double *bounds, size_t n,
+		      const uint64_t *counts, double sum, uint64_t total)
+{
+	uint64_t cum = 0;
+	for (size_t i = 0; i < n; i++) {
+		cum += counts[i];
+		td_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i],
+			      (unsigned long long)cum);
+	}
+	td_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)total);
+	td_buf_printf(out, "%s_sum %.6f\n%s_count %llu\n", name, sum, name,
+		      (unsigned long long)total);
+}
+
+int metrics_render(struct td_buf *out, struct wal *w, struct ingest *g)
+{
+	td_buf_printf(out, "# HELP tandem_events_accepted_total Events stored in the WAL.\n"
+			   "# TYPE tandem_events_accepted_total counter\n"
+			   "tandem_events_accepted_total %llu\n",
+		      (unsigned long long)atomic_load(&accepted));
+	td_buf_printf(out,
+		      "# HELP tandem_events_deduplicated_total Events acknowledged as duplicates "
+		      "of a stored (source, messageId).\n"
+		      "# TYPE tandem_events_deduplicated_total counter\n"
+		      "tandem_events_deduplicated_total %llu\n",
+		      (unsigned long long)atomic_load(&duplicates));
+	td_buf_printf(out, "# HELP tandem_events_rejected_total Events rejected and quarantined, "
+			   "by reason.\n# TYPE tandem_events_rejected_total counter\n");
+	for (int r = 0; r < COLLECT_R_COUNT; r++)
+		td_buf_printf(out, "tandem_events_rejected_total{reason=\"%s\"} %llu\n",
+			      collect_reason_code((enum collect_reason)r),
+			      (unsigned long long)atomic_load(&rejected[r]));
+	td_buf_printf(out,
+		      "# HELP tandem_requests_refused_total Requests refused as a whole.\n"
+		      "# TYPE tandem_requests_refused_total counter\n"
+		      "tandem_requests_refused_total{reason=\"unauthorized\"} %llu\n"
+		      "tandem_requests_refused_total{reason=\"overloaded\"} %llu\n"
+		      "tandem_requests_refused_total{reason=\"unavailable\"} %llu\n",
+		      (unsigned long long)atomic_load(&refused_unauthorized),
+		      (unsigned long long)atomic_load(&refused_overloaded),
+		      (unsigned long long)atomic_load(&refused_unavailable));
+
+	uint64_t counts[REQ_BUCKETS + 1];
+	for (size_t i = 0; i <= REQ_BUCKETS; i++)
+		counts[i] = atomic_load(&req_bucket[i]);
+	td_buf_printf(out, "# HELP tandem_http_request_duration_seconds Time from request to "
+			   "response, collector requests.\n"
+			   "# TYPE tandem_http_request_duration_seconds histogram\n");
+	histogram(out, "tandem_http_request_duration_seconds", req_buckets, REQ_BUCKETS, counts,
+		  (double)atomic_load(&req_sum_ns) / 1e9, atomic_load(&req_count));
+
+	if (w) {
+		struct wal_histograms h;
+		struct wal_stats st;
+		wal_get_histograms(w, &h);
+		wal_get_stats(w, &st);
+		td_buf_printf(out, "# HELP tandem_wal_fsync_duration_seconds Time of one group "
+				   "commit (write + fdatasync).\n"
+				   "# TYPE tandem_wal_fsync_duration_seconds histogram\n");
+		histogram(out, "tandem_wal_fsync_duration_seconds", wal_fsync_buckets,
+			  WAL_FSYNC_BUCKETS, h.fsync, h.fsync_sum, h.count);
+		td_buf_printf(out, "# HELP tandem_wal_group_commit_records Records made durable "
+				   "by one commit.\n"
+				   "# TYPE tandem_wal_group_commit_records histogram\n");
+		histogram(out, "tandem_wal_group_commit_records", wal_group_buckets,
+			  WAL_GROUP_BUCKETS, h.group, h.group_sum, h.count);
+		td_buf_printf(
+		    out,
+		    "# HELP tandem_wal_queue_bytes Bytes appended but not yet written.\n"
+		    "# TYPE tandem_wal_queue_bytes gauge\ntandem_wal_queue_bytes %llu\n"
+		    "# HELP tandem_wal_queue_records Records appended but not yet written.\n"
+		    "# TYPE tandem_wal_queue_records gauge\ntandem_wal_queue_records %llu\n"
+		    "# HELP tandem_wal_durable_lsn Highest LSN on disk.\n"
+		    "# TYPE tandem_wal_durable_lsn gauge\ntandem_wal_durable_lsn %llu\n"
+		    "# HELP tandem_wal_disk_bytes Size of the WAL files.\n"
+		    "# TYPE tandem_wal_disk_bytes gauge\ntandem_wal_disk_bytes %llu\n"
+		    "# HELP tandem_wal_files WAL files on disk.\n"
+		    "# TYPE tandem_wal_files gauge\ntandem_wal_files %llu\n"
+		    "# HELP tandem_wal_damaged_files WAL files with a torn or corrupt tail found "
+		    "at start.\n# TYPE tandem_wal_damaged_files gauge\ntandem_wal_damaged_files "
+		    "%llu\n",
+		    (unsigned long long)st.pending_bytes, (unsigned long long)st.pending_records,
+		    (unsigned long long)st.durable_lsn, (unsigned long long)st.disk_bytes,
+		    (unsigned long long)st.files, (unsigned long long)st.damaged_files);
+	}
+	if (g)
+		td_buf_printf(out,
+			      "# HELP tandem_dedupe_entries (source, messageId) pairs in the "
+			      "dedupe window.\n# TYPE tandem_dedupe_entries gauge\n"
+			      "tandem_dedupe_entries %zu\n",
+			      ingest_dedupe_size(g));
+	return 0;
+}
