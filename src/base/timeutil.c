@@ -138,22 +138,36 @@ int td_time_parse(const char *s, size_t len, int64_t *ms)
 	return 0;
 }
 
+static void put_digits(char *p, unsigned v, int n)
+{
+	while (n--) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
 void td_time_format(int64_t ms, char *out)
 {
 	int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-	int msec = (int)(ms - secs * 1000);
+	unsigned msec = (unsigned)(ms - secs * 1000);
 	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-	int64_t rem = secs - days * 86400;
+	unsigned rem = (unsigned)(secs - days * 86400);
 	int64_t y;
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
-	unsigned hh = (unsigned)(rem / 3600) % 24, mi = (unsigned)(rem / 60 % 60) % 60;
-	unsigned ss = (unsigned)(rem % 60) % 60, mss = (unsigned)msec % 1000;
-	if (y < -99999 || y > 99999)
-		y = y < 0 ? -99999 : 99999;
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", (long long)y, m % 13,
-		 d % 32, hh, mi, ss, mss);
-	memcpy(out, tmp, TD_ISO8601_LEN - 1);
-	out[TD_ISO8601_LEN - 1] = '\0';
+	if (y < 0 || y > 9999) {
+		/* outside what ISO-8601 basic years hold: clamp, never overflow */
+		snprintf(out, TD_ISO8601_LEN, "%s", y < 0 ? "0000-01-01T00:00:00.000Z"
+							  : "9999-12-31T23:59:59.999Z");
+		return;
+	}
+	/* hand-formatted: this runs twice per ingested event */
+	memcpy(out, "0000-00-00T00:00:00.000Z", 25);
+	put_digits(out, (unsigned)y, 4);
+	put_digits(out + 5, m, 2);
+	put_digits(out + 8, d, 2);
+	put_digits(out + 11, rem / 3600, 2);
+	put_digits(out + 14, rem / 60 % 60, 2);
+	put_digits(out + 17, rem % 60, 2);
+	put_digits(out + 20, msec, 3);
 }

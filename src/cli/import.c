@@ -168,13 +168,16 @@ static int run(struct import_state *st, const char *map, size_t size, bool show)
 		cJSON *msg;
 		char err[200];
 		int l, c;
+		collect_arena_begin();
 		if (collect_parse_json(line, len, &msg, err, sizeof(err), &l, &c)) {
+			collect_arena_end();
 			rc = write_reject(st, st->lines, "invalid_json", "", err, text, len);
 			continue;
 		}
 		size_t before = st->batch.nrejects;
 		collect_prepare_message(msg, (int)st->lines - 1, &st->origin, &st->lim, &st->batch);
 		cJSON_Delete(msg);
+		collect_arena_end();
 		if (st->batch.nrejects > before) {
 			const struct collect_reject *r = &st->batch.rejects[before];
 			rc = write_reject(st, st->lines, collect_reason_code(r->reason), r->field,

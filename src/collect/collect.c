@@ -10,11 +10,13 @@
  *     trustworthy to correct by).
  */
 #include "collect/collect.h"
+#include "base/arena.h"
 #include "base/td.h"
 #include "base/timeutil.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +162,46 @@ const char *collect_body_write_key(const cJSON *root)
 	return cJSON_IsString(k) ? k->valuestring : NULL;
 }
 
+/* ---- cJSON memory: a per-thread arena while a request is processed ---- */
+
+static __thread struct td_arena *tl_arena;
+static __thread struct td_arena tl_arena_mem;
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static void *hook_malloc(size_t n)
+{
+	return tl_arena ? td_arena_alloc(tl_arena, n) : td_malloc(n);
+}
+
+static void hook_free(void *p)
+{
+	if (p && tl_arena && td_arena_owns(tl_arena, p))
+		return; /* freed with the arena */
+	free(p);
+}
+
+static void install_hooks(void)
+{
+	cJSON_Hooks h = {.malloc_fn = hook_malloc, .free_fn = hook_free};
+	cJSON_InitHooks(&h);
+}
+
+void collect_arena_begin(void)
+{
+	pthread_once(&hooks_once, install_hooks);
+	if (!tl_arena_mem.chunk_size)
+		td_arena_init(&tl_arena_mem, 256 * 1024);
+	tl_arena = &tl_arena_mem;
+}
+
+void collect_arena_end(void)
+{
+	if (!tl_arena)
+		return;
+	tl_arena = NULL;
+	td_arena_reset(&tl_arena_mem);
+}
+
 /* ---- message ids ---- */
 
 static __thread uint64_t rng_state;
@@ -194,10 +236,6 @@ static void make_uuid(char out[37])
 
 /* ---- validation ---- */
 
-struct item_ctx {
-	struct collect_reject *rej; /* filled on failure */
-};
-
 static int fail(struct collect_reject *r, enum collect_reason why, const char *field,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -218,58 +256,163 @@ static bool is_null(const cJSON *v)
 	return !v || cJSON_IsNull(v);
 }
 
+/* The fields of a message that tandem reads, found in one pass over its keys
+ * (a message has a dozen keys and we look at most of them: one pass beats
+ * a cJSON_GetObjectItem scan per field). */
+struct fields {
+	cJSON *type, *write_key, *context, *integrations, *message_id, *user_id, *anonymous_id,
+	    *properties, *traits, *event, *name, *category, *group_id, *previous_id, *timestamp,
+	    *sent_at, *original_timestamp, *received_at;
+};
+
+static void scan(cJSON *msg, struct fields *f)
+{
+	memset(f, 0, sizeof(*f));
+	for (cJSON *k = msg->child; k; k = k->next) {
+		const char *s = k->string;
+		cJSON **slot = NULL;
+		if (!s)
+			continue;
+		switch (s[0]) {
+		case 'a':
+			if (!strcmp(s, "anonymousId"))
+				slot = &f->anonymous_id;
+			break;
+		case 'c':
+			if (!strcmp(s, "context"))
+				slot = &f->context;
+			else if (!strcmp(s, "category"))
+				slot = &f->category;
+			break;
+		case 'e':
+			if (!strcmp(s, "event"))
+				slot = &f->event;
+			break;
+		case 'g':
+			if (!strcmp(s, "groupId"))
+				slot = &f->group_id;
+			break;
+		case 'i':
+			if (!strcmp(s, "integrations"))
+				slot = &f->integrations;
+			break;
+		case 'm':
+			if (!strcmp(s, "messageId"))
+				slot = &f->message_id;
+			break;
+		case 'n':
+			if (!strcmp(s, "name"))
+				slot = &f->name;
+			break;
+		case 'o':
+			if (!strcmp(s, "originalTimestamp"))
+				slot = &f->original_timestamp;
+			break;
+		case 'p':
+			if (!strcmp(s, "properties"))
+				slot = &f->properties;
+			else if (!strcmp(s, "previousId"))
+				slot = &f->previous_id;
+			break;
+		case 'r':
+			if (!strcmp(s, "receivedAt"))
+				slot = &f->received_at;
+			break;
+		case 's':
+			if (!strcmp(s, "sentAt"))
+				slot = &f->sent_at;
+			break;
+		case 't':
+			if (!strcmp(s, "type"))
+				slot = &f->type;
+			else if (!strcmp(s, "timestamp"))
+				slot = &f->timestamp;
+			else if (!strcmp(s, "traits"))
+				slot = &f->traits;
+			break;
+		case 'u':
+			if (!strcmp(s, "userId"))
+				slot = &f->user_id;
+			break;
+		case 'w':
+			if (!strcmp(s, "writeKey"))
+				slot = &f->write_key;
+			break;
+		}
+		if (slot && !*slot) /* first occurrence wins, as in cJSON lookups */
+			*slot = k;
+	}
+}
+
+/* Replaces member *item of obj by a string node with the same key. */
+static cJSON *replace_string(cJSON *obj, cJSON *item, const char *value)
+{
+	cJSON *s = cJSON_CreateString(value);
+	s->string = item->string;
+	s->type |= item->type & cJSON_StringIsConst;
+	item->string = NULL;
+	cJSON_ReplaceItemViaPointer(obj, item, s);
+	return s;
+}
+
+/* Sets obj[name] = value; *item is the member if already known (or NULL). */
+static cJSON *set_string(cJSON *obj, cJSON *item, const char *name, const char *value)
+{
+	if (item)
+		return replace_string(obj, item, value);
+	cJSON *s = cJSON_CreateString(value);
+	cJSON_AddItemToObject(obj, name, s);
+	return s;
+}
+
 /*
  * An identifier field (userId, anonymousId, groupId, previousId): a string or
  * a number (turned into its decimal string, as Segment does). Returns 1 if
  * present and non-empty, 0 if absent/empty, -1 (reject filled) if invalid.
  */
-static int id_field(cJSON *msg, const char *name, struct collect_reject *r)
+static int id_field(cJSON *msg, cJSON **v, const char *name, struct collect_reject *r)
 {
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(msg, name);
-	if (is_null(v))
+	if (is_null(*v))
 		return 0;
-	if (cJSON_IsNumber(v)) {
+	if (cJSON_IsNumber(*v)) {
 		char num[32];
-		double d = v->valuedouble;
+		double d = (*v)->valuedouble;
 		if (!isfinite(d))
 			return fail(r, COLLECT_R_INVALID_FIELD, name, "%s must be a string", name);
 		if (d == floor(d) && fabs(d) < 9007199254740992.0)
 			snprintf(num, sizeof(num), "%.0f", d);
 		else
 			snprintf(num, sizeof(num), "%.17g", d);
-		cJSON_ReplaceItemInObjectCaseSensitive(msg, name, cJSON_CreateString(num));
+		*v = replace_string(msg, *v, num);
 		return 1;
 	}
-	if (!cJSON_IsString(v))
+	if (!cJSON_IsString(*v))
 		return fail(r, COLLECT_R_INVALID_FIELD, name,
 			    "%s must be a string (or a number), not %s", name,
-			    cJSON_IsArray(v)    ? "an array"
-			    : cJSON_IsObject(v) ? "an object"
-						: "a boolean");
-	return v->valuestring[0] != '\0';
+			    cJSON_IsArray(*v)	 ? "an array"
+			    : cJSON_IsObject(*v) ? "an object"
+						 : "a boolean");
+	return (*v)->valuestring[0] != '\0';
 }
 
-static int object_field(cJSON *msg, const char *name, struct collect_reject *r)
+static int object_field(const cJSON *v, const char *name, struct collect_reject *r)
 {
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(msg, name);
 	if (is_null(v) || cJSON_IsObject(v))
 		return 0;
 	return fail(r, COLLECT_R_INVALID_FIELD, name, "%s must be a JSON object", name);
 }
 
-static int string_field(cJSON *msg, const char *name, struct collect_reject *r)
+static int string_field(const cJSON *v, const char *name, struct collect_reject *r)
 {
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(msg, name);
 	if (is_null(v) || cJSON_IsString(v))
 		return 0;
 	return fail(r, COLLECT_R_INVALID_FIELD, name, "%s must be a string", name);
 }
 
 /* Parses an optional ISO-8601 field; *present says whether it was there. */
-static int time_field(cJSON *msg, const char *name, int64_t *ms, bool *present,
+static int time_field(const cJSON *v, const char *name, int64_t *ms, bool *present,
 		      struct collect_reject *r)
 {
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(msg, name);
 	*present = false;
 	if (is_null(v))
 		return 0;
@@ -282,32 +425,30 @@ static int time_field(cJSON *msg, const char *name, int64_t *ms, bool *present,
 	return 0;
 }
 
-static void set_string(cJSON *obj, const char *name, const char *value)
-{
-	cJSON *s = cJSON_CreateString(value);
-	if (cJSON_GetObjectItemCaseSensitive(obj, name))
-		cJSON_ReplaceItemInObjectCaseSensitive(obj, name, s);
-	else
-		cJSON_AddItemToObject(obj, name, s);
-}
-
-/* Adds batch-level keys of `from` (context, integrations) missing in msg[name]. */
-static void merge_defaults(cJSON *msg, const char *name, const cJSON *from)
+/* Adds the batch-level keys of `from` (context, integrations) that the
+ * message's own object lacks; returns the message's object. */
+static cJSON *merge_defaults(cJSON *msg, cJSON *to, const char *name, const cJSON *from)
 {
 	if (!cJSON_IsObject(from))
-		return;
-	cJSON *to = cJSON_GetObjectItemCaseSensitive(msg, name);
+		return to;
 	if (is_null(to)) {
-		if (to)
-			cJSON_DeleteItemFromObjectCaseSensitive(msg, name);
-		cJSON_AddItemToObject(msg, name, cJSON_Duplicate(from, 1));
-		return;
+		cJSON *copy = cJSON_Duplicate(from, 1);
+		if (to) {
+			copy->string = to->string;
+			to->string = NULL;
+			copy->type |= to->type & cJSON_StringIsConst;
+			cJSON_ReplaceItemViaPointer(msg, to, copy);
+		} else {
+			cJSON_AddItemToObject(msg, name, copy);
+		}
+		return copy;
 	}
 	if (!cJSON_IsObject(to))
-		return; /* reported by validation */
+		return to; /* reported by validation */
 	for (const cJSON *k = from->child; k; k = k->next)
-		if (!cJSON_GetObjectItemCaseSensitive(to, k->string))
+		if (k->string && !cJSON_GetObjectItemCaseSensitive(to, k->string))
 			cJSON_AddItemToObject(to, k->string, cJSON_Duplicate(k, 1));
+	return to;
 }
 
 struct prep_env {
@@ -323,70 +464,73 @@ static int normalize(cJSON *msg, enum collect_type *tp, struct prep_env *env,
 		     struct collect_reject *r, int64_t *ts_out, bool *assigned)
 {
 	enum collect_type t = *tp;
+	struct fields f;
 	if (!cJSON_IsObject(msg))
 		return fail(r, COLLECT_R_NOT_OBJECT, "", "each message must be a JSON object");
+	scan(msg, &f);
+
+	if (cJSON_IsString(f.message_id))
+		snprintf(r->message_id, sizeof(r->message_id), "%.100s",
+			 f.message_id->valuestring);
 
 	/* the type: from the endpoint, or the item's "type" inside a batch */
-	cJSON *tv = cJSON_GetObjectItemCaseSensitive(msg, "type");
 	if (t == COLLECT_BATCH) {
-		if (!cJSON_IsString(tv) || !type_from_name(tv->valuestring, &t))
+		if (!cJSON_IsString(f.type) || !type_from_name(f.type->valuestring, &t))
 			return fail(r, COLLECT_R_INVALID_TYPE, "type",
 				    "type must be one of identify, track, page, screen, group, "
 				    "alias");
+	} else if (!cJSON_IsString(f.type) || strcmp(f.type->valuestring, collect_type_name(t))) {
+		f.type = set_string(msg, f.type, "type", collect_type_name(t));
 	}
 	*tp = t;
-	set_string(msg, "type", collect_type_name(t));
-	cJSON_DeleteItemFromObjectCaseSensitive(msg, "writeKey");
+	if (f.write_key)
+		cJSON_Delete(cJSON_DetachItemViaPointer(msg, f.write_key));
 
 	if (env->batch_context)
-		merge_defaults(msg, "context", env->batch_context);
+		f.context = merge_defaults(msg, f.context, "context", env->batch_context);
 	if (env->batch_integrations)
-		merge_defaults(msg, "integrations", env->batch_integrations);
+		f.integrations =
+		    merge_defaults(msg, f.integrations, "integrations", env->batch_integrations);
 
 	/* message id */
-	cJSON *mid = cJSON_GetObjectItemCaseSensitive(msg, "messageId");
-	if (cJSON_IsNumber(mid) && id_field(msg, "messageId", r) < 0)
+	if (cJSON_IsNumber(f.message_id) && id_field(msg, &f.message_id, "messageId", r) < 0)
 		return -1;
-	mid = cJSON_GetObjectItemCaseSensitive(msg, "messageId");
-	if (!is_null(mid) && !cJSON_IsString(mid))
+	if (!is_null(f.message_id) && !cJSON_IsString(f.message_id))
 		return fail(r, COLLECT_R_INVALID_FIELD, "messageId", "messageId must be a string");
-	if (cJSON_IsString(mid)) {
-		size_t n = strlen(mid->valuestring);
-		snprintf(r->message_id, sizeof(r->message_id), "%.*s", (int)TD_MIN(n, 100),
-			 mid->valuestring);
+	if (cJSON_IsString(f.message_id)) {
+		size_t n = strlen(f.message_id->valuestring);
 		if (n > COLLECT_MSGID_MAX)
 			return fail(r, COLLECT_R_MESSAGE_ID_TOO_LONG, "messageId",
 				    "messageId is %zu characters; at most %d are allowed", n,
 				    COLLECT_MSGID_MAX);
 	}
 
-	int has_user = id_field(msg, "userId", r);
+	int has_user = id_field(msg, &f.user_id, "userId", r);
 	if (has_user < 0)
 		return -1;
-	int has_anon = id_field(msg, "anonymousId", r);
+	int has_anon = id_field(msg, &f.anonymous_id, "anonymousId", r);
 	if (has_anon < 0)
 		return -1;
-	if (object_field(msg, "context", r) || object_field(msg, "integrations", r) ||
-	    object_field(msg, "properties", r) || object_field(msg, "traits", r))
+	if (object_field(f.context, "context", r) ||
+	    object_field(f.integrations, "integrations", r) ||
+	    object_field(f.properties, "properties", r) || object_field(f.traits, "traits", r))
 		return -1;
 
 	switch (t) {
-	case COLLECT_TRACK: {
-		cJSON *ev = cJSON_GetObjectItemCaseSensitive(msg, "event");
-		if (is_null(ev) || (cJSON_IsString(ev) && ev->valuestring[0] == '\0'))
+	case COLLECT_TRACK:
+		if (is_null(f.event) || (cJSON_IsString(f.event) && f.event->valuestring[0] == '\0'))
 			return fail(r, COLLECT_R_MISSING_EVENT, "event",
 				    "track calls need an \"event\" name, e.g. \"Order Completed\"");
-		if (!cJSON_IsString(ev))
+		if (!cJSON_IsString(f.event))
 			return fail(r, COLLECT_R_INVALID_FIELD, "event", "event must be a string");
 		break;
-	}
 	case COLLECT_PAGE:
 	case COLLECT_SCREEN:
-		if (string_field(msg, "name", r) || string_field(msg, "category", r))
+		if (string_field(f.name, "name", r) || string_field(f.category, "category", r))
 			return -1;
 		break;
 	case COLLECT_GROUP: {
-		int g = id_field(msg, "groupId", r);
+		int g = id_field(msg, &f.group_id, "groupId", r);
 		if (g < 0)
 			return -1;
 		if (g == 0)
@@ -395,7 +539,7 @@ static int normalize(cJSON *msg, enum collect_type *tp, struct prep_env *env,
 		break;
 	}
 	case COLLECT_ALIAS: {
-		int p = id_field(msg, "previousId", r);
+		int p = id_field(msg, &f.previous_id, "previousId", r);
 		if (p < 0)
 			return -1;
 		if (p == 0)
@@ -413,54 +557,48 @@ static int normalize(cJSON *msg, enum collect_type *tp, struct prep_env *env,
 		return fail(r, COLLECT_R_MISSING_IDENTITY, "userId",
 			    "every message needs a \"userId\" or an \"anonymousId\"");
 
-	/* timestamps */
+	/* timestamps: the client's "timestamp" is the original one */
 	int64_t orig = 0, sent = 0, dummy;
-	bool has_ts, has_orig, has_sent, has_recv;
-	if (time_field(msg, "timestamp", &orig, &has_ts, r) ||
-	    time_field(msg, "sentAt", &sent, &has_sent, r))
+	bool has_ts, has_orig = false, has_sent, has_recv;
+	if (time_field(f.timestamp, "timestamp", &orig, &has_ts, r) ||
+	    time_field(f.sent_at, "sentAt", &sent, &has_sent, r) ||
+	    time_field(f.received_at, "receivedAt", &dummy, &has_recv, r))
 		return -1;
-	if (!has_ts) {
-		if (time_field(msg, "originalTimestamp", &orig, &has_orig, r))
-			return -1;
-		has_ts = has_orig;
-	}
-	if (time_field(msg, "receivedAt", &dummy, &has_recv, r))
+	if (!has_ts && time_field(f.original_timestamp, "originalTimestamp", &orig, &has_orig, r))
 		return -1;
 	int64_t recv = env->o->received_ms, ts = recv;
-	if (has_ts) {
+	if (has_ts || has_orig) {
 		ts = orig;
 		if (has_sent && sent >= orig)
 			ts = recv - (sent - orig);
 	}
 	char buf[TD_ISO8601_LEN];
-	if (has_ts) {
-		cJSON *ov = cJSON_GetObjectItemCaseSensitive(msg, "timestamp");
-		if (cJSON_IsString(ov))
-			set_string(msg, "originalTimestamp", ov->valuestring);
-	}
+	if (has_ts)
+		f.original_timestamp = set_string(msg, f.original_timestamp, "originalTimestamp",
+						  f.timestamp->valuestring);
 	td_time_format(ts, buf);
-	set_string(msg, "timestamp", buf);
+	set_string(msg, f.timestamp, "timestamp", buf);
 	td_time_format(recv, buf);
-	set_string(msg, "receivedAt", buf);
+	set_string(msg, f.received_at, "receivedAt", buf);
 	*ts_out = ts;
 
 	/* context.ip from the connection unless the sender set one */
 	if (env->o->ip) {
-		cJSON *ctx = cJSON_GetObjectItemCaseSensitive(msg, "context");
-		if (is_null(ctx)) {
-			if (ctx)
-				cJSON_DeleteItemFromObjectCaseSensitive(msg, "context");
-			ctx = cJSON_AddObjectToObject(msg, "context");
+		if (is_null(f.context)) {
+			if (f.context)
+				cJSON_Delete(cJSON_DetachItemViaPointer(msg, f.context));
+			f.context = cJSON_AddObjectToObject(msg, "context");
 		}
-		if (is_null(cJSON_GetObjectItemCaseSensitive(ctx, "ip")))
-			set_string(ctx, "ip", env->o->ip);
+		if (is_null(cJSON_GetObjectItemCaseSensitive(f.context, "ip")))
+			set_string(f.context, cJSON_GetObjectItemCaseSensitive(f.context, "ip"),
+				   "ip", env->o->ip);
 	}
 
 	*assigned = false;
-	if (!cJSON_IsString(mid) || mid->valuestring[0] == '\0') {
+	if (!cJSON_IsString(f.message_id) || f.message_id->valuestring[0] == '\0') {
 		char uuid[37];
 		make_uuid(uuid);
-		set_string(msg, "messageId", uuid);
+		set_string(msg, f.message_id, "messageId", uuid);
 		*assigned = true;
 	}
 	return 0;
@@ -491,7 +629,9 @@ static struct collect_reject *new_reject(struct collect_batch *b, int index)
 static void keep_reject(struct collect_batch *b, const cJSON *msg)
 {
 	struct collect_reject *r = &b->rejects[b->nrejects++];
-	r->raw = msg ? cJSON_PrintUnformatted(msg) : NULL;
+	char *text = msg ? cJSON_PrintUnformatted(msg) : NULL;
+	r->raw = text ? td_strdup(text) : NULL; /* text may live in the arena */
+	cJSON_free(text);
 }
 
 static int emit(struct collect_batch *b, cJSON *msg, enum collect_type t, int64_t ts,

@@ -183,6 +183,7 @@ void v1_collect(struct req *r)
 
 	char err[sizeof(((struct collect_reject *)0)->error)];
 	int line = 0, col = 0;
+	collect_arena_begin();
 	bool parsed = collect_parse_json(body->data, body->len, &root, err, sizeof(err), &line,
 					 &col) == 0;
 
@@ -293,6 +294,7 @@ void v1_collect(struct req *r)
 out:
 	if (root)
 		cJSON_Delete(root);
+	collect_arena_end();
 	collect_batch_release(&b);
 	td_buf_release(&plain);
 }
