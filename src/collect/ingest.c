@@ -158,6 +158,18 @@ void ingest_submit(struct ingest *g, const struct collect_batch *b, int64_t now,
 		return;
 	}
 	pthread_mutex_lock(&g->mu);
+	/* all or nothing: a batch the WAL cannot take now is refused whole, so a
+	 * client retrying after 429/503 never finds half of it already stored */
+	size_t bytes = 0;
+	for (size_t i = 0; i < b->n; i++)
+		bytes += b->len[i];
+	res->error = b->n ? wal_reserve_check(g->wal, bytes, b->n) : 0;
+	if (res->error == TD_EFULL && bytes + b->n * WAL_REC_HEADER > wal_max_pending(g->wal))
+		res->error = 0; /* larger than the whole queue: append what fits, wait, go on */
+	if (res->error) {
+		pthread_mutex_unlock(&g->mu);
+		return;
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		const char *p = b->payloads.data + b->off[i];
 		struct collect_event_view v;

@@ -83,7 +83,7 @@ static void ops_get(struct req *r, const char *url)
 	} else if (strcmp(url, "/ready") == 0) {
 		struct wal_stats st;
 		wal_get_stats(s->deps.wal, &st);
-		if (st.last_error && st.pending_bytes == 0 && st.durable_lsn + 1 < st.next_lsn) {
+		if (!st.healthy) {
 			http_error(r, 503, "unavailable", "write-ahead log: %s",
 				   td_strerror(st.last_error));
 			r->retry_after = 5;

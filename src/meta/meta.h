@@ -30,13 +30,20 @@ struct meta_source {
 	int64_t created_ms;
 };
 
-/* Opens or creates DATA_DIR/meta.db (file mode 0600) and migrates its schema. */
+/*
+ * Opens or creates DATA_DIR/meta.db (file mode 0600) and migrates its schema.
+ * DATA_DIR is created (mode 0700) if missing; an existing meta.db readable by
+ * group or others is chmod'ed to owner-only. TD_EDB if the file's schema is
+ * newer than this build understands. meta_close(NULL) is a no-op.
+ */
 int meta_open(struct meta **out, const char *data_dir);
 void meta_close(struct meta *m);
 
 /*
  * Creates a source with a fresh random write key. Names are 1..127 bytes of
  * letters, digits, '-', '_' and '.'; TD_EINVAL otherwise, TD_EEXIST if taken.
+ * out may be NULL. Lookups: TD_EINVAL for an invalid name, TD_ENOTFOUND for
+ * an unknown one; *out is written only on success.
  */
 int meta_source_create(struct meta *m, const char *name, struct meta_source *out);
 int meta_source_by_name(struct meta *m, const char *name, struct meta_source *out);
@@ -51,7 +58,8 @@ int meta_source_by_id(struct meta *m, uint32_t id, struct meta_source *out);
  */
 int meta_source_by_key(struct meta *m, const char *write_key, struct meta_source *out);
 
-/* All sources ordered by id; *out is malloc'd, the caller frees it. */
+/* All sources ordered by id; *out is malloc'd (never NULL on success, even
+ * when *n is 0), the caller frees it. */
 int meta_source_list(struct meta *m, struct meta_source **out, size_t *n);
 int meta_source_set_enabled(struct meta *m, const char *name, bool enabled);
 
@@ -61,8 +69,11 @@ int meta_source_set_enabled(struct meta *m, const char *name, bool enabled);
  * "viewer" (TD_EINVAL for others).
  */
 int meta_token_create(struct meta *m, const char *name, const char *role, char *token_out);
-/* TD_EAUTH for an unknown or revoked token; else copies its role into role. */
+/* TD_EAUTH for an unknown or revoked token; else copies its role into role
+ * (TD_EINVAL if it does not fit in role_cap bytes; 8 is enough). */
 int meta_token_check(struct meta *m, const char *token, char *role, size_t role_cap);
+/* TD_ENOTFOUND for an unknown name; revoking twice is not an error. A
+ * revoked token keeps its row (and its name) for the audit trail. */
 int meta_token_revoke(struct meta *m, const char *name);
 /* How many tokens (not revoked) exist; < 0 on error. */
 int meta_token_count(struct meta *m);

@@ -51,6 +51,7 @@ struct wal {
 	int failed;	      /* TD_E* while appends are refused */
 	int64_t failed_until; /* ms: appends refused until then */
 	int last_error;
+	bool healthy; /* false from a failed write until the next good one */
 	bool stop;
 	struct waiter *waiters;
 	size_t nwaiters, capwaiters;
@@ -228,6 +229,7 @@ static void *writer_main(void *arg)
 		size_t nfire;
 		pthread_mutex_lock(&w->mu);
 		if (!rc) {
+			w->healthy = true;
 			w->durable_lsn = last;
 			w->commits++;
 			w->records_written += records;
@@ -245,6 +247,7 @@ static void *writer_main(void *arg)
 			w->next_lsn = w->durable_lsn + 1;
 			w->failed = rc;
 			w->last_error = rc;
+			w->healthy = false;
 			w->failed_until = INT64_MAX;
 			w->fail_gen++;
 			nfire = take_waiters(w, &fire, true);
@@ -308,6 +311,7 @@ int wal_open(struct wal **out, const struct wal_options *opt, wal_replay_fn fn, 
 	w->async_interval_ms = opt->async_interval_ms ? opt->async_interval_ms : 200;
 	w->fd = -1;
 	w->next_lsn = 1;
+	w->healthy = true;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->done, NULL);
@@ -409,6 +413,20 @@ int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uin
 	return rc;
 }
 
+int wal_reserve_check(struct wal *w, size_t payload_bytes, size_t records)
+{
+	int rc = 0;
+	pthread_mutex_lock(&w->mu);
+	if (w->stop)
+		rc = TD_ECLOSED;
+	else if (w->failed && td_now_ms() < w->failed_until)
+		rc = w->failed;
+	else if (w->pending.len + payload_bytes + records * WAL_REC_HEADER > w->max_pending)
+		rc = TD_EFULL;
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
 void wal_notify(struct wal *w, uint64_t lsn, wal_done_fn fn, void *arg)
 {
 	pthread_mutex_lock(&w->mu);
@@ -454,6 +472,11 @@ int wal_wait(struct wal *w, uint64_t lsn)
 	return rc;
 }
 
+size_t wal_max_pending(const struct wal *w)
+{
+	return w->max_pending;
+}
+
 enum wal_durability wal_durability(const struct wal *w)
 {
 	return w->durability;
@@ -473,6 +496,7 @@ void wal_get_stats(struct wal *w, struct wal_stats *st)
 	st->disk_bytes = w->disk_bytes;
 	st->damaged_files = w->damaged_files;
 	st->last_error = w->last_error;
+	st->healthy = w->healthy;
 	pthread_mutex_unlock(&w->mu);
 }
 

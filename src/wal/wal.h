@@ -95,6 +95,7 @@ struct wal_stats {
 	uint64_t files, disk_bytes;
 	uint64_t damaged_files; /* files whose tail was found torn or corrupt at open */
 	int last_error;		/* TD_E* of the last failed write, 0 if none */
+	bool healthy;		/* false from a failed write until a write succeeds */
 };
 
 /* Opens the log, replays every stored record through fn (may be NULL), starts
@@ -116,6 +117,13 @@ void wal_set_rollback(struct wal *w, wal_rollback_fn fn, void *ctx);
  */
 int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uint64_t *lsn);
 
+/*
+ * Would `records` appends totalling `payload_bytes` be accepted now? Returns 0
+ * or the error wal_append would give. Lets a caller that is the only appender
+ * (the ingest lock makes it so) refuse a whole batch rather than keep half.
+ */
+int wal_reserve_check(struct wal *w, size_t payload_bytes, size_t records);
+
 /* Calls fn(arg, status) once every record up to lsn is durable (in async
  * mode: written). May call fn before returning, on the calling thread, when
  * that is already so. */
@@ -125,6 +133,7 @@ void wal_notify(struct wal *w, uint64_t lsn, wal_done_fn fn, void *arg);
 int wal_wait(struct wal *w, uint64_t lsn);
 
 enum wal_durability wal_durability(const struct wal *w);
+size_t wal_max_pending(const struct wal *w);
 void wal_get_stats(struct wal *w, struct wal_stats *st);
 
 /* Latency of write+fdatasync, for /metrics: fills counts for the bucket upper

@@ -1,0 +1,373 @@
+/*
+ * Parsing, validation and normalization of Segment messages (collect.c).
+ */
+#include "base/td.h"
+#include "base/timeutil.h"
+#include "collect/collect.h"
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int64_t NOW = 1795000000000; /* 2026-11-18T... */
+
+struct prepared {
+	struct collect_batch b;
+	cJSON *out[16]; /* parsed normalized JSON of each accepted event */
+	int rc;
+	enum collect_reason why;
+};
+
+static void prepare(struct prepared *p, const char *body, enum collect_type t, const char *ip)
+{
+	struct collect_limits lim;
+	collect_limits_default(&lim);
+	struct collect_origin o = {.source_id = 7, .received_ms = NOW, .ip = ip};
+	cJSON *root;
+	char err[200];
+	int line, col;
+	memset(p, 0, sizeof(*p));
+	collect_batch_init(&p->b);
+	cr_assert_eq(collect_parse_json(body, strlen(body), &root, err, sizeof(err), &line, &col),
+		     0, "body should parse: %s", err);
+	p->rc = collect_prepare(root, t, &o, &lim, &p->b, &p->why);
+	for (size_t i = 0; i < p->b.n && i < 16; i++) {
+		struct collect_event_view v;
+		cr_assert_eq(collect_event_decode(p->b.payloads.data + p->b.off[i], p->b.len[i], &v),
+			     0);
+		cr_assert_eq(v.source_id, 7u);
+		cr_assert_eq(v.received_ms, NOW);
+		p->out[i] = cJSON_ParseWithLength(v.json, v.json_len);
+		cr_assert_not_null(p->out[i]);
+	}
+	cJSON_Delete(root);
+}
+
+static void release(struct prepared *p)
+{
+	for (size_t i = 0; i < 16; i++)
+		cJSON_Delete(p->out[i]);
+	collect_batch_release(&p->b);
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+Test(collect, paths_map_to_types)
+{
+	enum collect_type t;
+	cr_assert(collect_type_from_path("/v1/track", &t) && t == COLLECT_TRACK);
+	cr_assert(collect_type_from_path("/v1/t", &t) && t == COLLECT_TRACK);
+	cr_assert(collect_type_from_path("/v1/i", &t) && t == COLLECT_IDENTIFY);
+	cr_assert(collect_type_from_path("/v1/a", &t) && t == COLLECT_ALIAS);
+	cr_assert(collect_type_from_path("/v1/import", &t) && t == COLLECT_BATCH);
+	cr_assert(collect_type_from_path("/v1/b", &t) && t == COLLECT_BATCH);
+	cr_assert_not(collect_type_from_path("/v1/tracks", &t));
+	cr_assert_not(collect_type_from_path("/v2/track", &t));
+}
+
+Test(collect, json_error_has_line_and_column)
+{
+	const char *body = "{\n  \"userId\": \"a\",\n  \"event\": x\n}";
+	cJSON *root;
+	char err[200];
+	int line = 0, col = 0;
+	cr_assert_eq(collect_parse_json(body, strlen(body), &root, err, sizeof(err), &line, &col),
+		     TD_EPARSE);
+	cr_assert_eq(line, 3);
+	cr_assert_eq(col, 12);
+	cr_assert(strstr(err, "line 3, column 12"), "%s", err);
+}
+
+Test(collect, json_trailing_garbage_and_empty_rejected)
+{
+	cJSON *root;
+	char err[200];
+	int line, col;
+	cr_assert_eq(collect_parse_json("{} x", 4, &root, err, sizeof(err), &line, &col), TD_EPARSE);
+	cr_assert_eq(collect_parse_json("", 0, &root, err, sizeof(err), &line, &col), TD_EPARSE);
+	cr_assert(strstr(err, "empty"), "%s", err);
+}
+
+Test(collect, track_is_normalized)
+{
+	struct prepared p;
+	prepare(&p,
+		"{\"userId\":42,\"event\":\"Order Completed\",\"writeKey\":\"secret\","
+		"\"properties\":{\"revenue\":9.5},\"timestamp\":\"2026-11-18T10:00:00Z\","
+		"\"sentAt\":\"2026-11-18T10:00:03Z\",\"messageId\":\"m-1\"}",
+		COLLECT_TRACK, "10.1.2.3");
+	cr_assert_eq(p.rc, 0);
+	cr_assert_eq(p.b.n, 1);
+	cr_assert_eq(p.b.nrejects, 0);
+	cJSON *m = p.out[0];
+	cr_assert_str_eq(str(m, "type"), "track");
+	cr_assert_str_eq(str(m, "userId"), "42", "numeric userId becomes a string");
+	cr_assert_null(cJSON_GetObjectItem(m, "writeKey"), "writeKey is never stored");
+	cr_assert_str_eq(str(m, "messageId"), "m-1");
+	cr_assert_str_eq(str(m, "originalTimestamp"), "2026-11-18T10:00:00Z");
+	char want[TD_ISO8601_LEN];
+	td_time_format(NOW - 3000, want); /* receivedAt - (sentAt - originalTimestamp) */
+	cr_assert_str_eq(str(m, "timestamp"), want);
+	td_time_format(NOW, want);
+	cr_assert_str_eq(str(m, "receivedAt"), want);
+	cr_assert_str_eq(str(cJSON_GetObjectItem(m, "context"), "ip"), "10.1.2.3");
+	release(&p);
+}
+
+Test(collect, negative_skew_is_not_corrected)
+{
+	struct prepared p;
+	prepare(&p,
+		"{\"anonymousId\":\"a\",\"event\":\"E\",\"timestamp\":\"2026-11-18T10:00:05Z\","
+		"\"sentAt\":\"2026-11-18T10:00:00Z\"}",
+		COLLECT_TRACK, NULL);
+	cr_assert_eq(p.b.n, 1);
+	int64_t ts;
+	const char *got = str(p.out[0], "timestamp");
+	cr_assert_eq(td_time_parse(got, strlen(got), &ts), 0);
+	int64_t want;
+	td_time_parse("2026-11-18T10:00:05Z", 20, &want);
+	cr_assert_eq(ts, want, "sentAt before the event: keep the client's time");
+	cr_assert_null(cJSON_GetObjectItem(p.out[0], "context"), "no ip given, no context added");
+	release(&p);
+}
+
+Test(collect, missing_timestamp_uses_received_at_and_assigns_message_id)
+{
+	struct prepared p;
+	prepare(&p, "{\"userId\":\"u\",\"traits\":{\"email\":\"a@b.c\"}}", COLLECT_IDENTIFY,
+		NULL);
+	cr_assert_eq(p.b.n, 1);
+	char want[TD_ISO8601_LEN];
+	td_time_format(NOW, want);
+	cr_assert_str_eq(str(p.out[0], "timestamp"), want);
+	const char *mid = str(p.out[0], "messageId");
+	cr_assert_not_null(mid);
+	cr_assert_eq(strlen(mid), 36, "a UUID is assigned: %s", mid);
+	struct collect_event_view v;
+	collect_event_decode(p.b.payloads.data + p.b.off[0], p.b.len[0], &v);
+	cr_assert(v.id_assigned);
+	cr_assert_eq(v.type, COLLECT_IDENTIFY);
+	release(&p);
+}
+
+Test(collect, batch_context_is_merged_item_keys_win)
+{
+	struct prepared p;
+	prepare(&p,
+		"{\"batch\":[{\"type\":\"page\",\"userId\":\"u\",\"name\":\"Home\","
+		"\"context\":{\"locale\":\"fr\"}},{\"type\":\"screen\",\"anonymousId\":\"x\"}],"
+		"\"context\":{\"locale\":\"en\",\"app\":{\"name\":\"shop\"}},"
+		"\"integrations\":{\"All\":false}}",
+		COLLECT_BATCH, NULL);
+	cr_assert_eq(p.b.n, 2);
+	cJSON *c0 = cJSON_GetObjectItem(p.out[0], "context");
+	cr_assert_str_eq(str(c0, "locale"), "fr");
+	cr_assert_str_eq(str(cJSON_GetObjectItem(c0, "app"), "name"), "shop");
+	cJSON *c1 = cJSON_GetObjectItem(p.out[1], "context");
+	cr_assert_str_eq(str(c1, "locale"), "en");
+	cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(p.out[1], "integrations"),
+						    "All")));
+	cr_assert_str_eq(str(p.out[1], "type"), "screen");
+	release(&p);
+}
+
+struct bad_case {
+	const char *body;
+	enum collect_type type;
+	enum collect_reason reason;
+	const char *field;
+};
+
+Test(collect, every_reject_reason)
+{
+	char longid[200];
+	memset(longid, 'x', 101);
+	longid[101] = '\0';
+	char longbody[400];
+	snprintf(longbody, sizeof(longbody), "{\"userId\":\"u\",\"event\":\"e\",\"messageId\":\"%s\"}",
+		 longid);
+	const struct bad_case cases[] = {
+	    {"{\"event\":\"e\"}", COLLECT_TRACK, COLLECT_R_MISSING_IDENTITY, "userId"},
+	    {"{\"userId\":\"\",\"anonymousId\":null,\"event\":\"e\"}", COLLECT_TRACK,
+	     COLLECT_R_MISSING_IDENTITY, "userId"},
+	    {"{\"userId\":\"u\"}", COLLECT_TRACK, COLLECT_R_MISSING_EVENT, "event"},
+	    {"{\"userId\":\"u\",\"event\":\"\"}", COLLECT_TRACK, COLLECT_R_MISSING_EVENT, "event"},
+	    {"{\"userId\":\"u\",\"event\":5}", COLLECT_TRACK, COLLECT_R_INVALID_FIELD, "event"},
+	    {"{\"userId\":\"u\"}", COLLECT_GROUP, COLLECT_R_MISSING_GROUP_ID, "groupId"},
+	    {"{\"userId\":\"u\"}", COLLECT_ALIAS, COLLECT_R_MISSING_PREVIOUS_ID, "previousId"},
+	    {"{\"previousId\":\"p\"}", COLLECT_ALIAS, COLLECT_R_MISSING_USER_ID, "userId"},
+	    {"{\"userId\":[1]}", COLLECT_IDENTIFY, COLLECT_R_INVALID_FIELD, "userId"},
+	    {"{\"userId\":\"u\",\"traits\":[1]}", COLLECT_IDENTIFY, COLLECT_R_INVALID_FIELD,
+	     "traits"},
+	    {"{\"userId\":\"u\",\"event\":\"e\",\"properties\":\"x\"}", COLLECT_TRACK,
+	     COLLECT_R_INVALID_FIELD, "properties"},
+	    {"{\"userId\":\"u\",\"context\":1}", COLLECT_PAGE, COLLECT_R_INVALID_FIELD, "context"},
+	    {"{\"userId\":\"u\",\"name\":{}}", COLLECT_PAGE, COLLECT_R_INVALID_FIELD, "name"},
+	    {longbody, COLLECT_TRACK, COLLECT_R_MESSAGE_ID_TOO_LONG, "messageId"},
+	    {"{\"userId\":\"u\",\"event\":\"e\",\"timestamp\":\"yesterday\"}", COLLECT_TRACK,
+	     COLLECT_R_INVALID_TIMESTAMP, "timestamp"},
+	    {"{\"userId\":\"u\",\"event\":\"e\",\"sentAt\":\"2026-02-30T00:00:00Z\"}", COLLECT_TRACK,
+	     COLLECT_R_INVALID_TIMESTAMP, "sentAt"},
+	    {"{\"userId\":\"u\",\"event\":\"e\",\"timestamp\":1700000000}", COLLECT_TRACK,
+	     COLLECT_R_INVALID_TIMESTAMP, "timestamp"},
+	    {"{\"batch\":[{\"type\":\"nope\",\"userId\":\"u\"}]}", COLLECT_BATCH,
+	     COLLECT_R_INVALID_TYPE, "type"},
+	    {"{\"batch\":[{\"userId\":\"u\"}]}", COLLECT_BATCH, COLLECT_R_INVALID_TYPE, "type"},
+	    {"{\"batch\":[7]}", COLLECT_BATCH, COLLECT_R_NOT_OBJECT, ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct prepared p;
+		prepare(&p, cases[i].body, cases[i].type, NULL);
+		cr_assert_eq(p.rc, 0);
+		cr_assert_eq(p.b.n, 0, "case %zu (%s) must be rejected", i, cases[i].body);
+		cr_assert_eq(p.b.nrejects, 1);
+		cr_assert_eq(p.b.rejects[0].reason, cases[i].reason, "case %zu: got %s", i,
+			     collect_reason_code(p.b.rejects[0].reason));
+		cr_assert_str_eq(p.b.rejects[0].field, cases[i].field, "case %zu", i);
+		cr_assert_gt(strlen(p.b.rejects[0].error), 10, "case %zu has a message", i);
+		cr_assert_not_null(p.b.rejects[0].raw, "case %zu keeps the raw message", i);
+		release(&p);
+	}
+}
+
+Test(collect, partial_batch_keeps_valid_neighbours)
+{
+	struct prepared p;
+	prepare(&p,
+		"{\"batch\":[{\"type\":\"track\",\"userId\":\"a\",\"event\":\"ok1\"},"
+		"{\"type\":\"track\",\"userId\":\"a\"},"
+		"{\"type\":\"alias\",\"userId\":\"a\",\"previousId\":\"b\"},"
+		"{\"type\":\"group\",\"userId\":\"a\",\"groupId\":12}]}",
+		COLLECT_BATCH, NULL);
+	cr_assert_eq(p.b.n, 3);
+	cr_assert_eq(p.b.nrejects, 1);
+	cr_assert_eq(p.b.rejects[0].index, 1);
+	cr_assert_eq(p.b.index[0], 0);
+	cr_assert_eq(p.b.index[1], 2);
+	cr_assert_eq(p.b.index[2], 3);
+	cr_assert_str_eq(str(p.out[2], "groupId"), "12");
+	release(&p);
+}
+
+Test(collect, request_level_errors)
+{
+	struct prepared p;
+	prepare(&p, "{\"batch\":{}}", COLLECT_BATCH, NULL);
+	cr_assert_eq(p.rc, TD_EINVAL);
+	cr_assert_eq(p.why, COLLECT_R_INVALID_BATCH);
+	release(&p);
+	prepare(&p, "[1,2]", COLLECT_TRACK, NULL);
+	cr_assert_eq(p.rc, TD_EINVAL);
+	cr_assert_eq(p.why, COLLECT_R_NOT_OBJECT);
+	release(&p);
+}
+
+Test(collect, too_many_events)
+{
+	struct collect_limits lim;
+	collect_limits_default(&lim);
+	lim.max_batch_events = 2;
+	struct collect_origin o = {.source_id = 1, .received_ms = NOW};
+	const char *body = "{\"batch\":[{},{},{}]}";
+	cJSON *root = cJSON_Parse(body);
+	struct collect_batch b;
+	collect_batch_init(&b);
+	enum collect_reason why;
+	cr_assert_eq(collect_prepare(root, COLLECT_BATCH, &o, &lim, &b, &why), TD_ETOOLARGE);
+	cJSON_Delete(root);
+	collect_batch_release(&b);
+}
+
+Test(collect, event_too_large)
+{
+	struct collect_limits lim;
+	collect_limits_default(&lim);
+	lim.max_event_bytes = 300;
+	struct collect_origin o = {.source_id = 1, .received_ms = NOW};
+	char body[1024];
+	char pad[600];
+	memset(pad, 'a', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	snprintf(body, sizeof(body), "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"p\":\"%s\"}}",
+		 pad);
+	cJSON *root = cJSON_Parse(body);
+	struct collect_batch b;
+	collect_batch_init(&b);
+	enum collect_reason why;
+	cr_assert_eq(collect_prepare(root, COLLECT_TRACK, &o, &lim, &b, &why), 0);
+	cr_assert_eq(b.n, 0);
+	cr_assert_eq(b.nrejects, 1);
+	cr_assert_eq(b.rejects[0].reason, COLLECT_R_EVENT_TOO_LARGE);
+	cJSON_Delete(root);
+	collect_batch_release(&b);
+}
+
+Test(collect, import_line_takes_its_own_type)
+{
+	struct collect_limits lim;
+	collect_limits_default(&lim);
+	struct collect_origin o = {.source_id = 3, .received_ms = NOW};
+	cJSON *msg = cJSON_Parse("{\"type\":\"alias\",\"userId\":\"n\",\"previousId\":\"o\"}");
+	struct collect_batch b;
+	collect_batch_init(&b);
+	cr_assert_eq(collect_prepare_message(msg, 9, &o, &lim, &b), 0);
+	cr_assert_eq(b.n, 1);
+	cr_assert_eq(b.index[0], 9);
+	cJSON_Delete(msg);
+	msg = cJSON_Parse("{\"userId\":\"n\"}");
+	cr_assert_eq(collect_prepare_message(msg, 10, &o, &lim, &b), TD_EINVAL);
+	cr_assert_eq(b.rejects[0].index, 10);
+	cJSON_Delete(msg);
+	collect_batch_release(&b);
+}
+
+Test(collect, arena_mode_matches_heap_mode)
+{
+	const char *body = "{\"batch\":[{\"type\":\"track\",\"userId\":\"a\",\"event\":\"e\","
+			   "\"messageId\":\"k\"},{\"type\":\"track\"}],\"context\":{\"x\":1}}";
+	struct collect_limits lim;
+	collect_limits_default(&lim);
+	struct collect_origin o = {.source_id = 1, .received_ms = NOW};
+	char *out[2];
+	for (int mode = 0; mode < 2; mode++) {
+		if (mode)
+			collect_arena_begin();
+		cJSON *root = cJSON_Parse(body);
+		struct collect_batch b;
+		collect_batch_init(&b);
+		enum collect_reason why;
+		cr_assert_eq(collect_prepare(root, COLLECT_BATCH, &o, &lim, &b, &why), 0);
+		cr_assert_eq(b.n, 1);
+		cr_assert_eq(b.nrejects, 1);
+		cr_assert_not_null(b.rejects[0].raw);
+		cJSON_Delete(root);
+		if (mode)
+			collect_arena_end();
+		/* the reject's raw text must outlive the arena */
+		cr_assert(strstr(b.rejects[0].raw, "\"type\":\"track\""), "%s", b.rejects[0].raw);
+		out[mode] = td_strndup(b.payloads.data + b.off[0], b.len[0]);
+		collect_batch_release(&b);
+	}
+	cr_assert_str_eq(out[0] + COLLECT_EVENT_HDR, out[1] + COLLECT_EVENT_HDR);
+	free(out[0]);
+	free(out[1]);
+}
+
+Test(collect, decode_rejects_garbage)
+{
+	struct collect_event_view v;
+	unsigned char junk[64];
+	memset(junk, 0xff, sizeof(junk));
+	cr_assert_eq(collect_event_decode(junk, sizeof(junk), &v), TD_ECORRUPT);
+	cr_assert_eq(collect_event_decode(junk, 3, &v), TD_ECORRUPT);
+	junk[0] = 1;
+	junk[3] = 200; /* messageId longer than allowed */
+	cr_assert_eq(collect_event_decode(junk, sizeof(junk), &v), TD_ECORRUPT);
+}
