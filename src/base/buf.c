@@ -86,24 +86,63 @@ int td_buf_printf(struct td_buf *b, const char *fmt, ...)
 	return rc;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not valid. */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned char c = p[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f))
+			return 0; /* overlong, or a UTF-16 surrogate */
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
 int td_buf_json_str(struct td_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t start = b->len;
 	int rc = td_buf_putc(b, '"');
-	for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; !rc && *p;) {
 		unsigned char c = *p;
+		size_t n = 1;
 		if (c == '"' || c == '\\') {
 			char esc[2] = {'\\', (char)c};
 			rc = td_buf_append(b, esc, 2);
 		} else if (c < 0x20) {
 			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 			rc = td_buf_append(b, esc, 6);
-		} else {
+		} else if (c < 0x80) {
 			rc = td_buf_putc(b, (char)c);
+		} else if ((n = utf8_len(p)) != 0) {
+			rc = td_buf_append(b, p, n);
+		} else {
+			/* not UTF-8: U+FFFD keeps the output valid JSON */
+			rc = td_buf_append(b, "\\ufffd", 6);
+			n = 1;
 		}
+		p += n;
 	}
 	if (!rc)
 		rc = td_buf_putc(b, '"');
+	if (rc) { /* leave the buffer as it was */
+		b->len = start;
+		if (b->data)
+			b->data[start] = '\0';
+	}
 	return rc;
 }
 

@@ -117,9 +117,10 @@ int td_time_parse(const char *s, size_t len, int64_t *ms)
 				int om = 0;
 				if (oh < 0 || oh > 23)
 					return TD_EPARSE;
-				if (i < len && s[i] == ':')
+				bool colon = i < len && s[i] == ':';
+				if (colon)
 					i++;
-				if (i < len) {
+				if (i < len || colon) {
 					om = digits(s, len, &i, 2);
 					if (om < 0 || om > 59)
 						return TD_EPARSE;
@@ -148,6 +149,11 @@ static void put_digits(char *p, unsigned v, int n)
 
 void td_time_format(int64_t ms, char *out)
 {
+	/* years 0..9999 only; also keeps the arithmetic below from overflowing */
+	if (ms < -62167219200000LL)
+		ms = -62167219200000LL; /* 0000-01-01 */
+	if (ms > 253402300799999LL)
+		ms = 253402300799999LL; /* 9999-12-31T23:59:59.999 */
 	int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 	unsigned msec = (unsigned)(ms - secs * 1000);
 	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,20 +36,37 @@ static const char usage[] =
     "  --source NAME   source to import as (default \"import\", created if missing)\n"
     "  --quiet         no progress bar\n";
 
-#define CHUNK_EVENTS 2048
-#define MAX_LINE     (4u << 20)
+/*
+ * The file is cut into chunks of about 1 MiB at line ends. Worker threads
+ * (one per core) parse and validate chunks in parallel; chunks are appended
+ * to the WAL strictly in file order (each waits for its turn), so the log
+ * holds the file's events in the file's order and "first copy wins" dedupe
+ * means the first line in the file.
+ */
+#define CHUNK_BYTES (1u << 20)
+#define MAX_LINE    (4u << 20)
 
 struct import_state {
-	const char *file;
+	const char *file, *data;
+	const char *map;
+	size_t size;
 	struct ingest *ing;
 	struct wal *wal;
-	struct collect_batch batch;
 	struct collect_limits lim;
 	struct collect_origin origin;
+	bool show;
+	uint64_t t0, next_tick;
+
+	pthread_mutex_t mu; /* guards everything below */
+	pthread_cond_t turn;
+	size_t pos;	       /* next chunk starts here */
+	size_t line;	       /* lines before `pos` */
+	uint64_t next_take;    /* sequence number of the next chunk handed out */
+	uint64_t next_submit;  /* sequence number whose turn it is to append */
+	int error;	       /* first fatal error; stops everyone */
 	char reject_path[4096];
 	FILE *rejects;
-	const char *data;
-	size_t accepted, duplicates, rejected, lines;
+	size_t accepted, duplicates, rejected, lines_done;
 	uint64_t last_lsn;
 };
 
@@ -77,32 +95,37 @@ static int open_rejects(struct import_state *st)
 	return 0;
 }
 
-static int write_reject(struct import_state *st, size_t line, const char *code, const char *field,
-			const char *error, const char *raw, size_t rawlen)
+/* Called in file order with st->mu held. */
+static int write_rejects(struct import_state *st, const struct collect_batch *b)
 {
+	if (b->nrejects == 0)
+		return 0;
 	if (open_rejects(st))
 		return 1;
-	struct td_buf b;
-	td_buf_init(&b, SIZE_MAX / 2);
-	td_buf_printf(&b, "{\"line\":%zu,\"reason\":\"%s\",\"field\":", line, code);
-	td_buf_json_str(&b, field);
-	td_buf_printf(&b, ",\"error\":");
-	td_buf_json_str(&b, error);
-	td_buf_printf(&b, ",\"raw\":");
-	char *copy = td_strndup(raw, rawlen);
-	td_buf_json_str(&b, copy);
-	free(copy);
-	td_buf_printf(&b, "}\n");
-	fwrite(b.data, 1, b.len, st->rejects);
-	td_buf_release(&b);
-	st->rejected++;
-	return 0;
+	struct td_buf o;
+	td_buf_init(&o, SIZE_MAX / 2);
+	for (size_t i = 0; i < b->nrejects; i++) {
+		const struct collect_reject *r = &b->rejects[i];
+		td_buf_printf(&o, "{\"line\":%d,\"reason\":\"%s\",\"field\":", r->index + 1,
+			      collect_reason_code(r->reason));
+		td_buf_json_str(&o, r->field);
+		td_buf_printf(&o, ",\"error\":");
+		td_buf_json_str(&o, r->error);
+		td_buf_printf(&o, ",\"raw\":");
+		td_buf_json_str(&o, r->raw ? r->raw : "");
+		td_buf_printf(&o, "}\n");
+	}
+	size_t n = fwrite(o.data, 1, o.len, st->rejects);
+	td_buf_release(&o);
+	st->rejected += b->nrejects;
+	return n == o.len ? 0 : 1;
 }
 
-/* Appends the prepared chunk to the WAL, waiting when its queue is full. */
-static int flush_chunk(struct import_state *st)
+/* Appends a prepared chunk to the WAL (st->mu held), waiting when its queue
+ * is full. */
+static int append_chunk(struct import_state *st, const struct collect_batch *b)
 {
-	struct collect_batch view = st->batch;
+	struct collect_batch view = *b;
 	while (view.n > 0) {
 		struct ingest_result res;
 		ingest_submit(st->ing, &view, td_now_ms(), &res);
@@ -125,32 +148,28 @@ static int flush_chunk(struct import_state *st)
 			return 1;
 		}
 	}
-	collect_batch_reset(&st->batch);
 	return 0;
 }
 
-static void progress(const struct import_state *st, size_t pos, size_t size, uint64_t t0,
-		     bool done)
+static void progress(struct import_state *st, size_t pos, bool done)
 {
-	double secs = (double)(td_mono_ns() - t0) / 1e9;
-	double pct = size ? 100.0 * (double)pos / (double)size : 100.0;
+	double secs = (double)(td_mono_ns() - st->t0) / 1e9;
+	double pct = st->size ? 100.0 * (double)pos / (double)st->size : 100.0;
 	fprintf(stderr, "\rimporting %s: %5.1f%%  %zu lines  %.0f lines/s   %s", st->file, pct,
-		st->lines, secs > 0 ? (double)st->lines / secs : 0.0, done ? "\n" : "");
+		st->lines_done, secs > 0 ? (double)st->lines_done / secs : 0.0, done ? "\n" : "");
 }
 
-static int run(struct import_state *st, const char *map, size_t size, bool show)
+/* Parses the lines of [start, end) (first line number first_line) into b. */
+static void parse_chunk(struct import_state *st, size_t start, size_t end, size_t first_line,
+			char *line, struct collect_batch *b)
 {
-	uint64_t t0 = td_mono_ns(), next_tick = t0;
-	char *line = td_malloc(MAX_LINE + 1);
-	size_t pos = 0;
-	int rc = 0;
-	while (pos < size && !rc) {
-		const char *nl = memchr(map + pos, '\n', size - pos);
-		size_t end = nl ? (size_t)(nl - map) : size;
-		size_t len = end - pos;
-		const char *text = map + pos;
-		pos = end + 1;
-		st->lines++;
+	size_t pos = start, lineno = first_line;
+	while (pos < end) {
+		const char *text = st->map + pos;
+		const char *nl = memchr(text, '\n', end - pos);
+		size_t len = nl ? (size_t)(nl - text) : end - pos;
+		pos += len + 1;
+		lineno++;
 		if (len && text[len - 1] == '\r')
 			len--;
 		size_t blank = 0;
@@ -158,9 +177,10 @@ static int run(struct import_state *st, const char *map, size_t size, bool show)
 			blank++;
 		if (blank == len)
 			continue;
+		int index = (int)lineno - 1;
 		if (len > MAX_LINE) {
-			rc = write_reject(st, st->lines, collect_reason_code(COLLECT_R_EVENT_TOO_LARGE),
-					  "", "the line is longer than 4 MiB", text, 1024);
+			collect_batch_add_reject(b, index, COLLECT_R_EVENT_TOO_LARGE,
+						 "the line is longer than 4 MiB", text, 1024);
 			continue;
 		}
 		memcpy(line, text, len);
@@ -171,27 +191,84 @@ static int run(struct import_state *st, const char *map, size_t size, bool show)
 		collect_arena_begin();
 		if (collect_parse_json(line, len, &msg, err, sizeof(err), &l, &c)) {
 			collect_arena_end();
-			rc = write_reject(st, st->lines, "invalid_json", "", err, text, len);
+			collect_batch_add_reject(b, index, COLLECT_R_INVALID_JSON, err, text, len);
 			continue;
 		}
-		size_t before = st->batch.nrejects;
-		collect_prepare_message(msg, (int)st->lines - 1, &st->origin, &st->lim, &st->batch);
+		size_t before = b->nrejects;
+		collect_prepare_message(msg, index, &st->origin, &st->lim, b);
 		cJSON_Delete(msg);
 		collect_arena_end();
-		if (st->batch.nrejects > before) {
-			const struct collect_reject *r = &st->batch.rejects[before];
-			rc = write_reject(st, st->lines, collect_reason_code(r->reason), r->field,
-					  r->error, text, len);
-		}
-		if (st->batch.n >= CHUNK_EVENTS)
-			rc = rc ? rc : flush_chunk(st);
-		if (show && (st->lines & 1023) == 0 && td_mono_ns() >= next_tick) {
-			progress(st, pos, size, t0, false);
-			next_tick = td_mono_ns() + 200000000u;
+		if (b->nrejects > before) { /* keep the line as it was, not as normalized */
+			free(b->rejects[before].raw);
+			b->rejects[before].raw = td_strndup(text, len);
 		}
 	}
-	if (!rc)
-		rc = flush_chunk(st);
+}
+
+static void *worker(void *arg)
+{
+	struct import_state *st = arg;
+	char *line = td_malloc(MAX_LINE + 1);
+	struct collect_batch b;
+	collect_batch_init(&b);
+	pthread_mutex_lock(&st->mu);
+	while (!st->error && st->pos < st->size) {
+		/* take the next chunk, ending at a line end */
+		size_t start = st->pos, end = TD_MIN(st->size, start + CHUNK_BYTES);
+		if (end < st->size) {
+			const char *nl = memchr(st->map + end, '\n', st->size - end);
+			end = nl ? (size_t)(nl - st->map) + 1 : st->size;
+		}
+		size_t first_line = st->line, n = 0;
+		for (const char *p = st->map + start, *e = st->map + end;
+		     (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+			n++;
+		if (end == st->size && end > start && st->map[end - 1] != '\n')
+			n++; /* last line without a newline */
+		st->line += n;
+		st->pos = end;
+		uint64_t seq = st->next_take++;
+		pthread_mutex_unlock(&st->mu);
+
+		parse_chunk(st, start, end, first_line, line, &b);
+
+		pthread_mutex_lock(&st->mu);
+		while (st->next_submit != seq && !st->error)
+			pthread_cond_wait(&st->turn, &st->mu);
+		if (!st->error && (write_rejects(st, &b) || append_chunk(st, &b)))
+			st->error = 1;
+		st->lines_done += n;
+		st->next_submit++;
+		pthread_cond_broadcast(&st->turn);
+		if (st->show && td_mono_ns() >= st->next_tick) {
+			progress(st, end, false);
+			st->next_tick = td_mono_ns() + 200000000u;
+		}
+		collect_batch_reset(&b);
+	}
+	pthread_mutex_unlock(&st->mu);
+	collect_batch_release(&b);
+	free(line);
+	return NULL;
+}
+
+static int run(struct import_state *st)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nthreads = ncpu > 0 ? (size_t)TD_MIN(ncpu, 16) : 1;
+	pthread_t tids[16];
+	st->t0 = td_mono_ns();
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->turn, NULL);
+	size_t started = 0;
+	for (; started < nthreads; started++)
+		if (pthread_create(&tids[started], NULL, worker, st))
+			break;
+	if (started == 0)
+		worker(st);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	int rc = st->error;
 	if (!rc && st->last_lsn) {
 		int w = wal_wait(st->wal, st->last_lsn);
 		if (w) {
@@ -200,9 +277,10 @@ static int run(struct import_state *st, const char *map, size_t size, bool show)
 			rc = 1;
 		}
 	}
-	if (show)
-		progress(st, size, size, t0, true);
-	free(line);
+	if (st->show)
+		progress(st, st->size, true);
+	pthread_cond_destroy(&st->turn);
+	pthread_mutex_destroy(&st->mu);
 	return rc;
 }
 
@@ -252,7 +330,6 @@ int cmd_import(int argc, char **argv)
 	st.file = file;
 	st.data = data;
 	collect_limits_default(&st.lim);
-	collect_batch_init(&st.batch);
 	struct meta *meta = NULL;
 	struct meta_source src;
 	char waldir[4096];
@@ -295,8 +372,10 @@ int cmd_import(int argc, char **argv)
 		}
 		madvise((void *)map, (size_t)sb.st_size, MADV_SEQUENTIAL);
 	}
-	bool show = !quiet && isatty(STDERR_FILENO);
-	rc = run(&st, map, (size_t)sb.st_size, show);
+	st.map = map;
+	st.size = (size_t)sb.st_size;
+	st.show = !quiet && isatty(STDERR_FILENO);
+	rc = run(&st);
 	if (map)
 		munmap((void *)map, (size_t)sb.st_size);
 	printf("imported %s: %zu accepted, %zu duplicates, %zu rejected\n", file, st.accepted,
@@ -308,7 +387,6 @@ out:
 		fprintf(stderr, "tandem import: error writing %s\n", st.reject_path);
 	wal_close(st.wal);
 	ingest_free(st.ing);
-	collect_batch_release(&st.batch);
 	meta_close(meta);
 	close(fd);
 	return rc;

@@ -626,6 +626,16 @@ static struct collect_reject *new_reject(struct collect_batch *b, int index)
 	return r;
 }
 
+void collect_batch_add_reject(struct collect_batch *b, int index, enum collect_reason reason,
+			      const char *error, const char *raw, size_t rawlen)
+{
+	struct collect_reject *r = new_reject(b, index);
+	r->reason = reason;
+	snprintf(r->error, sizeof(r->error), "%s", error);
+	r->raw = raw ? td_strndup(raw, rawlen) : NULL;
+	b->nrejects++;
+}
+
 static void keep_reject(struct collect_batch *b, const cJSON *msg)
 {
 	struct collect_reject *r = &b->rejects[b->nrejects++];

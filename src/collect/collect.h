@@ -106,6 +106,10 @@ struct collect_batch {
 };
 
 void collect_batch_init(struct collect_batch *b);
+/* Records a reject found outside collect_prepare (e.g. a line that is not
+ * JSON); raw (rawlen bytes) is copied. */
+void collect_batch_add_reject(struct collect_batch *b, int index, enum collect_reason reason,
+			      const char *error, const char *raw, size_t rawlen);
 void collect_batch_reset(struct collect_batch *b);
 void collect_batch_release(struct collect_batch *b);
 

@@ -112,10 +112,12 @@ static struct slot *find(struct ingest *g, uint64_t h1, uint64_t h2)
 static void insert(struct ingest *g, uint64_t h1, uint64_t h2, uint64_t lsn, int64_t recv,
 		   int64_t now)
 {
-	if ((g->used + 1) * 10 > (g->mask + 1) * 7) {
+	/* at most half full: linear probing stays short, and a probe is a cache
+	 * miss once the table outgrows the caches */
+	if ((g->used + 1) * 2 > g->mask + 1) {
 		size_t cap = g->mask + 1;
 		rebuild(g, cap, now - g->window_ms, UINT64_MAX);
-		if ((g->used + 1) * 2 > cap)
+		if ((g->used + 1) * 8 > cap * 3)
 			rebuild(g, cap * 2, now - g->window_ms, UINT64_MAX);
 	}
 	struct slot *s = find(g, h1, h2);

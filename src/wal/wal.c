@@ -159,6 +159,8 @@ static int write_batch(struct wal *w, struct td_buf *batch, uint64_t first_lsn)
 {
 	int rc = 0;
 	if (w->file_size > WAL_FILE_HEADER && w->file_size + batch->len > w->segment_bytes) {
+		if (w->seq == UINT32_MAX)
+			return TD_ETOOLARGE; /* file numbers exhausted: keep appending is wrong */
 		if (fdatasync(w->fd))
 			return td_from_errno(errno);
 		rc = start_file(w, w->seq + 1, first_lsn);
@@ -180,6 +182,7 @@ static int write_batch(struct wal *w, struct td_buf *batch, uint64_t first_lsn)
 	}
 	w->file_size += batch->len;
 	w->disk_bytes += batch->len;
+	w->bytes_written += batch->len;
 	return 0;
 }
 
@@ -331,7 +334,14 @@ int wal_open(struct wal **out, const struct wal_options *opt, wal_replay_fn fn, 
 				w->disk_bytes += (uint64_t)st.st_size;
 		}
 		w->files = nseqs;
-		rc = start_file(w, nseqs ? seqs[nseqs - 1] + 1 : 1, w->next_lsn);
+		if (nseqs && seqs[nseqs - 1] == UINT32_MAX) {
+			td_log_error("wal: %s/ffffffff.wal exists: no file number left for new "
+				     "records; move the log's files aside or renumber them",
+				     w->dir);
+			rc = TD_ECORRUPT;
+		} else {
+			rc = start_file(w, nseqs ? seqs[nseqs - 1] + 1 : 1, w->next_lsn);
+		}
 	}
 	free(seqs);
 	if (!rc && pthread_create(&w->writer, NULL, writer_main, w))
@@ -405,7 +415,8 @@ int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uin
 		wal_frame_header(hdr, l, type, payload, (uint32_t)len);
 		td_buf_append(&w->pending, hdr, WAL_REC_HEADER);
 		td_buf_append(&w->pending, payload, len);
-		if (w->pending_records++ == 0)
+		if (w->pending_records++ == 0 ||
+		    (w->durability == WAL_ASYNC && w->pending.len >= w->max_pending / 2))
 			pthread_cond_signal(&w->work);
 		*lsn = l;
 	}
@@ -489,7 +500,7 @@ void wal_get_stats(struct wal *w, struct wal_stats *st)
 	st->durable_lsn = w->durable_lsn;
 	st->commits = w->commits;
 	st->records_written = w->records_written;
-	st->bytes_written = w->disk_bytes;
+	st->bytes_written = w->bytes_written;
 	st->pending_bytes = w->pending.len;
 	st->pending_records = w->pending_records;
 	st->files = w->files;

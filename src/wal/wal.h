@@ -124,9 +124,10 @@ int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uin
  */
 int wal_reserve_check(struct wal *w, size_t payload_bytes, size_t records);
 
-/* Calls fn(arg, status) once every record up to lsn is durable (in async
- * mode: written). May call fn before returning, on the calling thread, when
- * that is already so. */
+/* Calls fn(arg, status) once every record up to lsn is durable. In async
+ * mode it calls fn(arg, 0) at once: the record is only queued, and becomes
+ * durable within async_interval_ms. May call fn before returning, on the
+ * calling thread, when that is already so. */
 void wal_notify(struct wal *w, uint64_t lsn, wal_done_fn fn, void *arg);
 
 /* Blocks until lsn is durable; returns 0 or the error that lost it. */

@@ -52,17 +52,27 @@ int wal_list_files(const char *dir, uint32_t **seqs, size_t *n)
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		const char *name = e->d_name;
+		/* exactly 8 lowercase hex digits + ".wal", as wal_file_path writes */
 		if (strlen(name) != 12 || strcmp(name + 8, ".wal") != 0)
 			continue;
-		char *end;
-		unsigned long v = strtoul(name, &end, 16);
-		if (end != name + 8 || v == 0 || v > UINT32_MAX)
+		uint32_t v = 0;
+		bool ok = true;
+		for (int k = 0; k < 8 && ok; k++) {
+			char c = name[k];
+			if (c >= '0' && c <= '9')
+				v = v << 4 | (uint32_t)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v = v << 4 | (uint32_t)(c - 'a' + 10);
+			else
+				ok = false;
+		}
+		if (!ok || v == 0)
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
 			*seqs = td_realloc(*seqs, cap * sizeof(**seqs));
 		}
-		(*seqs)[(*n)++] = (uint32_t)v;
+		(*seqs)[(*n)++] = v;
 	}
 	closedir(d);
 	if (*n)
