@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make run`: serve a demo workspace on http://127.0.0.1:8080 (TANDEM_PORT to change).
+# Creates ./demo-data on first use, with a source and a few sample events.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-build/tandem}
+data=${TANDEM_DEMO_DATA:-demo-data}
+port=${TANDEM_PORT:-8080}
+
+fresh=0
+[ -d "$data" ] || fresh=1
+"$bin" source list --data "$data" >/dev/null
+key=$("$bin" source list --data "$data" | awk '$2 == "demo" { print $3 }')
+if [ -z "$key" ]; then
+	key=$("$bin" source create demo --data "$data")
+fi
+
+"$bin" serve --data "$data" --listen "127.0.0.1:$port" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT INT TERM
+for _ in $(seq 50); do
+	curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+
+if [ "$fresh" = 1 ]; then
+	now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+	curl -fs -u "$key:" -H 'Content-Type: application/json' "http://127.0.0.1:$port/v1/batch" -d @- >/dev/null <<JSON
+{"batch":[
+ {"type":"page","anonymousId":"anon-1","name":"Home","properties":{"url":"https://shop.example.com/?utm_source=newsletter&utm_campaign=autumn"},"timestamp":"$now"},
+ {"type":"identify","anonymousId":"anon-1","userId":"user-1","traits":{"email":"ada@example.com","plan":"pro"},"timestamp":"$now"},
+ {"type":"track","userId":"user-1","event":"Product Viewed","properties":{"product_id":"p-42","price":19.9},"timestamp":"$now"},
+ {"type":"track","userId":"user-1","event":"Order Completed","properties":{"order_id":"o-1","revenue":39.8,"currency":"EUR"},"timestamp":"$now"}
+]}
+JSON
+fi
+
+cat <<MSG
+
+tandem is running on http://127.0.0.1:$port (data: $data)
+  write key:   $key
+  admin token: $(cat "$data/admin-token")
+  send an event:
+    curl -u '$key:' -d '{"userId":"user-1","event":"Signed Up"}' http://127.0.0.1:$port/v1/track
+  see what is stored:
+    $bin export events --data $data
+Press Ctrl-C to stop.
+MSG
+wait $pid
