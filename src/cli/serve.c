@@ -160,6 +160,18 @@ static int load_config(struct serve_opts *o, const char *path)
 			e--;
 		*e = '\0';
 		val += strspn(val, " \t");
+		/* a '#' after blanks starts a comment, outside quotes */
+		if (val[0] == '"' || val[0] == '\'') {
+			char *q = strchr(val + 1, val[0]);
+			if (q)
+				q[1] = '\0';
+		} else {
+			for (char *h = strchr(val, '#'); h; h = strchr(h + 1, '#'))
+				if (h == val || h[-1] == ' ' || h[-1] == '\t') {
+					*h = '\0';
+					break;
+				}
+		}
 		size_t vl = strlen(val);
 		while (vl && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
 			val[--vl] = '\0';

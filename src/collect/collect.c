@@ -104,8 +104,10 @@ void collect_batch_init(struct collect_batch *b)
 
 void collect_batch_reset(struct collect_batch *b)
 {
-	for (size_t i = 0; i < b->nrejects; i++)
+	for (size_t i = 0; i < b->nrejects; i++) {
 		free(b->rejects[i].raw);
+		free(b->rejects[i].message_id);
+	}
 	b->nrejects = 0;
 	b->n = 0;
 	td_buf_reset(&b->payloads);
@@ -129,30 +131,28 @@ int collect_parse_json(const char *body, size_t len, cJSON **root, char *err, si
 	*root = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
 	if (*root)
 		return 0;
-	size_t pos = end && end >= body && end <= body + len ? (size_t)(end - body) : len;
+	size_t pos;
+	const char *why = collect_json_error(body, len, &pos);
+	if (!why) { /* cJSON refused what the checker accepts (e.g. a NUL byte) */
+		pos = end && end >= body && end <= body + len ? (size_t)(end - body) : len;
+		why = "malformed JSON";
+	}
 	int l = 1, c = 1;
-	for (size_t i = 0; i < pos; i++) {
+	for (size_t i = 0; i < pos && i < len; i++) {
 		if (body[i] == '\n') {
 			l++;
 			c = 1;
-		} else {
-			c++;
+		} else if (((unsigned char)body[i] & 0xc0) != 0x80) {
+			c++; /* columns count characters, not UTF-8 continuation bytes */
 		}
 	}
 	*line = l;
 	*col = c;
-	if (len == 0)
-		snprintf(err, errcap, "invalid JSON at line 1, column 1: the body is empty");
-	else if (pos >= len)
-		snprintf(err, errcap,
-			 "invalid JSON at line %d, column %d: unexpected end of input (truncated "
-			 "body?)",
-			 l, c);
+	if (pos < len && (unsigned char)body[pos] >= 0x20 && (unsigned char)body[pos] < 0x7f)
+		snprintf(err, errcap, "invalid JSON at line %d, column %d: %s (found '%c')", l, c,
+			 why, body[pos]);
 	else
-		snprintf(err, errcap,
-			 "invalid JSON at line %d, column %d: unexpected character '%c' (0x%02x)", l,
-			 c, (body[pos] >= 0x20 && body[pos] < 0x7f) ? body[pos] : '?',
-			 (unsigned char)body[pos]);
+		snprintf(err, errcap, "invalid JSON at line %d, column %d: %s", l, c, why);
 	return TD_EPARSE;
 }
 
@@ -164,9 +164,31 @@ const char *collect_body_write_key(const cJSON *root)
 
 /* ---- cJSON memory: a per-thread arena while a request is processed ---- */
 
-static __thread struct td_arena *tl_arena;
-static __thread struct td_arena tl_arena_mem;
+/*
+ * Per-thread state: the arena and the print buffer. Allocated on a thread's
+ * first use and freed by a pthread key destructor when the thread exits
+ * (HTTP worker threads end when the server stops).
+ */
+struct thread_state {
+	struct td_arena arena;
+	char *print_buf;
+	size_t print_cap;
+};
+
+static __thread struct thread_state *tl_state;
+static __thread struct td_arena *tl_arena; /* non-NULL between begin and end */
 static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+static pthread_key_t state_key;
+
+static void state_free(void *p)
+{
+	struct thread_state *ts = p;
+	td_arena_release(&ts->arena);
+	free(ts->print_buf);
+	free(ts);
+	tl_state = NULL;
+	tl_arena = NULL;
+}
 
 static void *hook_malloc(size_t n)
 {
@@ -184,14 +206,23 @@ static void install_hooks(void)
 {
 	cJSON_Hooks h = {.malloc_fn = hook_malloc, .free_fn = hook_free};
 	cJSON_InitHooks(&h);
+	pthread_key_create(&state_key, state_free);
+}
+
+static struct thread_state *thread_state(void)
+{
+	pthread_once(&hooks_once, install_hooks);
+	if (!tl_state) {
+		tl_state = td_calloc(1, sizeof(*tl_state));
+		td_arena_init(&tl_state->arena, 256 * 1024);
+		pthread_setspecific(state_key, tl_state);
+	}
+	return tl_state;
 }
 
 void collect_arena_begin(void)
 {
-	pthread_once(&hooks_once, install_hooks);
-	if (!tl_arena_mem.chunk_size)
-		td_arena_init(&tl_arena_mem, 256 * 1024);
-	tl_arena = &tl_arena_mem;
+	tl_arena = &thread_state()->arena;
 }
 
 void collect_arena_end(void)
@@ -199,7 +230,7 @@ void collect_arena_end(void)
 	if (!tl_arena)
 		return;
 	tl_arena = NULL;
-	td_arena_reset(&tl_arena_mem);
+	td_arena_reset(&tl_state->arena);
 }
 
 /* ---- message ids ---- */
@@ -470,8 +501,7 @@ static int normalize(cJSON *msg, enum collect_type *tp, struct prep_env *env,
 	scan(msg, &f);
 
 	if (cJSON_IsString(f.message_id))
-		snprintf(r->message_id, sizeof(r->message_id), "%.100s",
-			 f.message_id->valuestring);
+		r->message_id = td_strdup(f.message_id->valuestring);
 
 	/* the type: from the endpoint, or the item's "type" inside a batch */
 	if (t == COLLECT_BATCH) {
@@ -684,8 +714,6 @@ static int emit(struct collect_batch *b, cJSON *msg, enum collect_type t, int64_
 	return 0;
 }
 
-static __thread char *tl_print_buf;
-static __thread size_t tl_print_cap;
 
 static int prepare_one(struct collect_batch *b, cJSON *msg, enum collect_type t, int index,
 		       struct prep_env *env)
@@ -694,8 +722,11 @@ static int prepare_one(struct collect_batch *b, cJSON *msg, enum collect_type t,
 	int64_t ts = 0;
 	bool assigned = false;
 	if (normalize(msg, &t, env, r, &ts, &assigned) == 0 &&
-	    emit(b, msg, t, ts, assigned, index, env, r) == 0)
-		return 0; /* the reject slot is simply not kept */
+	    emit(b, msg, t, ts, assigned, index, env, r) == 0) {
+		free(r->message_id); /* the reject slot is simply not kept */
+		r->message_id = NULL;
+		return 0;
+	}
 	keep_reject(b, msg);
 	return -1;
 }
@@ -706,16 +737,17 @@ static void env_init(struct prep_env *env, const struct collect_origin *o,
 	memset(env, 0, sizeof(*env));
 	env->o = o;
 	env->lim = lim;
+	struct thread_state *ts = thread_state();
 	size_t need = lim->max_event_bytes + 1024;
 	if (need < 64 * 1024)
 		need = 64 * 1024;
-	if (tl_print_cap < need) {
-		free(tl_print_buf);
-		tl_print_buf = td_malloc(need);
-		tl_print_cap = need;
+	if (ts->print_cap < need) {
+		free(ts->print_buf);
+		ts->print_buf = td_malloc(need);
+		ts->print_cap = need;
 	}
-	env->print_buf = tl_print_buf;
-	env->print_cap = tl_print_cap;
+	env->print_buf = ts->print_buf;
+	env->print_cap = ts->print_cap;
 }
 
 int collect_prepare_message(cJSON *msg, int index, const struct collect_origin *o,

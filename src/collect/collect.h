@@ -89,7 +89,7 @@ struct collect_reject {
 	int index;		/* position in the batch (or line number - 1 for import) */
 	enum collect_reason reason;
 	char field[32];		/* the offending field, "" if none */
-	char message_id[COLLECT_MSGID_MAX + 1]; /* "" if none */
+	char *message_id;	/* as sent (even when too long), malloc'd; NULL if none */
 	char error[200];	/* human text: what is wrong and how to fix it */
 	char *raw;		/* the message as received (compact JSON), malloc'd */
 };
@@ -129,6 +129,10 @@ void collect_arena_end(void);
  */
 int collect_parse_json(const char *body, size_t len, struct cJSON **root, char *err,
 		       size_t errcap, int *line, int *col);
+
+/* Finds the first syntax error of a JSON text: returns what is wrong and sets
+ * *offset to the byte where it is; NULL if the text is valid. */
+const char *collect_json_error(const char *text, size_t len, size_t *offset);
 
 /* The "writeKey" string of a body (object), or NULL. Borrowed from root. */
 const char *collect_body_write_key(const struct cJSON *root);

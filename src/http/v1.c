@@ -89,7 +89,7 @@ static void on_durable(void *arg, int status)
 static void reject_json(struct td_buf *o, const struct collect_reject *rj)
 {
 	td_buf_printf(o, "{\"index\":%d,\"messageId\":", rj->index);
-	if (rj->message_id[0])
+	if (rj->message_id)
 		td_buf_json_str(o, rj->message_id);
 	else
 		td_buf_printf(o, "null");

@@ -371,3 +371,42 @@ Test(collect, decode_rejects_garbage)
 	junk[3] = 200; /* messageId longer than allowed */
 	cr_assert_eq(collect_event_decode(junk, sizeof(junk), &v), TD_ECORRUPT);
 }
+
+Test(collect, json_errors_point_at_the_culprit)
+{
+	static const struct {
+		const char *body;
+		int line, col;
+		const char *why;
+	} cases[] = {
+	    {"{\"batch\": [\n{\"type\": \"track\"},\n{\"type\": \"track\",, }\n]}", 3, 18,
+	     "member name"},
+	    {"{\"a\":1,,}", 1, 8, "member name"},
+	    {"{,}", 1, 2, "member name"},
+	    {"{\"a\":1,}", 1, 8, "member name"},
+	    {"{\"userId\": }", 1, 12, "expected a value"},
+	    {"{\"a\" 1}", 1, 6, "':'"},
+	    {"{\"a\":1 \"b\":2}", 1, 8, "','"},
+	    {"[1 2]", 1, 4, "','"},
+	    {"{\"a\":\"x", 1, 8, "end of input"},
+	    {"{\"a\":tru}", 1, 9, "expected a value"},
+	    {"{\"a\":\"\\q\"}", 1, 8, "escape"},
+	    {"{} {}", 1, 4, "after the JSON value"},
+	    {"  \n ", 2, 2, "only whitespace"},
+	    {"{\"é\":x}", 1, 6, "expected a value"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cJSON *root;
+		char err[200];
+		int line = 0, col = 0;
+		const char *b = cases[i].body;
+		cr_assert_eq(collect_parse_json(b, strlen(b), &root, err, sizeof(err), &line, &col),
+			     TD_EPARSE, "case %zu", i);
+		cr_assert_eq(line, cases[i].line, "case %zu: %s", i, err);
+		cr_assert_eq(col, cases[i].col, "case %zu: %s", i, err);
+		cr_assert(strstr(err, cases[i].why), "case %zu: %s", i, err);
+	}
+	size_t off;
+	const char *ok = "{\"a\":[1,2.5e3,-0,{\"b\":null}],\"c\":\"\\u00e9\",\"d\":\"\t\"}";
+	cr_assert_null(collect_json_error(ok, strlen(ok), &off));
+}
