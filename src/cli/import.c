@@ -78,14 +78,18 @@ static int open_rejects(struct import_state *st)
 	td_time_format(td_now_ms(), ts);
 	const char *base = strrchr(st->file, '/');
 	base = base ? base + 1 : st->file;
+	int baselen = (int)TD_MIN(strlen(base), 100);
+	const char *dot = strrchr(base, '.');
+	if (dot && dot > base && dot - base < baselen)
+		baselen = (int)(dot - base);
 	/* 2026-11-22T16:05:25 -> 20261122T160525 */
 	char stamp[20];
 	snprintf(stamp, sizeof(stamp), "%.4s%.2s%.2sT%.2s%.2s%.2s", ts, ts + 5, ts + 8, ts + 11,
 		 ts + 14, ts + 17);
 	snprintf(st->reject_path, sizeof(st->reject_path), "%s/quarantine", st->data);
 	mkdir(st->reject_path, 0700);
-	snprintf(st->reject_path, sizeof(st->reject_path), "%s/quarantine/import-%s-%.100s.ndjson",
-		 st->data, stamp, base);
+	snprintf(st->reject_path, sizeof(st->reject_path), "%s/quarantine/import-%s-%.*s.ndjson",
+		 st->data, stamp, baselen, base);
 	st->rejects = fopen(st->reject_path, "w");
 	if (!st->rejects) {
 		fprintf(stderr, "tandem import: cannot write %s: %s\n", st->reject_path,
@@ -115,10 +119,13 @@ static int write_rejects(struct import_state *st, const struct collect_batch *b)
 		td_buf_json_str(&o, r->raw ? r->raw : "");
 		td_buf_printf(&o, "}\n");
 	}
-	size_t n = fwrite(o.data, 1, o.len, st->rejects);
+	bool ok = fwrite(o.data, 1, o.len, st->rejects) == o.len;
 	td_buf_release(&o);
 	st->rejected += b->nrejects;
-	return n == o.len ? 0 : 1;
+	if (!ok)
+		fprintf(stderr, "tandem import: cannot write %s: %s\n", st->reject_path,
+			strerror(errno));
+	return ok ? 0 : 1;
 }
 
 /* Appends a prepared chunk to the WAL (st->mu held), waiting when its queue
