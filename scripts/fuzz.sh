@@ -176,20 +176,22 @@ for h in "${harnesses[@]}"; do
 	fi
 	if [ "$rc" -ne 0 ]; then
 		failed+=("$h")
-		echo "fuzz: $h FAILED (exit $rc); the end of $log:" >&2
-		tail -n 60 "$log" >&2
+		echo "fuzz: $h FAILED (exit $rc); the end of $log:"
+		tail -n 60 "$log"
 		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			echo "fuzz: $h did not finish in time" >&2
+			echo "fuzz: $h did not finish in time"
 		fi
 		found=0
 		for a in "$artifacts"/*; do
 			[ -e "$a" ] || continue
 			found=1
-			echo "fuzz: $h crashing input: $a" >&2
-			echo "fuzz:   reproduce: $out/$h $a" >&2
+			echo "fuzz: $h crashing input: $a"
+			echo "fuzz:   reproduce: $out/$h $a"
 		done
-		if [ "$found" -eq 0 ] && [ "$secs" -eq 0 ]; then
-			echo "fuzz: $h failed on a seed: the 'Running:' line above names it" >&2
+		seed="$(grep '^Running: ' "$log" | tail -n 1 | sed 's/^Running: //')"
+		if [ "$found" -eq 0 ] && [ -n "$seed" ]; then
+			echo "fuzz: $h crashing input: $seed"
+			echo "fuzz:   reproduce: $out/$h $seed"
 		fi
 	fi
 done

@@ -3,6 +3,7 @@
  * until SIGINT/SIGTERM.
  */
 #include "cli/cli.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/td.h"
 #include "collect/collect.h"
@@ -47,6 +48,7 @@ struct serve_opts {
 	struct http_config http;
 	struct wal_options wal;
 	long long dedupe_window_s;
+	struct td_buf config_text; /* values read from --config; options point into it */
 };
 
 static int parse_listen(const char *v, struct serve_opts *o)
@@ -131,8 +133,9 @@ static int apply(struct serve_opts *o, const char *name, const char *v)
 	return 0;
 }
 
-/* Reads `name = value` lines; values may be quoted. Strings are leaked on
- * purpose: options point into them for the life of the process. */
+/* Reads `name = value` lines; values may be quoted. The file is read whole
+ * into o->config_text and split in place, so option values can point into it
+ * until cmd_serve returns. */
 static int load_config(struct serve_opts *o, const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -140,12 +143,26 @@ static int load_config(struct serve_opts *o, const char *path)
 		fprintf(stderr, "tandem serve: cannot read config %s: %s\n", path, strerror(errno));
 		return 2;
 	}
-	char line[1024];
-	int lineno = 0, rc = 0;
-	while (!rc && fgets(line, sizeof(line), f)) {
+	char chunk[4096];
+	size_t got;
+	int rc = 0;
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (td_buf_append(&o->config_text, chunk, got)) {
+			fprintf(stderr, "tandem serve: config %s is larger than 1 MiB\n", path);
+			rc = 2;
+			break;
+		}
+	fclose(f);
+	if (rc || !o->config_text.data)
+		return rc;
+	int lineno = 0;
+	for (char *p = o->config_text.data, *next; !rc && p; p = next) {
 		lineno++;
-		char *p = line + strspn(line, " \t");
-		p[strcspn(p, "\r\n")] = '\0';
+		next = strchr(p, '\n');
+		if (next)
+			*next++ = '\0';
+		p += strspn(p, " \t");
+		p[strcspn(p, "\r")] = '\0';
 		if (*p == '#' || *p == '\0')
 			continue;
 		char *eq = strchr(p, '=');
@@ -186,11 +203,10 @@ static int load_config(struct serve_opts *o, const char *path)
 			rc = 2;
 			break;
 		}
-		rc = apply(o, name, td_strdup(val));
+		rc = apply(o, name, val);
 		if (rc)
 			fprintf(stderr, "tandem serve: (in %s line %d)\n", path, lineno);
 	}
-	fclose(f);
 	return rc;
 }
 
@@ -218,15 +234,25 @@ static int ensure_admin_token(struct meta *m, const char *data)
 	return 0;
 }
 
+static int serve(struct serve_opts *o, int argc, char **argv);
+
 int cmd_serve(int argc, char **argv)
 {
 	struct serve_opts o;
 	memset(&o, 0, sizeof(o));
-	o.data = CLI_DEFAULT_DATA;
-	snprintf(o.host, sizeof(o.host), "127.0.0.1");
-	o.port = 8080;
-	collect_limits_default(&o.http.limits);
-	o.dedupe_window_s = 7 * 86400;
+	td_buf_init(&o.config_text, 1u << 20);
+	int rc = serve(&o, argc, argv);
+	td_buf_release(&o.config_text);
+	return rc;
+}
+
+static int serve(struct serve_opts *o, int argc, char **argv)
+{
+	o->data = CLI_DEFAULT_DATA;
+	snprintf(o->host, sizeof(o->host), "127.0.0.1");
+	o->port = 8080;
+	collect_limits_default(&o->http.limits);
+	o->dedupe_window_s = 7 * 86400;
 
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
@@ -237,7 +263,11 @@ int cmd_serve(int argc, char **argv)
 	for (int i = 1; i < argc;) {
 		const char *v;
 		if (cli_opt(argc, argv, &i, "--config", &v)) {
-			int rc = load_config(&o, v);
+			if (o->config_text.data) {
+				fprintf(stderr, "tandem serve: --config may be given once\n");
+				return 2;
+			}
+			int rc = load_config(o, v);
 			if (rc)
 				return rc;
 		} else {
@@ -261,21 +291,21 @@ int cmd_serve(int argc, char **argv)
 		snprintf(flag, sizeof(flag), "--%s", name);
 		if (!cli_opt(argc, argv, &i, flag, &v))
 			return cli_bad_option("serve", a);
-		int rc = apply(&o, name, v);
+		int rc = apply(o, name, v);
 		if (rc)
 			return rc;
 	}
-	if (o.http.limits.max_event_bytes < 256 || o.http.limits.max_batch_bytes < 256 ||
-	    o.http.limits.max_batch_events < 1) {
+	if (o->http.limits.max_event_bytes < 256 || o->http.limits.max_batch_bytes < 256 ||
+	    o->http.limits.max_batch_events < 1) {
 		fprintf(stderr, "tandem serve: limits too small (event and batch bytes >= 256, "
 				"batch events >= 1)\n");
 		return 2;
 	}
 
-	int rc = cli_data_dir(o.data);
+	int rc = cli_data_dir(o->data);
 	if (rc)
 		return rc;
-	rc = cli_lock_data(o.data);
+	rc = cli_lock_data(o->data);
 	if (rc)
 		return rc;
 
@@ -295,39 +325,39 @@ int cmd_serve(int argc, char **argv)
 	struct http_server *http = NULL;
 	char waldir[4096];
 	rc = 1;
-	if (meta_open(&meta, o.data)) {
-		fprintf(stderr, "tandem serve: cannot open %s/meta.db\n", o.data);
+	if (meta_open(&meta, o->data)) {
+		fprintf(stderr, "tandem serve: cannot open %s/meta.db\n", o->data);
 		goto out;
 	}
-	if (ensure_admin_token(meta, o.data))
+	if (ensure_admin_token(meta, o->data))
 		goto out;
-	int err = quarantine_open(&q, o.data);
+	int err = quarantine_open(&q, o->data);
 	if (err) {
-		fprintf(stderr, "tandem serve: cannot create %s/quarantine: %s\n", o.data,
+		fprintf(stderr, "tandem serve: cannot create %s/quarantine: %s\n", o->data,
 			td_strerror(err));
 		goto out;
 	}
-	ing = ingest_new(o.dedupe_window_s * 1000);
-	snprintf(waldir, sizeof(waldir), "%s/wal", o.data);
-	o.wal.dir = waldir;
-	err = wal_open(&wal, &o.wal, ingest_replay, ing);
+	ing = ingest_new(o->dedupe_window_s * 1000);
+	snprintf(waldir, sizeof(waldir), "%s/wal", o->data);
+	o->wal.dir = waldir;
+	err = wal_open(&wal, &o->wal, ingest_replay, ing);
 	if (err) {
 		fprintf(stderr, "tandem serve: cannot open the write-ahead log in %s: %s\n", waldir,
 			td_strerror(err));
 		goto out;
 	}
 	ingest_attach(ing, wal);
-	o.http.host = o.host;
-	o.http.port = (uint16_t)o.port;
+	o->http.host = o->host;
+	o->http.port = (uint16_t)o->port;
 	struct http_deps deps = {.meta = meta, .wal = wal, .ingest = ing, .quarantine = q};
 	uint16_t port;
-	if (http_start(&http, &o.http, &deps, &port))
+	if (http_start(&http, &o->http, &deps, &port))
 		goto out;
-	int v6 = strchr(o.host, ':') != NULL;
-	printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", o.host, v6 ? "]" : "", port);
+	int v6 = strchr(o->host, ':') != NULL;
+	printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", o->host, v6 ? "]" : "", port);
 	fflush(stdout);
-	td_log_info("serve: data %s, durability %s, pid %ld", o.data,
-		    o.wal.durability == WAL_SYNC ? "sync" : "async", (long)getpid());
+	td_log_info("serve: data %s, durability %s, pid %ld", o->data,
+		    o->wal.durability == WAL_SYNC ? "sync" : "async", (long)getpid());
 
 	int sig = 0;
 	sigwait(&sigs, &sig);
