@@ -6,6 +6,9 @@
 #    Failing: N | Crashing: N" line.
 # 2. The integration suite (scripts/integration.sh) with
 #    TANDEM_BIN=BUILD_DIR/tandem: node's "# pass N" / "# fail N" lines.
+# 3. The browser suite (tests/browser: analytics.js in headless Chromium) the
+#    same way. Its tests skip (counted in neither number) only when
+#    /usr/bin/chromium is missing and we are not root.
 # Exits non-zero if a test failed or crashed, or if a runner did not run or
 # printed no summary (each such runner counts as one failure in the line).
 set -uo pipefail
@@ -64,6 +67,44 @@ if [ -n "$i_pass" ] && [ -n "$i_fail" ]; then
 	fi
 else
 	problems+=("integration runner printed no pass/fail summary (exit $int_rc)")
+	failed=$((failed + 1))
+fi
+
+# --- browser tests (node --test, headless Chromium) ---------------------------
+echo "== browser tests: TANDEM_BIN=$build/tandem"
+(
+	# playwright-core and analytics.js (scripts/deps.sh normally installs them;
+	# this covers a direct run on a fresh clone).
+	if [ ! -d tests/browser/node_modules/playwright-core ] ||
+	   [ ! -d tests/browser/node_modules/@segment/analytics-next ]; then
+		echo "browser: npm ci (tests/browser)" >&2
+		(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || exit 1
+	fi
+	# Explicit file names, as in scripts/integration.sh (node 18/20 take paths,
+	# node 21+ globs).
+	shopt -s nullglob
+	files=(tests/browser/*.test.mjs)
+	[ ${#files[@]} -gt 0 ] || { echo "browser: no tests/browser/*.test.mjs" >&2; exit 1; }
+	TANDEM_BIN="$build/tandem" exec node --test "${files[@]}"
+) 2>&1 | tee "$logdir/browser.log"
+br_rc=${PIPESTATUS[0]}
+clean="$(sed 's/\x1b\[[0-9;]*m//g' "$logdir/browser.log")"
+b_pass=$(grep -E '^(# |ℹ )pass [0-9]+$' <<<"$clean" | tail -n 1 | grep -oE '[0-9]+$')
+b_fail=$(grep -E '^(# |ℹ )fail [0-9]+$' <<<"$clean" | tail -n 1 | grep -oE '[0-9]+$')
+b_cancel=$(grep -E '^(# |ℹ )cancelled [0-9]+$' <<<"$clean" | tail -n 1 | grep -oE '[0-9]+$')
+b_skip=$(grep -E '^(# |ℹ )skipped [0-9]+$' <<<"$clean" | tail -n 1 | grep -oE '[0-9]+$')
+b_todo=$(grep -E '^(# |ℹ )todo [0-9]+$' <<<"$clean" | tail -n 1 | grep -oE '[0-9]+$')
+if [ -n "$b_pass" ] && [ -n "$b_fail" ]; then
+	passed=$((passed + b_pass))
+	failed=$((failed + b_fail + ${b_cancel:-0}))
+	[ "${b_skip:-0}" -eq 0 ] || echo "check: browser: ${b_skip} skipped (no /usr/bin/chromium; as root, scripts/deps.sh installs it)" >&2
+	[ "${b_todo:-0}" -eq 0 ] || echo "check: browser: ${b_todo} todo (known problems, in neither number; see the # TODO lines above)" >&2
+	if [ "$br_rc" -ne 0 ] && [ $((b_fail + ${b_cancel:-0})) -eq 0 ]; then
+		problems+=("browser runner exited $br_rc with no failing test")
+		failed=$((failed + 1))
+	fi
+else
+	problems+=("browser runner printed no pass/fail summary (exit $br_rc)")
 	failed=$((failed + 1))
 fi
 

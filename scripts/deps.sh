@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev zlib1g-dev
-      libxxhash-dev libssl-dev libcriterion-dev curl sqlite3 wrk)
+      libxxhash-dev libssl-dev libcriterion-dev curl sqlite3 wrk chromium)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
@@ -35,5 +35,16 @@ if [ -f tests/integration/package.json ]; then
 		echo "deps: npm install (tests/integration)"
 		(cd tests/integration && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 		touch tests/integration/node_modules
+	fi
+fi
+
+# analytics.js (Segment's browser SDK) and playwright-core for the browser tests
+# (tests/browser; they drive the chromium package above), from npm.
+if [ -f tests/browser/package.json ]; then
+	if [ ! -d tests/browser/node_modules ] ||
+	   [ tests/browser/package.json -nt tests/browser/node_modules ]; then
+		echo "deps: npm install (tests/browser)"
+		(cd tests/browser && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+		touch tests/browser/node_modules
 	fi
 fi

@@ -31,12 +31,36 @@ void http_error(struct req *r, int status, const char *code, const char *fmt, ..
 	r->state = REQ_DONE;
 }
 
-static void add_cors(struct MHD_Response *resp)
+/* A header list of tokens, commas and blanks only, of sane length. */
+static bool is_header_list(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == ',' || c == ' '))
+			return false;
+	}
+	return n > 0 && n < 1024;
+}
+
+/*
+ * CORS: any page may send events (the write key is the credential, as with
+ * Segment). Preflights get back the headers they ask for: SDKs add their own
+ * (analytics.js sends X-Retry-Count on every retry, and a preflight refusing
+ * it would make the browser drop the retried events).
+ */
+static void add_cors(struct req *r, struct MHD_Response *resp)
 {
 	MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
 	MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+	const char *asked = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						       "Access-Control-Request-Headers");
 	MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-				"Authorization, Content-Type, Content-Encoding");
+				asked && is_header_list(asked)
+				    ? asked
+				    : "Authorization, Content-Type, Content-Encoding, X-Retry-Count");
+	MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
 	MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
 }
 
@@ -59,7 +83,7 @@ static enum MHD_Result send_response(struct req *r)
 	}
 	MHD_add_response_header(resp, "Content-Type",
 				r->content_type ? r->content_type : "application/json");
-	add_cors(resp);
+	add_cors(r, resp);
 	if (r->allow)
 		MHD_add_response_header(resp, "Allow", r->allow);
 	if (r->retry_after) {
