@@ -11,7 +11,6 @@
 #include "meta/meta.h"
 #include "wal/wal.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -192,20 +191,9 @@ static void parse_chunk(struct import_state *st, size_t start, size_t end, size_
 		}
 		memcpy(line, text, len);
 		line[len] = '\0';
-		cJSON *msg;
-		char err[200];
-		int l, c;
-		collect_arena_begin();
-		if (collect_parse_json(line, len, &msg, err, sizeof(err), &l, &c)) {
-			collect_arena_end();
-			collect_batch_add_reject(b, index, COLLECT_R_INVALID_JSON, err, text, len);
-			continue;
-		}
 		size_t before = b->nrejects;
-		collect_prepare_message(msg, index, &st->origin, &st->lim, b);
-		cJSON_Delete(msg);
-		collect_arena_end();
-		if (b->nrejects > before) { /* keep the line as it was, not as normalized */
+		collect_prepare_line(line, len, index, &st->origin, &st->lim, b);
+		if (b->nrejects > before) { /* keep the line as it was */
 			free(b->rejects[before].raw);
 			b->rejects[before].raw = td_strndup(text, len);
 		}

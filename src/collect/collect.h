@@ -2,11 +2,11 @@
  * collect.h - the Segment tracking-spec front door: parse a request body,
  * validate each message, normalize it, and hand it to the WAL exactly once.
  *
- * Flow for one request (HTTP or one line of an import):
- *   collect_parse_json()     body text -> cJSON tree, or a line/column error
+ * Flow for one request (HTTP, or one line of an import):
  *   collect_body_write_key() the key from the body, when there is no Basic auth
- *   collect_prepare()        validate + normalize every message into a batch of
- *                            WAL payloads; invalid ones become rejects
+ *   collect_prepare()        validate the JSON, then validate + normalize every
+ *                            message into a batch of WAL payloads; invalid ones
+ *                            become rejects (see normalize.c for the rules)
  *   ingest_submit()          dedupe by (source, messageId) and append to the WAL
  *
  * WAL payload of an event record (WAL_REC_EVENT), little-endian:
@@ -30,7 +30,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct cJSON;
 struct wal;
 struct wal_record;
 
@@ -113,46 +112,35 @@ void collect_batch_add_reject(struct collect_batch *b, int index, enum collect_r
 void collect_batch_reset(struct collect_batch *b);
 void collect_batch_release(struct collect_batch *b);
 
-/*
- * Request-scoped memory: between begin and end, every cJSON allocation on
- * this thread comes from a thread-local arena and end frees it all at once
- * (malloc/free per JSON node was a third of the collector's CPU). Every cJSON
- * object made in between must be deleted (or dropped) before end.
- */
-void collect_arena_begin(void);
-void collect_arena_end(void);
+/* What was wrong with a request as a whole. */
+struct collect_error {
+	enum collect_reason reason; /* INVALID_JSON, NOT_OBJECT, INVALID_BATCH, TOO_LARGE */
+	int line, column;	    /* of the JSON error (1-based; columns in characters) */
+	char message[200];	    /* "invalid JSON at line 3, column 18: ..." */
+};
 
 /*
- * Parses body (len bytes, NUL-terminated at body[len]). On success *root owns
- * the tree (cJSON_Delete it). On failure returns TD_EPARSE and writes
- * "invalid JSON at line L, column C: ..." into err, with *line and *col set.
+ * Validates and normalizes the message(s) of a request body (len bytes,
+ * NUL-terminated at body[len]) for a request of type t (COLLECT_BATCH: a
+ * {"batch":[...]} body whose items carry their own "type"). Appends one WAL
+ * payload per valid message and one reject per invalid one to out. Returns 0,
+ * or for a problem with the request as a whole TD_EPARSE (not JSON),
+ * TD_EINVAL (not an object, no batch array) or TD_ETOOLARGE (too many
+ * messages; out is left empty), with err filled.
  */
-int collect_parse_json(const char *body, size_t len, struct cJSON **root, char *err,
-		       size_t errcap, int *line, int *col);
+int collect_prepare(const char *body, size_t len, enum collect_type t,
+		    const struct collect_origin *o, const struct collect_limits *lim,
+		    struct collect_batch *out, struct collect_error *err);
 
-/* Finds the first syntax error of a JSON text: returns what is wrong and sets
- * *offset to the byte where it is; NULL if the text is valid. */
-const char *collect_json_error(const char *text, size_t len, size_t *offset);
+/* One import line (NUL-terminated at line[len]) holding one message with its
+ * own "type": appends its payload, or a reject with `index` (also for a line
+ * that is not JSON). Returns 0, or TD_EINVAL if it was rejected. */
+int collect_prepare_line(const char *line, size_t len, int index, const struct collect_origin *o,
+			 const struct collect_limits *lim, struct collect_batch *out);
 
-/* The "writeKey" string of a body (object), or NULL. Borrowed from root. */
-const char *collect_body_write_key(const struct cJSON *root);
-
-/*
- * Validates and normalizes the message(s) in root for a request of type t
- * (COLLECT_BATCH: root must hold a "batch" array). Appends one WAL payload per
- * valid message and one reject per invalid one to out. root is modified
- * (normalized in place). Returns 0, or for a request-level problem
- * TD_EINVAL (not an object / no batch array; *why is set) or TD_ETOOLARGE
- * (too many events).
- */
-int collect_prepare(struct cJSON *root, enum collect_type t, const struct collect_origin *o,
-		    const struct collect_limits *lim, struct collect_batch *out,
-		    enum collect_reason *why);
-
-/* One message whose type is its own "type" field (an import line): appends
- * its payload or a reject (with `index`) to out; TD_EINVAL if rejected. */
-int collect_prepare_message(struct cJSON *msg, int index, const struct collect_origin *o,
-			    const struct collect_limits *lim, struct collect_batch *out);
+/* Copies the top-level "writeKey" string of a JSON object body into out;
+ * false if there is none (or the body is not a JSON object). */
+bool collect_body_write_key(const char *body, size_t len, char *out, size_t cap);
 
 /* Decoded view of an event payload; pointers borrow from the payload. */
 struct collect_event_view {

@@ -9,7 +9,6 @@
 #include "ops/metrics.h"
 #include "wal/wal.h"
 
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,7 +150,6 @@ void v1_collect(struct req *r)
 	struct MHD_Connection *c = r->conn;
 	struct td_buf plain;
 	struct td_buf *body = &r->body;
-	cJSON *root = NULL;
 	struct collect_batch b;
 	collect_batch_init(&b);
 	td_buf_init(&plain, r->body.max);
@@ -181,25 +179,16 @@ void v1_collect(struct req *r)
 	if (!body->data)
 		td_buf_append(body, "", 0);
 
-	char err[sizeof(((struct collect_reject *)0)->error)];
-	int line = 0, col = 0;
-	collect_arena_begin();
-	bool parsed = collect_parse_json(body->data, body->len, &root, err, sizeof(err), &line,
-					 &col) == 0;
-
 	/* authenticate before anything is kept or quarantined */
 	char key[128];
 	struct meta_source src;
-	if (!basic_key(c, key, sizeof(key))) {
-		const char *bk = parsed ? collect_body_write_key(root) : NULL;
-		if (!bk || strlen(bk) >= sizeof(key)) {
-			metrics_request_refused("unauthorized");
-			http_error(r, 401, "unauthorized",
-				   "no write key: send it as HTTP Basic user name (empty password) "
-				   "or as \"writeKey\" in the body");
-			goto out;
-		}
-		snprintf(key, sizeof(key), "%s", bk);
+	if (!basic_key(c, key, sizeof(key)) &&
+	    !collect_body_write_key(body->data, body->len, key, sizeof(key))) {
+		metrics_request_refused("unauthorized");
+		http_error(r, 401, "unauthorized",
+			   "no write key: send it as HTTP Basic user name (empty password) or as "
+			   "\"writeKey\" in the body");
+		goto out;
 	}
 	int rc = meta_source_by_key(s->deps.meta, key, &src);
 	if (rc || !src.enabled) {
@@ -212,19 +201,6 @@ void v1_collect(struct req *r)
 	}
 
 	int64_t now = td_now_ms();
-	if (!parsed) {
-		struct collect_reject rj = {.index = -1, .reason = COLLECT_R_INVALID_JSON};
-		snprintf(rj.error, sizeof(rj.error), "%s", err);
-		rj.raw = body->data;
-		quarantine_write(s->deps.quarantine, src.name, collect_type_name(r->type), &rj, now);
-		metrics_event_rejected(COLLECT_R_INVALID_JSON, 1);
-		http_error(r, 400, "invalid_json", "%s", err);
-		/* add line/column for programs */
-		r->resp.len--; /* drop '}' */
-		td_buf_printf(&r->resp, ",\"line\":%d,\"column\":%d}", line, col);
-		goto out;
-	}
-
 	char peer[64], ip[64];
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -233,24 +209,26 @@ void v1_collect(struct req *r)
 		       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"), ip,
 		       sizeof(ip));
 	struct collect_origin o = {.source_id = src.id, .received_ms = now, .ip = ip[0] ? ip : NULL};
-	enum collect_reason why;
-	rc = collect_prepare(root, r->type, &o, &s->cfg.limits, &b, &why);
+	struct collect_error err;
+	rc = collect_prepare(body->data, body->len, r->type, &o, &s->cfg.limits, &b, &err);
 	if (rc == TD_ETOOLARGE) {
 		metrics_event_rejected(COLLECT_R_TOO_LARGE, 1);
-		http_error(r, 413, "too_large", "a batch holds at most %zu messages",
-			   s->cfg.limits.max_batch_events);
+		http_error(r, 413, "too_large", "%s", err.message);
 		goto out;
 	}
 	if (rc) {
-		struct collect_reject rj = {.index = -1, .reason = why};
-		snprintf(rj.error, sizeof(rj.error), "%s",
-			 why == COLLECT_R_INVALID_BATCH
-			     ? "the body needs a \"batch\" array of messages"
-			     : "the body must be a JSON object");
+		/* the whole body is unusable: keep it in quarantine with the reason */
+		struct collect_reject rj = {.index = -1, .reason = err.reason};
+		snprintf(rj.error, sizeof(rj.error), "%s", err.message);
 		rj.raw = body->data;
 		quarantine_write(s->deps.quarantine, src.name, collect_type_name(r->type), &rj, now);
-		metrics_event_rejected(why, 1);
-		http_error(r, 400, collect_reason_code(why), "%s", rj.error);
+		metrics_event_rejected(err.reason, 1);
+		http_error(r, 400, collect_reason_code(err.reason), "%s", err.message);
+		if (err.reason == COLLECT_R_INVALID_JSON) { /* line/column for programs */
+			r->resp.len--;			       /* drop '}' */
+			td_buf_printf(&r->resp, ",\"line\":%d,\"column\":%d}", err.line,
+				      err.column);
+		}
 		goto out;
 	}
 	if (r->type != COLLECT_BATCH && b.nrejects &&
@@ -292,9 +270,6 @@ void v1_collect(struct req *r)
 	metrics_event_duplicate(res.duplicates);
 	r->state = REQ_DONE;
 out:
-	if (root)
-		cJSON_Delete(root);
-	collect_arena_end();
 	collect_batch_release(&b);
 	td_buf_release(&plain);
 }

@@ -25,14 +25,11 @@ static void prepare(struct prepared *p, const char *body, enum collect_type t, c
 	struct collect_limits lim;
 	collect_limits_default(&lim);
 	struct collect_origin o = {.source_id = 7, .received_ms = NOW, .ip = ip};
-	cJSON *root;
-	char err[200];
-	int line, col;
+	struct collect_error err;
 	memset(p, 0, sizeof(*p));
 	collect_batch_init(&p->b);
-	cr_assert_eq(collect_parse_json(body, strlen(body), &root, err, sizeof(err), &line, &col),
-		     0, "body should parse: %s", err);
-	p->rc = collect_prepare(root, t, &o, &lim, &p->b, &p->why);
+	p->rc = collect_prepare(body, strlen(body), t, &o, &lim, &p->b, &err);
+	p->why = err.reason;
 	for (size_t i = 0; i < p->b.n && i < 16; i++) {
 		struct collect_event_view v;
 		cr_assert_eq(collect_event_decode(p->b.payloads.data + p->b.off[i], p->b.len[i], &v),
@@ -40,9 +37,9 @@ static void prepare(struct prepared *p, const char *body, enum collect_type t, c
 		cr_assert_eq(v.source_id, 7u);
 		cr_assert_eq(v.received_ms, NOW);
 		p->out[i] = cJSON_ParseWithLength(v.json, v.json_len);
-		cr_assert_not_null(p->out[i]);
+		cr_assert_not_null(p->out[i], "stored JSON must parse: %.*s", (int)v.json_len,
+				   v.json);
 	}
-	cJSON_Delete(root);
 }
 
 static void release(struct prepared *p)
@@ -71,27 +68,73 @@ Test(collect, paths_map_to_types)
 	cr_assert_not(collect_type_from_path("/v2/track", &t));
 }
 
+static void json_error(const char *body, struct collect_error *err)
+{
+	struct collect_limits lim;
+	collect_limits_default(&lim);
+	struct collect_origin o = {.source_id = 1, .received_ms = NOW};
+	struct collect_batch b;
+	collect_batch_init(&b);
+	cr_assert_eq(collect_prepare(body, strlen(body), COLLECT_TRACK, &o, &lim, &b, err),
+		     TD_EPARSE, "%s must be refused", body);
+	cr_assert_eq(err->reason, COLLECT_R_INVALID_JSON);
+	cr_assert_eq(b.n + b.nrejects, 0);
+	collect_batch_release(&b);
+}
+
 Test(collect, json_error_has_line_and_column)
 {
-	const char *body = "{\n  \"userId\": \"a\",\n  \"event\": x\n}";
-	cJSON *root;
-	char err[200];
-	int line = 0, col = 0;
-	cr_assert_eq(collect_parse_json(body, strlen(body), &root, err, sizeof(err), &line, &col),
-		     TD_EPARSE);
-	cr_assert_eq(line, 3);
-	cr_assert_eq(col, 12);
-	cr_assert(strstr(err, "line 3, column 12"), "%s", err);
+	struct collect_error err;
+	json_error("{\n  \"userId\": \"a\",\n  \"event\": x\n}", &err);
+	cr_assert_eq(err.line, 3);
+	cr_assert_eq(err.column, 12);
+	cr_assert(strstr(err.message, "line 3, column 12"), "%s", err.message);
 }
 
 Test(collect, json_trailing_garbage_and_empty_rejected)
 {
-	cJSON *root;
-	char err[200];
-	int line, col;
-	cr_assert_eq(collect_parse_json("{} x", 4, &root, err, sizeof(err), &line, &col), TD_EPARSE);
-	cr_assert_eq(collect_parse_json("", 0, &root, err, sizeof(err), &line, &col), TD_EPARSE);
-	cr_assert(strstr(err, "empty"), "%s", err);
+	struct collect_error err;
+	json_error("{} x", &err);
+	cr_assert(strstr(err.message, "after the JSON value"), "%s", err.message);
+	json_error("", &err);
+	cr_assert(strstr(err.message, "empty"), "%s", err.message);
+}
+
+Test(collect, strict_json_keeps_stored_messages_valid)
+{
+	/* what passes through byte for byte must be JSON a strict reader accepts */
+	static const char *const bad[] = {
+	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"n\":01}}",
+	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"n\":1.}}",
+	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"n\":-}}",
+	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"n\":NaN}}",
+	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"s\":\"a\tb\"}}",
+	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"s\":\"\xff\"}}",
+	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"s\":\"\xc0\xaf\"}}",
+	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"s\":\"\\x\"}}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct collect_error err;
+		json_error(bad[i], &err);
+	}
+}
+
+Test(collect, numbers_and_escapes_pass_through_exactly)
+{
+	struct prepared p;
+	prepare(&p,
+		"{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"big\":"
+		"12345678901234567890,\"price\":19.90,\"s\":\"caf\\u00e9 \\\"q\\\"\"}}",
+		COLLECT_TRACK, NULL);
+	cr_assert_eq(p.b.n, 1);
+	struct collect_event_view v;
+	collect_event_decode(p.b.payloads.data + p.b.off[0], p.b.len[0], &v);
+	char *json = td_strndup(v.json, v.json_len);
+	cr_assert(strstr(json, "\"big\":12345678901234567890"), "%s", json);
+	cr_assert(strstr(json, "\"price\":19.90"), "%s", json);
+	cr_assert(strstr(json, "caf\\u00e9 \\\"q\\\""), "%s", json);
+	free(json);
+	release(&p);
 }
 
 Test(collect, track_is_normalized)
@@ -276,12 +319,13 @@ Test(collect, too_many_events)
 	lim.max_batch_events = 2;
 	struct collect_origin o = {.source_id = 1, .received_ms = NOW};
 	const char *body = "{\"batch\":[{},{},{}]}";
-	cJSON *root = cJSON_Parse(body);
 	struct collect_batch b;
 	collect_batch_init(&b);
-	enum collect_reason why;
-	cr_assert_eq(collect_prepare(root, COLLECT_BATCH, &o, &lim, &b, &why), TD_ETOOLARGE);
-	cJSON_Delete(root);
+	struct collect_error err;
+	cr_assert_eq(collect_prepare(body, strlen(body), COLLECT_BATCH, &o, &lim, &b, &err),
+		     TD_ETOOLARGE);
+	cr_assert_eq(err.reason, COLLECT_R_TOO_LARGE);
+	cr_assert_eq(b.n + b.nrejects, 0, "nothing of an over-long batch is kept");
 	collect_batch_release(&b);
 }
 
@@ -297,15 +341,14 @@ Test(collect, event_too_large)
 	pad[sizeof(pad) - 1] = '\0';
 	snprintf(body, sizeof(body), "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"p\":\"%s\"}}",
 		 pad);
-	cJSON *root = cJSON_Parse(body);
 	struct collect_batch b;
 	collect_batch_init(&b);
-	enum collect_reason why;
-	cr_assert_eq(collect_prepare(root, COLLECT_TRACK, &o, &lim, &b, &why), 0);
+	struct collect_error err;
+	cr_assert_eq(collect_prepare(body, strlen(body), COLLECT_TRACK, &o, &lim, &b, &err), 0);
 	cr_assert_eq(b.n, 0);
 	cr_assert_eq(b.nrejects, 1);
 	cr_assert_eq(b.rejects[0].reason, COLLECT_R_EVENT_TOO_LARGE);
-	cJSON_Delete(root);
+	cr_assert_eq(b.payloads.len, 0, "the refused message left nothing behind");
 	collect_batch_release(&b);
 }
 
@@ -314,50 +357,33 @@ Test(collect, import_line_takes_its_own_type)
 	struct collect_limits lim;
 	collect_limits_default(&lim);
 	struct collect_origin o = {.source_id = 3, .received_ms = NOW};
-	cJSON *msg = cJSON_Parse("{\"type\":\"alias\",\"userId\":\"n\",\"previousId\":\"o\"}");
 	struct collect_batch b;
 	collect_batch_init(&b);
-	cr_assert_eq(collect_prepare_message(msg, 9, &o, &lim, &b), 0);
+	const char *l1 = "{\"type\":\"alias\",\"userId\":\"n\",\"previousId\":\"o\"}";
+	cr_assert_eq(collect_prepare_line(l1, strlen(l1), 9, &o, &lim, &b), 0);
 	cr_assert_eq(b.n, 1);
 	cr_assert_eq(b.index[0], 9);
-	cJSON_Delete(msg);
-	msg = cJSON_Parse("{\"userId\":\"n\"}");
-	cr_assert_eq(collect_prepare_message(msg, 10, &o, &lim, &b), TD_EINVAL);
+	const char *l2 = "{\"userId\":\"n\"}";
+	cr_assert_eq(collect_prepare_line(l2, strlen(l2), 10, &o, &lim, &b), TD_EINVAL);
 	cr_assert_eq(b.rejects[0].index, 10);
-	cJSON_Delete(msg);
+	cr_assert_eq(b.rejects[0].reason, COLLECT_R_INVALID_TYPE);
+	const char *l3 = "{\"type\":";
+	cr_assert_eq(collect_prepare_line(l3, strlen(l3), 11, &o, &lim, &b), TD_EINVAL);
+	cr_assert_eq(b.rejects[1].reason, COLLECT_R_INVALID_JSON);
+	cr_assert(strstr(b.rejects[1].error, "line 1, column 9"), "%s", b.rejects[1].error);
 	collect_batch_release(&b);
 }
 
-Test(collect, arena_mode_matches_heap_mode)
+Test(collect, write_key_from_body)
 {
-	const char *body = "{\"batch\":[{\"type\":\"track\",\"userId\":\"a\",\"event\":\"e\","
-			   "\"messageId\":\"k\"},{\"type\":\"track\"}],\"context\":{\"x\":1}}";
-	struct collect_limits lim;
-	collect_limits_default(&lim);
-	struct collect_origin o = {.source_id = 1, .received_ms = NOW};
-	char *out[2];
-	for (int mode = 0; mode < 2; mode++) {
-		if (mode)
-			collect_arena_begin();
-		cJSON *root = cJSON_Parse(body);
-		struct collect_batch b;
-		collect_batch_init(&b);
-		enum collect_reason why;
-		cr_assert_eq(collect_prepare(root, COLLECT_BATCH, &o, &lim, &b, &why), 0);
-		cr_assert_eq(b.n, 1);
-		cr_assert_eq(b.nrejects, 1);
-		cr_assert_not_null(b.rejects[0].raw);
-		cJSON_Delete(root);
-		if (mode)
-			collect_arena_end();
-		/* the reject's raw text must outlive the arena */
-		cr_assert(strstr(b.rejects[0].raw, "\"type\":\"track\""), "%s", b.rejects[0].raw);
-		out[mode] = td_strndup(b.payloads.data + b.off[0], b.len[0]);
-		collect_batch_release(&b);
-	}
-	cr_assert_str_eq(out[0] + COLLECT_EVENT_HDR, out[1] + COLLECT_EVENT_HDR);
-	free(out[0]);
-	free(out[1]);
+	char key[64];
+	const char *b1 = "{\"writeKey\":\"wk_1\",\"batch\":[]}";
+	cr_assert(collect_body_write_key(b1, strlen(b1), key, sizeof(key)));
+	cr_assert_str_eq(key, "wk_1");
+	const char *b2 = "{\"batch\":[{\"writeKey\":\"nested\"}]}";
+	cr_assert_not(collect_body_write_key(b2, strlen(b2), key, sizeof(key)));
+	const char *b3 = "{\"writeKey\":\"wk_1\",";
+	cr_assert_not(collect_body_write_key(b3, strlen(b3), key, sizeof(key)));
 }
 
 Test(collect, decode_rejects_garbage)
@@ -396,17 +422,17 @@ Test(collect, json_errors_point_at_the_culprit)
 	    {"{\"é\":x}", 1, 6, "expected a value"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		cJSON *root;
-		char err[200];
-		int line = 0, col = 0;
-		const char *b = cases[i].body;
-		cr_assert_eq(collect_parse_json(b, strlen(b), &root, err, sizeof(err), &line, &col),
-			     TD_EPARSE, "case %zu", i);
-		cr_assert_eq(line, cases[i].line, "case %zu: %s", i, err);
-		cr_assert_eq(col, cases[i].col, "case %zu: %s", i, err);
-		cr_assert(strstr(err, cases[i].why), "case %zu: %s", i, err);
+		struct collect_error err;
+		json_error(cases[i].body, &err);
+		cr_assert_eq(err.line, cases[i].line, "case %zu: %s", i, err.message);
+		cr_assert_eq(err.column, cases[i].col, "case %zu: %s", i, err.message);
+		cr_assert(strstr(err.message, cases[i].why), "case %zu: %s", i, err.message);
 	}
-	size_t off;
-	const char *ok = "{\"a\":[1,2.5e3,-0,{\"b\":null}],\"c\":\"\\u00e9\",\"d\":\"\t\"}";
-	cr_assert_null(collect_json_error(ok, strlen(ok), &off));
+	struct prepared p;
+	prepare(&p,
+		"{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"a\":[1,2.5e3,-0,{\"b\":null}],"
+		"\"c\":\"\\u00e9\",\"d\":\"\\t\"}}",
+		COLLECT_TRACK, NULL);
+	cr_assert_eq(p.b.n, 1, "valid JSON is accepted");
+	release(&p);
 }

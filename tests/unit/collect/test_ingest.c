@@ -6,7 +6,6 @@
 #include "collect/collect.h"
 #include "wal/wal.h"
 
-#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,12 +53,9 @@ static void prep(struct collect_batch *b, const char *body, uint32_t source, int
 	struct collect_limits lim;
 	collect_limits_default(&lim);
 	struct collect_origin o = {.source_id = source, .received_ms = now};
-	cJSON *root = cJSON_Parse(body);
-	cr_assert_not_null(root);
-	enum collect_reason why;
+	struct collect_error err;
 	collect_batch_init(b);
-	cr_assert_eq(collect_prepare(root, COLLECT_BATCH, &o, &lim, b, &why), 0);
-	cJSON_Delete(root);
+	cr_assert_eq(collect_prepare(body, strlen(body), COLLECT_BATCH, &o, &lim, b, &err), 0);
 }
 
 static void submit(struct env *e, const char *body, uint32_t source, int64_t now,
