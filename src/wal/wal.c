@@ -483,6 +483,14 @@ int wal_wait(struct wal *w, uint64_t lsn)
 	return rc;
 }
 
+uint64_t wal_durable_lsn(struct wal *w)
+{
+	pthread_mutex_lock(&w->mu);
+	uint64_t l = w->durable_lsn;
+	pthread_mutex_unlock(&w->mu);
+	return l;
+}
+
 size_t wal_max_pending(const struct wal *w)
 {
 	return w->max_pending;

@@ -135,6 +135,8 @@ int wal_wait(struct wal *w, uint64_t lsn);
 
 enum wal_durability wal_durability(const struct wal *w);
 size_t wal_max_pending(const struct wal *w);
+/* Every record up to this LSN is on disk. */
+uint64_t wal_durable_lsn(struct wal *w);
 void wal_get_stats(struct wal *w, struct wal_stats *st);
 
 /* Latency of write+fdatasync, for /metrics: fills counts for the bucket upper

@@ -180,3 +180,37 @@ Test(ingest, full_queue_refuses_the_whole_batch, .init = setup, .fini = teardown
 	env_close(&e);
 	cr_assert_eq(count_records(), accepted);
 }
+
+Test(ingest, remembers_every_id_while_growing, .init = setup, .fini = teardown)
+{
+	/* 100k ids force every shard to grow several times */
+	const int64_t t = 1795000000000;
+	struct env e;
+	struct ingest_result res;
+	env_open(&e, 7LL * 86400000, 0);
+	static char body[64 * 1024];
+	for (int round = 0; round < 2; round++) {
+		size_t accepted = 0, dups = 0;
+		for (int k = 0; k < 1000; k++) {
+			size_t n = (size_t)snprintf(body, sizeof(body), "{\"batch\":[");
+			for (int i = 0; i < 100; i++)
+				n += (size_t)snprintf(body + n, sizeof(body) - n,
+						      "%s{\"type\":\"track\",\"userId\":\"u\","
+						      "\"event\":\"e\",\"messageId\":\"id-%d-%d\"}",
+						      i ? "," : "", k, i);
+			snprintf(body + n, sizeof(body) - n, "]}");
+			submit(&e, body, 1, t + round * 1000, &res);
+			cr_assert_eq(res.error, 0);
+			accepted += res.accepted;
+			dups += res.duplicates;
+		}
+		if (round == 0) {
+			cr_assert_eq(accepted, 100000);
+			cr_assert_eq(ingest_dedupe_size(e.g), 100000);
+		} else {
+			cr_assert_eq(accepted, 0, "every id is still remembered after growing");
+			cr_assert_eq(dups, 100000);
+		}
+	}
+	env_close(&e);
+}
