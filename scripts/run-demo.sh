@@ -14,6 +14,14 @@ key=$("$bin" source list --data "$data" | awk '$2 == "demo" { print $3 }')
 if [ -z "$key" ]; then
 	key=$("$bin" source create demo --data "$data")
 fi
+if [ "$fresh" = 1 ]; then
+	# 90 days of generated shop and marketing journeys (docs/demo.md)
+	echo "generating and importing the demo data set..."
+	"$bin" demo --generate --events "${TANDEM_DEMO_EVENTS:-300000}" --users 20000 --days 90 \
+		--out "$data/demo.ndjson"
+	"$bin" import "$data/demo.ndjson" --data "$data" --source demo --quiet
+	rm -f "$data/demo.ndjson"
+fi
 
 "$bin" serve --data "$data" --listen "127.0.0.1:$port" &
 pid=$!

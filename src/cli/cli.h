@@ -18,6 +18,7 @@ int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_source(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 /*
  * Option reading: argv[*i] is "--name VALUE" or "--name=VALUE". Returns true
@@ -32,6 +33,9 @@ int cli_bad_option(const char *cmd, const char *arg);
 /* Parses a non-negative integer with an optional k/m/g suffix (1024-based);
  * exits 2 naming the option if malformed. */
 unsigned long long cli_size(const char *opt, const char *value);
+
+/* Like cli_size, but for counts: k, m, g are 1000-based (10m = 10,000,000). */
+unsigned long long cli_count(const char *opt, const char *value);
 
 /* Creates DIR (mode 0700) if missing. Returns 0 or prints why and returns 1. */
 int cli_data_dir(const char *dir);

@@ -46,7 +46,8 @@ int cli_bad_option(const char *cmd, const char *arg)
 	return 2;
 }
 
-unsigned long long cli_size(const char *opt, const char *value)
+static unsigned long long parse_scaled(const char *opt, const char *value, unsigned long long k,
+					 const char *kind)
 {
 	char *end;
 	errno = 0;
@@ -58,25 +59,35 @@ unsigned long long cli_size(const char *opt, const char *value)
 		return v;
 	case 'k':
 	case 'K':
-		v <<= 10;
+		v *= k;
 		break;
 	case 'm':
 	case 'M':
-		v <<= 20;
+		v *= k * k;
 		break;
 	case 'g':
 	case 'G':
-		v <<= 30;
+		v *= k * k * k;
 		break;
 	default:
 		goto bad;
 	}
-	if (end[1] == '\0' || ((end[1] == 'b' || end[1] == 'B') && end[2] == '\0'))
+	if (end[1] == '\0' || (k == 1024 && (end[1] == 'b' || end[1] == 'B') && end[2] == '\0'))
 		return v;
 bad:
-	fprintf(stderr, "tandem: %s takes a non-negative number (suffix k, m or g allowed), not '%s'\n",
-		opt, value);
+	fprintf(stderr, "tandem: %s takes a non-negative %s (suffix k, m or g allowed), not '%s'\n",
+		opt, kind, value);
 	exit(2);
+}
+
+unsigned long long cli_size(const char *opt, const char *value)
+{
+	return parse_scaled(opt, value, 1024, "size");
+}
+
+unsigned long long cli_count(const char *opt, const char *value)
+{
+	return parse_scaled(opt, value, 1000, "number");
 }
 
 int cli_data_dir(const char *dir)

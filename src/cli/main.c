@@ -18,9 +18,10 @@ static const char usage[] =
     "  export    print stored events (NDJSON)\n"
     "  source    create and manage sources and their write keys\n"
     "  token     create and revoke API tokens\n"
+    "  demo      generate realistic demo data (Segment NDJSON)\n"
     "  version   print the version\n"
     "\n"
-    "Every command takes --data DIR (default ./" CLI_DEFAULT_DATA ").\n";
+    "Commands that work on stored data take --data DIR (default ./" CLI_DEFAULT_DATA ").\n";
 
 int main(int argc, char **argv)
 {
@@ -33,7 +34,7 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {{"serve", cmd_serve},   {"import", cmd_import}, {"export", cmd_export},
-		    {"source", cmd_source}, {"token", cmd_token}};
+		    {"source", cmd_source}, {"token", cmd_token},   {"demo", cmd_demo}};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
