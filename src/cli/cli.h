@@ -26,6 +26,22 @@ int cmd_demo(int argc, char **argv);
  * *i past it; exits with code 2 if the value is missing.
  */
 bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+/* One option of a command: "--name VALUE" sets *value, a flag sets *flag. */
+struct cli_option {
+	const char *name; /* "--data" */
+	const char **value;
+	bool *flag;
+};
+
+/*
+ * Reads argv[1..] against opts (ended by a {NULL} entry); words that are not
+ * options fill pos[0..npos). Returns -1 when the command should go on, 0 after
+ * printing usage for --help, 2 after an error message (unknown option, extra
+ * argument, missing value).
+ */
+int cli_parse(int argc, char **argv, const char *cmd, const char *usage,
+	      const struct cli_option *opts, const char **pos, size_t npos);
+
 /* True if argv[i] is -h or --help. */
 bool cli_is_help(const char *arg);
 /* Prints "tandem CMD: unknown option X" plus a hint and returns 2. */

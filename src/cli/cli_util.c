@@ -34,6 +34,34 @@ bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value
 	return true;
 }
 
+int cli_parse(int argc, char **argv, const char *cmd, const char *usage,
+	      const struct cli_option *opts, const char **pos, size_t npos)
+{
+	size_t npos_seen = 0;
+	for (int i = 1; i < argc;) {
+		if (cli_is_help(argv[i])) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		const struct cli_option *o = opts;
+		for (; o->name; o++) {
+			if (o->flag && !strcmp(argv[i], o->name)) {
+				*o->flag = true;
+				i++;
+				break;
+			}
+			if (o->value && cli_opt(argc, argv, &i, o->name, o->value))
+				break;
+		}
+		if (o->name)
+			continue;
+		if (argv[i][0] == '-' || npos_seen == npos)
+			return cli_bad_option(cmd, argv[i]);
+		pos[npos_seen++] = argv[i++];
+	}
+	return -1;
+}
+
 bool cli_is_help(const char *arg)
 {
 	return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help");

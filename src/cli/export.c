@@ -25,23 +25,11 @@ static const char usage[] =
 int cmd_export(int argc, char **argv)
 {
 	const char *data = CLI_DEFAULT_DATA, *format = "ndjson", *source = NULL, *what = NULL;
-	for (int i = 1; i < argc;) {
-		const char *v;
-		if (cli_is_help(argv[i])) {
-			fputs(usage, stdout);
-			return 0;
-		} else if (cli_opt(argc, argv, &i, "--data", &v)) {
-			data = v;
-		} else if (cli_opt(argc, argv, &i, "--format", &v)) {
-			format = v;
-		} else if (cli_opt(argc, argv, &i, "--source", &v)) {
-			source = v;
-		} else if (argv[i][0] != '-' && !what) {
-			what = argv[i++];
-		} else {
-			return cli_bad_option("export", argv[i]);
-		}
-	}
+	const struct cli_option opts[] = {
+	    {"--data", &data, NULL}, {"--format", &format, NULL}, {"--source", &source, NULL}, {NULL}};
+	int prc = cli_parse(argc, argv, "export", usage, opts, &what, 1);
+	if (prc >= 0)
+		return prc;
 	if (!what || strcmp(what, "events") != 0) {
 		fprintf(stderr, "tandem export: say what to export: 'tandem export events'\n");
 		return 2;

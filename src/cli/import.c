@@ -283,24 +283,11 @@ int cmd_import(int argc, char **argv)
 {
 	const char *data = CLI_DEFAULT_DATA, *source = NULL, *file = NULL;
 	bool quiet = false;
-	for (int i = 1; i < argc;) {
-		const char *v;
-		if (cli_is_help(argv[i])) {
-			fputs(usage, stdout);
-			return 0;
-		} else if (cli_opt(argc, argv, &i, "--data", &v)) {
-			data = v;
-		} else if (cli_opt(argc, argv, &i, "--source", &v)) {
-			source = v;
-		} else if (!strcmp(argv[i], "--quiet")) {
-			quiet = true;
-			i++;
-		} else if (argv[i][0] != '-' && !file) {
-			file = argv[i++];
-		} else {
-			return cli_bad_option("import", argv[i]);
-		}
-	}
+	const struct cli_option opts[] = {
+	    {"--data", &data, NULL}, {"--source", &source, NULL}, {"--quiet", NULL, &quiet}, {NULL}};
+	int prc = cli_parse(argc, argv, "import", usage, opts, &file, 1);
+	if (prc >= 0)
+		return prc;
 	if (!file) {
 		fputs(usage, stderr);
 		return 2;

@@ -22,22 +22,12 @@ static const char usage[] =
 
 int cmd_source(int argc, char **argv)
 {
-	const char *data = CLI_DEFAULT_DATA, *verb = NULL, *name = NULL;
-	for (int i = 1; i < argc;) {
-		const char *v;
-		if (cli_is_help(argv[i])) {
-			fputs(usage, stdout);
-			return 0;
-		} else if (cli_opt(argc, argv, &i, "--data", &v)) {
-			data = v;
-		} else if (argv[i][0] != '-' && !verb) {
-			verb = argv[i++];
-		} else if (argv[i][0] != '-' && !name) {
-			name = argv[i++];
-		} else {
-			return cli_bad_option("source", argv[i]);
-		}
-	}
+	const char *data = CLI_DEFAULT_DATA, *pos[2] = {NULL, NULL};
+	const struct cli_option opts[] = {{"--data", &data, NULL}, {NULL}};
+	int rc = cli_parse(argc, argv, "source", usage, opts, pos, 2);
+	if (rc >= 0)
+		return rc;
+	const char *verb = pos[0], *name = pos[1];
 	bool list = verb && !strcmp(verb, "list");
 	if (!verb || (!list && !name) || (list && name)) {
 		fputs(usage, stderr);
@@ -55,7 +45,7 @@ int cmd_source(int argc, char **argv)
 		fprintf(stderr, "tandem source: cannot open %s/meta.db\n", data);
 		return 1;
 	}
-	int rc = 0;
+	rc = 0;
 	struct meta_source s;
 	if (!strcmp(verb, "create")) {
 		rc = meta_source_create(m, name, &s);

@@ -18,24 +18,12 @@ static const char usage[] =
 
 int cmd_token(int argc, char **argv)
 {
-	const char *data = CLI_DEFAULT_DATA, *verb = NULL, *name = NULL, *role = "viewer";
-	for (int i = 1; i < argc;) {
-		const char *v;
-		if (cli_is_help(argv[i])) {
-			fputs(usage, stdout);
-			return 0;
-		} else if (cli_opt(argc, argv, &i, "--data", &v)) {
-			data = v;
-		} else if (cli_opt(argc, argv, &i, "--role", &v)) {
-			role = v;
-		} else if (argv[i][0] != '-' && !verb) {
-			verb = argv[i++];
-		} else if (argv[i][0] != '-' && !name) {
-			name = argv[i++];
-		} else {
-			return cli_bad_option("token", argv[i]);
-		}
-	}
+	const char *data = CLI_DEFAULT_DATA, *role = "viewer", *pos[2] = {NULL, NULL};
+	const struct cli_option opts[] = {{"--data", &data, NULL}, {"--role", &role, NULL}, {NULL}};
+	int rc = cli_parse(argc, argv, "token", usage, opts, pos, 2);
+	if (rc >= 0)
+		return rc;
+	const char *verb = pos[0], *name = pos[1];
 	if (!verb || !name || (strcmp(verb, "create") && strcmp(verb, "revoke"))) {
 		fputs(usage, stderr);
 		return 2;
@@ -47,7 +35,6 @@ int cmd_token(int argc, char **argv)
 		fprintf(stderr, "tandem token: cannot open %s/meta.db\n", data);
 		return 1;
 	}
-	int rc;
 	if (!strcmp(verb, "create")) {
 		char tok[META_TOKEN_LEN + 1];
 		rc = meta_token_create(m, name, role, tok);
