@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2086 # flags and pkg-config output are word-split on purpose
 # scripts/fuzz.sh [SECONDS_PER_HARNESS] [HARNESS...] - builds the libFuzzer
 # harnesses in tests/fuzz/ (clang, ASan + UBSan) and fuzzes each one.
 #
@@ -17,7 +18,7 @@
 # path (and how to reproduce it) and exits 1. Bounded: a harness run is
 # killed SECONDS + 120 s after it starts.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 secs="${1:-20}"
 if ! [[ "$secs" =~ ^[0-9]+$ ]]; then
@@ -71,7 +72,7 @@ stale() {
 	[ -e "$target" ] && [ -e "$dep" ] && [ -e "$target.flags" ] || return 0
 	[ "$(cat "$target.flags")" = "$flags" ] || return 0
 	local f
-	for f in $(sed -e 's/\\$//' -e 's/^[^:]*://' -e '/^[[:space:]]*$/d' "$dep" | tr -s ' \t' '\n\n' |
+	for f in $(sed -e 's/\\$//' -e 's/^[^:]*://' -e '/^[[:space:]]*$/d' "$dep" | tr -s ' \t' '\n' |
 		grep -v ':$'); do
 		[ "$f" -nt "$target" ] && return 0
 		[ -e "$f" ] || return 0
@@ -82,7 +83,8 @@ stale() {
 build_failed=0
 lib_objs=()
 pids=()
-for src in $(ls src/*/*.c | grep -v '^src/cli/' | sort); do
+for src in src/*/*.c; do
+	[[ "$src" == src/cli/* ]] && continue
 	obj="$out/obj/${src%.c}.o"
 	lib_objs+=("$obj")
 	if stale "$obj" "${obj%.o}.d" "$lib_cflags"; then
@@ -106,19 +108,29 @@ if [ "$build_failed" -ne 0 ]; then
 	echo "fuzz: building the library failed" >&2
 	exit 1
 fi
+# An archive, as the Makefile links: a program pulls in only the objects it
+# needs, so a module it does not use cannot break its link.
+lib="$out/libtandem-fuzz.a"
+rebuild_lib=0
+[ -e "$lib" ] && [ "$(cat "$lib.list" 2>/dev/null)" = "${lib_objs[*]}" ] || rebuild_lib=1
+for o in "${lib_objs[@]}"; do
+	[ "$o" -nt "$lib" ] && rebuild_lib=1
+done
+if [ "$rebuild_lib" -eq 1 ]; then
+	rm -f "$lib"
+	ar rcs "$lib" "${lib_objs[@]}" || exit 1
+	echo "${lib_objs[*]}" >"$lib.list"
+fi
 
 # link BINARY SOURCE FLAGS: compiles one program in tests/fuzz/ against the
-# library objects, if anything it depends on changed.
+# library archive, if anything it depends on changed.
 link() {
-	local bin="$1" src="$2" flags="$3" o
-	local rebuild=0
-	stale "$bin" "$bin.d" "$flags" && rebuild=1
-	for o in "${lib_objs[@]}"; do
-		[ "$o" -nt "$bin" ] && rebuild=1
-	done
-	[ "$rebuild" -eq 1 ] || return 0
+	local bin="$1" src="$2" flags="$3"
+	if ! stale "$bin" "$bin.d" "$flags" && ! [ "$lib" -nt "$bin" ]; then
+		return 0
+	fi
 	echo "fuzz: cc $src -> $bin"
-	$cc $flags -MMD -MP -MF "$bin.d" "$src" "${lib_objs[@]}" $libs -o "$bin" &&
+	$cc $flags -MMD -MP -MF "$bin.d" "$src" "$lib" $libs -o "$bin" &&
 		echo "$flags" >"$bin.flags"
 }
 

@@ -163,8 +163,8 @@ void td_time_format(int64_t ms, char *out)
 	civil_from_days(days, &y, &m, &d);
 	if (y < 0 || y > 9999) {
 		/* outside what ISO-8601 basic years hold: clamp, never overflow */
-		snprintf(out, TD_ISO8601_LEN, "%s", y < 0 ? "0000-01-01T00:00:00.000Z"
-							  : "9999-12-31T23:59:59.999Z");
+		snprintf(out, TD_ISO8601_LEN, "%s",
+			 y < 0 ? "0000-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z");
 		return;
 	}
 	/* hand-formatted: this runs twice per ingested event */

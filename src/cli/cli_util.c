@@ -69,13 +69,14 @@ bool cli_is_help(const char *arg)
 
 int cli_bad_option(const char *cmd, const char *arg)
 {
-	fprintf(stderr, "tandem %s: unknown option or extra argument '%s' (see 'tandem %s --help')\n",
-		cmd, arg, cmd);
+	fprintf(stderr,
+		"tandem %s: unknown option or extra argument '%s' (see 'tandem %s --help')\n", cmd,
+		arg, cmd);
 	return 2;
 }
 
 static unsigned long long parse_scaled(const char *opt, const char *value, unsigned long long k,
-					 const char *kind)
+				       const char *kind)
 {
 	char *end;
 	errno = 0;

@@ -25,8 +25,10 @@ static const char usage[] =
 int cmd_export(int argc, char **argv)
 {
 	const char *data = CLI_DEFAULT_DATA, *format = "ndjson", *source = NULL, *what = NULL;
-	const struct cli_option opts[] = {
-	    {"--data", &data, NULL}, {"--format", &format, NULL}, {"--source", &source, NULL}, {NULL}};
+	const struct cli_option opts[] = {{"--data", &data, NULL},
+					  {"--format", &format, NULL},
+					  {"--source", &source, NULL},
+					  {NULL}};
 	int prc = cli_parse(argc, argv, "export", usage, opts, &what, 1);
 	if (prc >= 0)
 		return prc;
@@ -78,8 +80,9 @@ int cmd_export(int argc, char **argv)
 		fprintf(stderr, "tandem export: read error: %s\n", td_strerror(rc));
 	const char *damage = wal_reader_damage(r);
 	if (damage)
-		fprintf(stderr, "tandem export: damage in the log (records before it are "
-				"exported):\n%s",
+		fprintf(stderr,
+			"tandem export: damage in the log (records before it are "
+			"exported):\n%s",
 			damage);
 	wal_reader_free(r);
 	if (fflush(stdout) != 0)

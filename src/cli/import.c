@@ -58,11 +58,11 @@ struct import_state {
 
 	pthread_mutex_t mu; /* guards everything below */
 	pthread_cond_t turn;
-	size_t pos;	       /* next chunk starts here */
-	size_t line;	       /* lines before `pos` */
-	uint64_t next_take;    /* sequence number of the next chunk handed out */
-	uint64_t next_submit;  /* sequence number whose turn it is to append */
-	int error;	       /* first fatal error; stops everyone */
+	size_t pos;	      /* next chunk starts here */
+	size_t line;	      /* lines before `pos` */
+	uint64_t next_take;   /* sequence number of the next chunk handed out */
+	uint64_t next_submit; /* sequence number whose turn it is to append */
+	int error;	      /* first fatal error; stops everyone */
 	char reject_path[4096];
 	FILE *rejects;
 	size_t accepted, duplicates, rejected, lines_done;
@@ -283,8 +283,10 @@ int cmd_import(int argc, char **argv)
 {
 	const char *data = CLI_DEFAULT_DATA, *source = NULL, *file = NULL;
 	bool quiet = false;
-	const struct cli_option opts[] = {
-	    {"--data", &data, NULL}, {"--source", &source, NULL}, {"--quiet", NULL, &quiet}, {NULL}};
+	const struct cli_option opts[] = {{"--data", &data, NULL},
+					  {"--source", &source, NULL},
+					  {"--quiet", NULL, &quiet},
+					  {NULL}};
 	int prc = cli_parse(argc, argv, "import", usage, opts, &file, 1);
 	if (prc >= 0)
 		return prc;
@@ -323,10 +325,11 @@ int cmd_import(int argc, char **argv)
 		err = meta_source_create(meta, "import", &src);
 	if (err) {
 		if (err == TD_ENOTFOUND)
-			fprintf(stderr,
-				"tandem import: no source named '%s' (create it with 'tandem source "
-				"create %s')\n",
-				source, source);
+			fprintf(
+			    stderr,
+			    "tandem import: no source named '%s' (create it with 'tandem source "
+			    "create %s')\n",
+			    source, source);
 		else
 			fprintf(stderr, "tandem import: cannot look up the source: %s\n",
 				td_strerror(err));
@@ -349,7 +352,8 @@ int cmd_import(int argc, char **argv)
 	if (sb.st_size > 0) {
 		map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (map == MAP_FAILED) {
-			fprintf(stderr, "tandem import: cannot map %s: %s\n", file, strerror(errno));
+			fprintf(stderr, "tandem import: cannot map %s: %s\n", file,
+				strerror(errno));
 			goto out;
 		}
 		madvise((void *)map, (size_t)sb.st_size, MADV_SEQUENTIAL);

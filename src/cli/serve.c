@@ -95,7 +95,8 @@ static int apply(struct serve_opts *o, const char *name, const char *v)
 		else if (!strcmp(v, "async"))
 			o->wal.durability = WAL_ASYNC;
 		else {
-			fprintf(stderr, "tandem serve: --durability is sync or async, not '%s'\n", v);
+			fprintf(stderr, "tandem serve: --durability is sync or async, not '%s'\n",
+				v);
 			return 2;
 		}
 	} else if (!strcmp(name, "max-event-bytes")) {
@@ -119,8 +120,9 @@ static int apply(struct serve_opts *o, const char *name, const char *v)
 			return 2;
 		}
 		if (http_cidr_parse(v, &o->http.proxies[o->http.nproxies])) {
-			fprintf(stderr, "tandem serve: --trusted-proxy '%s' is not an address or CIDR "
-					"range (e.g. 10.0.0.0/8)\n",
+			fprintf(stderr,
+				"tandem serve: --trusted-proxy '%s' is not an address or CIDR "
+				"range (e.g. 10.0.0.0/8)\n",
 				v);
 			return 2;
 		}
@@ -167,7 +169,8 @@ static int load_config(struct serve_opts *o, const char *path)
 			continue;
 		char *eq = strchr(p, '=');
 		if (!eq) {
-			fprintf(stderr, "tandem serve: %s:%d: expected 'name = value'\n", path, lineno);
+			fprintf(stderr, "tandem serve: %s:%d: expected 'name = value'\n", path,
+				lineno);
 			rc = 2;
 			break;
 		}

@@ -52,10 +52,12 @@ int cmd_source(int argc, char **argv)
 		if (!rc)
 			printf("%s\n", s.write_key);
 		else if (rc == TD_EEXIST)
-			fprintf(stderr, "tandem source: a source named '%s' already exists\n", name);
+			fprintf(stderr, "tandem source: a source named '%s' already exists\n",
+				name);
 		else if (rc == TD_EINVAL)
-			fprintf(stderr, "tandem source: '%s' is not a valid name (1-127 letters, "
-					"digits, '.', '-', '_')\n",
+			fprintf(stderr,
+				"tandem source: '%s' is not a valid name (1-127 letters, "
+				"digits, '.', '-', '_')\n",
 				name);
 	} else if (list) {
 		struct meta_source *all;

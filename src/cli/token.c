@@ -41,8 +41,9 @@ int cmd_token(int argc, char **argv)
 		if (!rc)
 			printf("%s\n", tok);
 		else if (rc == TD_EINVAL)
-			fprintf(stderr, "tandem token: role is admin, analyst or viewer, and the name "
-					"1-127 letters, digits, '.', '-', '_'\n");
+			fprintf(stderr,
+				"tandem token: role is admin, analyst or viewer, and the name "
+				"1-127 letters, digits, '.', '-', '_'\n");
 		else if (rc == TD_EEXIST)
 			fprintf(stderr, "tandem token: a token named '%s' exists\n", name);
 	} else {

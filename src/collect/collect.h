@@ -85,12 +85,12 @@ struct collect_origin {
 };
 
 struct collect_reject {
-	int index;		/* position in the batch (or line number - 1 for import) */
+	int index; /* position in the batch (or line number - 1 for import) */
 	enum collect_reason reason;
-	char field[32];		/* the offending field, "" if none */
-	char *message_id;	/* as sent (even when too long), malloc'd; NULL if none */
-	char error[200];	/* human text: what is wrong and how to fix it */
-	char *raw;		/* the message as received (compact JSON), malloc'd */
+	char field[32];	  /* the offending field, "" if none */
+	char *message_id; /* as sent (even when too long), malloc'd; NULL if none */
+	char error[200];  /* human text: what is wrong and how to fix it */
+	char *raw;	  /* the message as received (compact JSON), malloc'd */
 };
 
 /* A prepared batch. WAL payloads are concatenated in `payloads`; event i is

@@ -30,8 +30,8 @@
 #define SEC_EXPIRED 1u		    /* a rolled-back entry: never inside the window */
 
 struct slot {
-	uint64_t h1;	 /* low 64 bits of the hash */
-	uint32_t h2;	 /* 32 more bits */
+	uint64_t h1;  /* low 64 bits of the hash */
+	uint32_t h2;  /* 32 more bits */
 	uint32_t sec; /* 0 = empty slot, else seconds since EPOCH_MS + 2 (to 2156) */
 };
 

@@ -392,10 +392,12 @@ size_t jscan_string(const char *s, struct jspan str, char *out, size_t cap)
 			case 'u': {
 				uint32_t cp = hex4(s + p);
 				p += 4;
-				if (cp >= 0xd800 && cp <= 0xdbff && s[p] == '\\' && s[p + 1] == 'u') {
+				if (cp >= 0xd800 && cp <= 0xdbff && s[p] == '\\' &&
+				    s[p + 1] == 'u') {
 					uint32_t lo = hex4(s + p + 2);
 					if (lo >= 0xdc00 && lo <= 0xdfff) {
-						cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+						cp =
+						    0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 						p += 6;
 					}
 				}

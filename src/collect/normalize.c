@@ -322,7 +322,8 @@ static void put_merged(struct out *o, const struct msg *m, enum field f, const c
 		while (!need_batch && jscan_next_member(bs, batch->val, &pos, &bm)) {
 			char key[256];
 			size_t n = jscan_string(bs, bm.key, key, sizeof(key));
-			need_batch = n == (size_t)-1 || !own_obj || !obj_has(m->s, own->val, key, false);
+			need_batch =
+			    n == (size_t)-1 || !own_obj || !obj_has(m->s, own->val, key, false);
 		}
 	}
 	if (!need_ip && !need_batch) {
@@ -486,7 +487,8 @@ static int normalize(struct collect_batch *b, const char *s, struct jspan span, 
 			free(full);
 		if (d == (size_t)-1 || d > COLLECT_MSGID_MAX) {
 			fail(r, COLLECT_R_MESSAGE_ID_TOO_LONG, "messageId",
-			     "messageId is %zu bytes; at most %d are allowed (and no NUL characters)",
+			     "messageId is %zu bytes; at most %d are allowed (and no NUL "
+			     "characters)",
 			     d == (size_t)-1 ? n - 2 : d, COLLECT_MSGID_MAX);
 			goto out;
 		}
@@ -507,8 +509,8 @@ static int normalize(struct collect_batch *b, const char *s, struct jspan span, 
 	}
 
 	/* the type: from the endpoint, or the item's "type" inside a batch */
-	if (t == COLLECT_BATCH && (m->f[F_TYPE].type != J_STRING ||
-				   !type_from_name(s, m->f[F_TYPE].val, &t))) {
+	if (t == COLLECT_BATCH &&
+	    (m->f[F_TYPE].type != J_STRING || !type_from_name(s, m->f[F_TYPE].val, &t))) {
 		fail(r, COLLECT_R_INVALID_TYPE, "type",
 		     "type must be one of identify, track, page, screen, group, alias");
 		goto out;
@@ -677,8 +679,8 @@ out:
 }
 
 /* Prepares one message; a reject is kept (with the message's raw text). */
-static void prepare_one(struct collect_batch *b, const char *s, struct jspan span,
-			enum jtype jt, enum collect_type t, int index, const struct env *env)
+static void prepare_one(struct collect_batch *b, const char *s, struct jspan span, enum jtype jt,
+			enum collect_type t, int index, const struct env *env)
 {
 	struct collect_reject *r = new_reject(b, index);
 	if (normalize(b, s, span, jt, t, index, env, r) == 0) {
@@ -701,8 +703,8 @@ static void json_error(const char *s, size_t len, const struct jscan_error *e,
 			 "invalid JSON at line %d, column %d: %s (found '%c')", err->line,
 			 err->column, e->why, c);
 	else
-		snprintf(err->message, sizeof(err->message), "invalid JSON at line %d, column %d: %s",
-			 err->line, err->column, e->why);
+		snprintf(err->message, sizeof(err->message),
+			 "invalid JSON at line %d, column %d: %s", err->line, err->column, e->why);
 }
 
 int collect_prepare(const char *body, size_t len, enum collect_type t,
@@ -772,7 +774,8 @@ int collect_prepare_line(const char *line, size_t len, int index, const struct c
 	if (rt == J_NONE) {
 		struct collect_error err;
 		json_error(line, len, &je, &err);
-		collect_batch_add_reject(out, index, COLLECT_R_INVALID_JSON, err.message, line, len);
+		collect_batch_add_reject(out, index, COLLECT_R_INVALID_JSON, err.message, line,
+					 len);
 		return TD_EINVAL;
 	}
 	struct env env = {.o = o, .lim = lim, .bs = line};

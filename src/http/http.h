@@ -34,9 +34,9 @@ struct http_cidr {
 int http_cidr_parse(const char *s, struct http_cidr *out);
 
 struct http_config {
-	const char *host;  /* listen address, e.g. "127.0.0.1" or "0.0.0.0" */
-	uint16_t port;	   /* 0 = any free port */
-	unsigned threads;  /* event-loop threads; 0 = number of cores */
+	const char *host; /* listen address, e.g. "127.0.0.1" or "0.0.0.0" */
+	uint16_t port;	  /* 0 = any free port */
+	unsigned threads; /* event-loop threads; 0 = number of cores */
 	struct collect_limits limits;
 	struct http_cidr proxies[HTTP_MAX_PROXIES];
 	size_t nproxies;

@@ -39,7 +39,7 @@ struct req {
 	const char *content_type;
 	const char *allow; /* Allow header for 405 */
 	int retry_after;   /* seconds; 0 = no header */
-	bool waited; /* suspended for the WAL; v1_finish completes it */
+	bool waited;	   /* suspended for the WAL; v1_finish completes it */
 	size_t accepted, duplicates;
 	_Atomic int wal_status;
 };

@@ -103,7 +103,8 @@ void http_peer_ip(const struct sockaddr *sa, char *out, size_t cap)
 	if (!sa)
 		return;
 	if (sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			  (socklen_t)cap);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 		if (IN6_IS_ADDR_V4MAPPED(a6))

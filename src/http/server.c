@@ -54,12 +54,13 @@ static void add_cors(struct req *r, struct MHD_Response *resp)
 {
 	MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
 	MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-	const char *asked = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-						       "Access-Control-Request-Headers");
-	MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-				asked && is_header_list(asked)
-				    ? asked
-				    : "Authorization, Content-Type, Content-Encoding, X-Retry-Count");
+	const char *asked =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+	MHD_add_response_header(
+	    resp, "Access-Control-Allow-Headers",
+	    asked && is_header_list(asked)
+		? asked
+		: "Authorization, Content-Type, Content-Encoding, X-Retry-Count");
 	MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
 	MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
 }
@@ -193,9 +194,8 @@ static void route(struct req *r, const char *url, const char *method)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	struct http_server *s = cls;
 	struct req *r = *con_cls;
@@ -280,8 +280,7 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 		a6->sin6_port = htons(cfg->port);
 		flags |= MHD_USE_IPv6;
 	} else {
-		td_log_error("http: cannot listen on '%s': not an IPv4 or IPv6 address",
-			     cfg->host);
+		td_log_error("http: cannot listen on '%s': not an IPv4 or IPv6 address", cfg->host);
 		free(s);
 		return TD_EINVAL;
 	}
@@ -297,7 +296,8 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 		free(s);
 		return TD_EIO;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *info =
+	    MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	*port_out = info ? info->port : cfg->port;
 	*out = s;
 	return 0;

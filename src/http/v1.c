@@ -208,7 +208,8 @@ void v1_collect(struct req *r)
 	http_client_ip(&s->cfg, peer,
 		       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"), ip,
 		       sizeof(ip));
-	struct collect_origin o = {.source_id = src.id, .received_ms = now, .ip = ip[0] ? ip : NULL};
+	struct collect_origin o = {
+	    .source_id = src.id, .received_ms = now, .ip = ip[0] ? ip : NULL};
 	struct collect_error err;
 	rc = collect_prepare(body->data, body->len, r->type, &o, &s->cfg.limits, &b, &err);
 	if (rc == TD_ETOOLARGE) {
@@ -221,11 +222,12 @@ void v1_collect(struct req *r)
 		struct collect_reject rj = {.index = -1, .reason = err.reason};
 		snprintf(rj.error, sizeof(rj.error), "%s", err.message);
 		rj.raw = body->data;
-		quarantine_write(s->deps.quarantine, src.name, collect_type_name(r->type), &rj, now);
+		quarantine_write(s->deps.quarantine, src.name, collect_type_name(r->type), &rj,
+				 now);
 		metrics_event_rejected(err.reason, 1);
 		http_error(r, 400, collect_reason_code(err.reason), "%s", err.message);
 		if (err.reason == COLLECT_R_INVALID_JSON) { /* line/column for programs */
-			r->resp.len--;			       /* drop '}' */
+			r->resp.len--;			    /* drop '}' */
 			td_buf_printf(&r->resp, ",\"line\":%d,\"column\":%d}", err.line,
 				      err.column);
 		}
@@ -298,7 +300,8 @@ void v1_settings(struct req *r, const char *key)
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	http_peer_ip(ci ? ci->client_addr : NULL, peer, sizeof(peer));
-	const char *xfp = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+	const char *xfp =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
 	if (xfp && http_is_trusted(&r->srv->cfg, peer) && !strcasecmp(xfp, "https"))
 		proto = "https";
 	char api_host[300];
@@ -308,15 +311,16 @@ void v1_settings(struct req *r, const char *key)
 	td_buf_json_str(o, key);
 	td_buf_printf(o, ",\"apiHost\":");
 	td_buf_json_str(o, api_host);
-	td_buf_printf(o, ",\"protocol\":\"%s\",\"unbundledIntegrations\":[],"
-			 "\"addBundledMetadata\":true,\"maybeBundledConfigIds\":{}}},"
-			 "\"plan\":{\"track\":{\"__default\":{\"enabled\":true,\"integrations\":{}}},"
-			 "\"identify\":{\"__default\":{\"enabled\":true}},"
-			 "\"group\":{\"__default\":{\"enabled\":true}}},"
-			 "\"edgeFunction\":{},\"analyticsNextEnabled\":true,"
-			 "\"middlewareSettings\":{},\"enabledMiddleware\":{},"
-			 "\"metrics\":{\"sampleRate\":0},\"legacyVideoPluginsEnabled\":false,"
-			 "\"remotePlugins\":[]}",
+	td_buf_printf(o,
+		      ",\"protocol\":\"%s\",\"unbundledIntegrations\":[],"
+		      "\"addBundledMetadata\":true,\"maybeBundledConfigIds\":{}}},"
+		      "\"plan\":{\"track\":{\"__default\":{\"enabled\":true,\"integrations\":{}}},"
+		      "\"identify\":{\"__default\":{\"enabled\":true}},"
+		      "\"group\":{\"__default\":{\"enabled\":true}}},"
+		      "\"edgeFunction\":{},\"analyticsNextEnabled\":true,"
+		      "\"middlewareSettings\":{},\"enabledMiddleware\":{},"
+		      "\"metrics\":{\"sampleRate\":0},\"legacyVideoPluginsEnabled\":false,"
+		      "\"remotePlugins\":[]}",
 		      proto);
 	r->status = 200;
 	r->state = REQ_DONE;

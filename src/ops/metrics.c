@@ -73,9 +73,10 @@ static void histogram(struct td_buf *out, const char *name, const double *bounds
 
 int metrics_render(struct td_buf *out, struct wal *w, struct ingest *g)
 {
-	td_buf_printf(out, "# HELP tandem_events_accepted_total Events stored in the WAL.\n"
-			   "# TYPE tandem_events_accepted_total counter\n"
-			   "tandem_events_accepted_total %llu\n",
+	td_buf_printf(out,
+		      "# HELP tandem_events_accepted_total Events stored in the WAL.\n"
+		      "# TYPE tandem_events_accepted_total counter\n"
+		      "tandem_events_accepted_total %llu\n",
 		      (unsigned long long)atomic_load(&accepted));
 	td_buf_printf(out,
 		      "# HELP tandem_events_deduplicated_total Events acknowledged as duplicates "

@@ -20,9 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const double wal_fsync_buckets[WAL_FSYNC_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001,
-						     0.0025, 0.005,   0.01,	0.025,
-						     0.05,   0.1,     0.25,	1.0};
+const double wal_fsync_buckets[WAL_FSYNC_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+						     0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
 const double wal_group_buckets[WAL_GROUP_BUCKETS] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
 
 struct waiter {
@@ -204,7 +203,8 @@ static void *writer_main(void *arg)
 			/* let appends accumulate for one interval */
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)w->async_interval_ms * 1000000u;
+			uint64_t ns =
+			    (uint64_t)ts.tv_nsec + (uint64_t)w->async_interval_ms * 1000000u;
 			ts.tv_sec += (time_t)(ns / 1000000000u);
 			ts.tv_nsec = (long)(ns % 1000000000u);
 			while (!w->stop && w->pending.len < w->max_pending / 2 &&

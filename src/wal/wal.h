@@ -41,9 +41,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WAL_FILE_HEADER	  32
-#define WAL_REC_HEADER	  17
-#define WAL_MAX_PAYLOAD	  (16u << 20)
+#define WAL_FILE_HEADER	    32
+#define WAL_REC_HEADER	    17
+#define WAL_MAX_PAYLOAD	    (16u << 20)
 #define WAL_DEFAULT_SEGMENT (64u << 20)
 
 enum wal_rec_type {

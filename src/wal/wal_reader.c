@@ -25,7 +25,7 @@ struct wal_reader {
 	uint64_t offset;   /* offset of the next record in the current file */
 	unsigned char *io; /* read buffer */
 	size_t io_len, io_pos;
-	uint64_t io_base; /* file offset of io[0] */
+	uint64_t io_base;   /* file offset of io[0] */
 	unsigned char *rec; /* current record (header + payload) */
 	size_t rec_cap;
 	uint64_t last_lsn;
@@ -223,9 +223,8 @@ int wal_reader_next(struct wal_reader *r, struct wal_record *rec)
 			if ((size_t)got < total) {
 				bad = "record cut short (torn write)";
 			} else {
-				const unsigned char *h = total > IO_SIZE
-								 ? r->rec
-								 : r->io + (r->offset - r->io_base);
+				const unsigned char *h =
+				    total > IO_SIZE ? r->rec : r->io + (r->offset - r->io_base);
 				uint32_t want = wal_get32(h + 4);
 				uint32_t have = td_crc32c(0, h + 8, total - 8);
 				uint64_t lsn = wal_get64(h + 8);

@@ -32,8 +32,8 @@ static void prepare(struct prepared *p, const char *body, enum collect_type t, c
 	p->why = err.reason;
 	for (size_t i = 0; i < p->b.n && i < 16; i++) {
 		struct collect_event_view v;
-		cr_assert_eq(collect_event_decode(p->b.payloads.data + p->b.off[i], p->b.len[i], &v),
-			     0);
+		cr_assert_eq(
+		    collect_event_decode(p->b.payloads.data + p->b.off[i], p->b.len[i], &v), 0);
 		cr_assert_eq(v.source_id, 7u);
 		cr_assert_eq(v.received_ms, NOW);
 		p->out[i] = cJSON_ParseWithLength(v.json, v.json_len);
@@ -184,8 +184,7 @@ Test(collect, negative_skew_is_not_corrected)
 Test(collect, missing_timestamp_uses_received_at_and_assigns_message_id)
 {
 	struct prepared p;
-	prepare(&p, "{\"userId\":\"u\",\"traits\":{\"email\":\"a@b.c\"}}", COLLECT_IDENTIFY,
-		NULL);
+	prepare(&p, "{\"userId\":\"u\",\"traits\":{\"email\":\"a@b.c\"}}", COLLECT_IDENTIFY, NULL);
 	cr_assert_eq(p.b.n, 1);
 	char want[TD_ISO8601_LEN];
 	td_time_format(NOW, want);
@@ -215,8 +214,8 @@ Test(collect, batch_context_is_merged_item_keys_win)
 	cr_assert_str_eq(str(cJSON_GetObjectItem(c0, "app"), "name"), "shop");
 	cJSON *c1 = cJSON_GetObjectItem(p.out[1], "context");
 	cr_assert_str_eq(str(c1, "locale"), "en");
-	cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(p.out[1], "integrations"),
-						    "All")));
+	cr_assert(cJSON_IsFalse(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(p.out[1], "integrations"), "All")));
 	cr_assert_str_eq(str(p.out[1], "type"), "screen");
 	release(&p);
 }
@@ -234,8 +233,8 @@ Test(collect, every_reject_reason)
 	memset(longid, 'x', 101);
 	longid[101] = '\0';
 	char longbody[400];
-	snprintf(longbody, sizeof(longbody), "{\"userId\":\"u\",\"event\":\"e\",\"messageId\":\"%s\"}",
-		 longid);
+	snprintf(longbody, sizeof(longbody),
+		 "{\"userId\":\"u\",\"event\":\"e\",\"messageId\":\"%s\"}", longid);
 	const struct bad_case cases[] = {
 	    {"{\"event\":\"e\"}", COLLECT_TRACK, COLLECT_R_MISSING_IDENTITY, "userId"},
 	    {"{\"userId\":\"\",\"anonymousId\":null,\"event\":\"e\"}", COLLECT_TRACK,
@@ -256,8 +255,8 @@ Test(collect, every_reject_reason)
 	    {longbody, COLLECT_TRACK, COLLECT_R_MESSAGE_ID_TOO_LONG, "messageId"},
 	    {"{\"userId\":\"u\",\"event\":\"e\",\"timestamp\":\"yesterday\"}", COLLECT_TRACK,
 	     COLLECT_R_INVALID_TIMESTAMP, "timestamp"},
-	    {"{\"userId\":\"u\",\"event\":\"e\",\"sentAt\":\"2026-02-30T00:00:00Z\"}", COLLECT_TRACK,
-	     COLLECT_R_INVALID_TIMESTAMP, "sentAt"},
+	    {"{\"userId\":\"u\",\"event\":\"e\",\"sentAt\":\"2026-02-30T00:00:00Z\"}",
+	     COLLECT_TRACK, COLLECT_R_INVALID_TIMESTAMP, "sentAt"},
 	    {"{\"userId\":\"u\",\"event\":\"e\",\"timestamp\":1700000000}", COLLECT_TRACK,
 	     COLLECT_R_INVALID_TIMESTAMP, "timestamp"},
 	    {"{\"batch\":[{\"type\":\"nope\",\"userId\":\"u\"}]}", COLLECT_BATCH,
@@ -339,8 +338,8 @@ Test(collect, event_too_large)
 	char pad[600];
 	memset(pad, 'a', sizeof(pad) - 1);
 	pad[sizeof(pad) - 1] = '\0';
-	snprintf(body, sizeof(body), "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"p\":\"%s\"}}",
-		 pad);
+	snprintf(body, sizeof(body),
+		 "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"p\":\"%s\"}}", pad);
 	struct collect_batch b;
 	collect_batch_init(&b);
 	struct collect_error err;
