@@ -7,8 +7,10 @@
  * here, so what it stores is always valid JSON.
  */
 #include "collect/jscan.h"
+#include "base/td.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct sc {
@@ -360,7 +362,36 @@ static uint32_t hex4(const char *p)
 			  hexval(p[3]));
 }
 
+/* Decodes a string span; NUL characters allowed. Returns the length, or
+ * (size_t)-1 if it does not fit in cap bytes. */
+static size_t decode(const char *s, struct jspan str, char *out, size_t cap, bool *has_nul);
+
 size_t jscan_string(const char *s, struct jspan str, char *out, size_t cap)
+{
+	bool nul = false;
+	size_t n = cap ? decode(s, str, out, cap - 1, &nul) : (size_t)-1;
+	if (n == (size_t)-1 || nul)
+		return (size_t)-1;
+	out[n] = '\0';
+	return n;
+}
+
+bool jscan_strings_equal(const char *s1, struct jspan a, const char *s2, struct jspan b)
+{
+	size_t la = a.end - a.start, lb = b.end - b.start;
+	if (!memchr(s1 + a.start, '\\', la) && !memchr(s2 + b.start, '\\', lb))
+		return la == lb && memcmp(s1 + a.start, s2 + b.start, la) == 0;
+	/* decoded text is never longer than its JSON form */
+	char *da = td_malloc(la), *db = td_malloc(lb);
+	bool nul;
+	size_t na = decode(s1, a, da, la, &nul), nb = decode(s2, b, db, lb, &nul);
+	bool eq = na == nb && memcmp(da, db, na) == 0;
+	free(da);
+	free(db);
+	return eq;
+}
+
+static size_t decode(const char *s, struct jspan str, char *out, size_t cap, bool *has_nul)
 {
 	size_t n = 0;
 	for (size_t p = str.start + 1; p < str.end - 1;) {
@@ -404,7 +435,7 @@ size_t jscan_string(const char *s, struct jspan str, char *out, size_t cap)
 				if (cp >= 0xd800 && cp <= 0xdfff)
 					cp = 0xfffd; /* a lone surrogate */
 				if (cp == 0)
-					return (size_t)-1;
+					*has_nul = true;
 				k = put_utf8(tmp, cp);
 				break;
 			}
@@ -412,12 +443,11 @@ size_t jscan_string(const char *s, struct jspan str, char *out, size_t cap)
 				tmp[0] = e;
 			}
 		}
-		if (n + k >= cap)
+		if (n + k > cap)
 			return (size_t)-1;
 		memcpy(out + n, tmp, k);
 		n += k;
 	}
-	out[n] = '\0';
 	return n;
 }
 

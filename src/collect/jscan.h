@@ -65,6 +65,10 @@ bool jscan_key_is(const char *s, const struct jmember *m, const char *name);
  */
 size_t jscan_string(const char *s, struct jspan str, char *out, size_t cap);
 
+/* True if two validated string spans (of s1 and s2) decode to the same
+ * text (NUL characters included). */
+bool jscan_strings_equal(const char *s1, struct jspan a, const char *s2, struct jspan b);
+
 /* Line and column (1-based; columns count characters) of a byte offset. */
 void jscan_line_col(const char *s, size_t len, size_t offset, int *line, int *col);
 

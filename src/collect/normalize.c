@@ -260,20 +260,19 @@ static void put_raw_member(struct out *o, const char *s, size_t start, size_t en
 	put(o, s + start, end - start);
 }
 
-/* The text of a numeric id as Segment makes it a string: integers as their
- * decimal digits (4.0 and 4e0 -> "4"), other numbers as sent. */
+/* The text of a numeric id as Segment makes it a string: integers below 2^53
+ * as their decimal digits (4.0 and 4e0 -> "4"), other numbers as sent. Writes
+ * into out (cap >= 32) and returns the length, or 0 when the text to use is
+ * the number exactly as sent. */
 static size_t number_text(const struct msg *m, enum field f, char *out, size_t cap)
 {
 	const struct jmember *v = &m->f[f];
-	size_t n = v->val.end - v->val.start;
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(out, m->s + v->val.start, n);
-	out[n] = '\0';
-	double d = strtod(out, NULL);
+	char *lex = td_strndup(m->s + v->val.start, v->val.end - v->val.start);
+	double d = strtod(lex, NULL);
+	free(lex);
 	if (d == floor(d) && fabs(d) < 9007199254740992.0)
-		n = (size_t)snprintf(out, cap, "%.0f", d);
-	return n;
+		return (size_t)snprintf(out, cap, "%.0f", d);
+	return 0;
 }
 
 /* An id value as a JSON string: strings as sent, numbers as their text. */
@@ -285,24 +284,31 @@ static void put_id(struct out *o, const struct msg *m, enum field f)
 		put(o, m->s + v->val.start, v->val.end - v->val.start);
 		return;
 	}
-	char txt[COLLECT_MSGID_MAX + 2];
+	char txt[32];
 	size_t n = number_text(m, f, txt, sizeof(txt));
 	put(o, "\"", 1);
-	put(o, txt, n);
+	if (n)
+		put(o, txt, n);
+	else /* a number's characters need no escaping inside a string */
+		put(o, m->s + v->val.start, v->val.end - v->val.start);
 	put(o, "\"", 1);
 }
 
-/* True if object span obj has a member named key (whose value is not null
- * when skip_null). */
-static bool obj_has(const char *s, struct jspan obj, const char *key, bool skip_null)
+/* True if object span obj (of s) has a member named like key (a key span of
+ * ks), whose value is not null when skip_null. */
+static bool obj_has(const char *s, struct jspan obj, const char *ks, struct jspan key,
+		    bool skip_null)
 {
 	size_t pos = 0;
 	struct jmember mm;
 	while (jscan_next_member(s, obj, &pos, &mm))
-		if (jscan_key_is(s, &mm, key))
+		if (jscan_strings_equal(s, mm.key, ks, key))
 			return !(skip_null && mm.type == J_NULL);
 	return false;
 }
+
+static const char ip_key_text[] = "\"ip\"";
+static const struct jspan ip_key = {0, sizeof(ip_key_text) - 1};
 
 /*
  * Writes member `name`: the message's object (or nothing) plus the defaults
@@ -314,17 +320,13 @@ static void put_merged(struct out *o, const struct msg *m, enum field f, const c
 	const struct jmember *own = &m->f[f];
 	bool own_obj = own->type == J_OBJECT;
 	bool batch_obj = batch && batch->type == J_OBJECT;
-	bool need_ip = ip && !(own_obj && obj_has(m->s, own->val, "ip", true));
+	bool need_ip = ip && !(own_obj && obj_has(m->s, own->val, ip_key_text, ip_key, true));
 	bool need_batch = false;
 	if (batch_obj) {
 		size_t pos = 0;
 		struct jmember bm;
-		while (!need_batch && jscan_next_member(bs, batch->val, &pos, &bm)) {
-			char key[256];
-			size_t n = jscan_string(bs, bm.key, key, sizeof(key));
-			need_batch =
-			    n == (size_t)-1 || !own_obj || !obj_has(m->s, own->val, key, false);
-		}
+		while (!need_batch && jscan_next_member(bs, batch->val, &pos, &bm))
+			need_batch = !own_obj || !obj_has(m->s, own->val, bs, bm.key, false);
 	}
 	if (!need_ip && !need_batch) {
 		if (own_obj)
@@ -350,17 +352,16 @@ static void put_merged(struct out *o, const struct msg *m, enum field f, const c
 		size_t pos = 0;
 		struct jmember bm;
 		while (jscan_next_member(bs, batch->val, &pos, &bm)) {
-			char key[256];
-			size_t n = jscan_string(bs, bm.key, key, sizeof(key));
-			if (n != (size_t)-1 && own_obj && obj_has(m->s, own->val, key, false))
+			if (own_obj && obj_has(m->s, own->val, bs, bm.key, false))
 				continue; /* the message's own key wins */
-			if (need_ip && !strcmp(key, "ip") && bm.type == J_NULL)
+			bool is_ip = jscan_strings_equal(bs, bm.key, ip_key_text, ip_key);
+			if (need_ip && is_ip && bm.type == J_NULL)
 				continue;
 			if (!first)
 				put(o, ",", 1);
 			first = false;
 			put(o, bs + bm.key.start, bm.val.end - bm.key.start);
-			if (!strcmp(key, "ip") && bm.type != J_NULL)
+			if (is_ip && bm.type != J_NULL)
 				need_ip = false; /* the batch's ip counts as the sender's */
 		}
 	}
@@ -601,6 +602,11 @@ static int normalize(struct collect_batch *b, const char *s, struct jspan span, 
 
 	if (m->f[F_MESSAGE_ID].type == J_NUMBER) {
 		midlen = number_text(m, F_MESSAGE_ID, mid, sizeof(mid));
+		if (!midlen) { /* as sent; at most 100 characters, checked above */
+			midlen = m->f[F_MESSAGE_ID].val.end - m->f[F_MESSAGE_ID].val.start;
+			memcpy(mid, s + m->f[F_MESSAGE_ID].val.start, midlen);
+			mid[midlen] = '\0';
+		}
 	} else if (!midlen) {
 		make_uuid(mid);
 		midlen = 36;

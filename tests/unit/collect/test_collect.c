@@ -435,3 +435,42 @@ Test(collect, json_errors_point_at_the_culprit)
 	cr_assert_eq(p.b.n, 1, "valid JSON is accepted");
 	release(&p);
 }
+
+Test(collect, context_merge_compares_keys_exactly)
+{
+	/* keys longer than any fixed buffer, with escapes and NUL characters, must
+	 * still be recognized as present: never a duplicate key in the output */
+	char longkey[400];
+	memset(longkey, 'k', 300);
+	longkey[300] = '\0';
+	char body[2048];
+	snprintf(body, sizeof(body),
+		 "{\"batch\":[{\"type\":\"identify\",\"userId\":\"u\",\"context\":{\"%s\":1,"
+		 "\"a\\u0000\":2,\"b\\u0062\":3}}],\"context\":{\"%s\":9,\"a\\u0000\":9,\"bb\":9,"
+		 "\"new\":4}}",
+		 longkey, longkey);
+	struct prepared p;
+	prepare(&p, body, COLLECT_BATCH, NULL);
+	cr_assert_eq(p.b.n, 1);
+	cJSON *ctx = cJSON_GetObjectItem(p.out[0], "context");
+	cr_assert_eq(cJSON_GetArraySize(ctx), 4, "3 own keys + the new one, no duplicates");
+	cr_assert_eq(cJSON_GetObjectItem(ctx, longkey)->valuedouble, 1);
+	cr_assert_eq(cJSON_GetObjectItem(ctx, "bb")->valuedouble, 3);
+	cr_assert_eq(cJSON_GetObjectItem(ctx, "new")->valuedouble, 4);
+	release(&p);
+}
+
+Test(collect, long_numeric_ids_are_kept_whole)
+{
+	char digits[120];
+	memset(digits, '1', 90);
+	digits[90] = '\0';
+	char body[512];
+	snprintf(body, sizeof(body), "{\"userId\":%s,\"event\":\"e\",\"messageId\":4.0}", digits);
+	struct prepared p;
+	prepare(&p, body, COLLECT_TRACK, NULL);
+	cr_assert_eq(p.b.n, 1);
+	cr_assert_str_eq(str(p.out[0], "userId"), digits);
+	cr_assert_str_eq(str(p.out[0], "messageId"), "4");
+	release(&p);
+}
