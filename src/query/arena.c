@@ -1,0 +1,237 @@
+/*
+ * arena.c - the per-query arena (h2o's mem pool habit): small allocations
+ * are carved from 64 KB slabs, big ones get a block of their own so that
+ * growable arrays can be resized and freed early. qa_release() frees all.
+ */
+#include "query/query_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QA_SLAB	 (64 * 1024)
+#define QA_SMALL (8 * 1024) /* larger requests get their own block */
+#define QA_ALIGN 16
+
+struct qa_block {
+	struct qa_block *next, *prev;
+	size_t size, used;
+	_Alignas(QA_ALIGN) unsigned char data[];
+};
+
+void qa_init(struct qarena *a, jmp_buf *oom)
+{
+	a->small = NULL;
+	a->big = NULL;
+	a->slabs = NULL;
+	a->oom = oom;
+	a->used = 0;
+	a->limit = 0;
+}
+
+/* Accounts for n more bytes, or runs out when past the limit. */
+static void charge(struct qarena *a, size_t n);
+
+static void free_list(struct qa_block *b)
+{
+	while (b) {
+		struct qa_block *next = b->next;
+		free(b);
+		b = next;
+	}
+}
+
+void qa_release(struct qarena *a)
+{
+	free_list(a->small);
+	free_list(a->big);
+	free_list(a->slabs);
+	a->small = a->big = a->slabs = NULL;
+}
+
+static void *oom(struct qarena *a)
+{
+	if (a->oom)
+		longjmp(*a->oom, 1);
+	abort();
+}
+
+static void charge(struct qarena *a, size_t n)
+{
+	if (a->limit && (n > a->limit || a->used > a->limit - n))
+		oom(a);
+	a->used += n;
+}
+
+static struct qa_block *big_block(struct qarena *a, size_t n)
+{
+	if (n > SIZE_MAX - sizeof(struct qa_block))
+		return oom(a);
+	charge(a, n);
+	struct qa_block *b = td_try_malloc(sizeof(*b) + n);
+	if (!b)
+		return oom(a);
+	b->size = n;
+	b->used = n;
+	b->prev = NULL;
+	b->next = a->big;
+	if (a->big)
+		a->big->prev = b;
+	a->big = b;
+	return b;
+}
+
+void *qa_alloc(struct qarena *a, size_t n)
+{
+	if (n == 0)
+		n = 1;
+	if (n > QA_SMALL)
+		return big_block(a, n)->data;
+	n = (n + QA_ALIGN - 1) & ~(size_t)(QA_ALIGN - 1);
+	struct qa_block *s = a->small;
+	if (!s || s->size - s->used < n) {
+		charge(a, QA_SLAB);
+		struct qa_block *fresh = td_try_malloc(sizeof(*fresh) + QA_SLAB);
+		if (!fresh)
+			return oom(a);
+		fresh->size = QA_SLAB;
+		fresh->used = 0;
+		fresh->prev = NULL;
+		fresh->next = NULL;
+		if (s) {
+			s->next = a->slabs;
+			a->slabs = s;
+		}
+		a->small = s = fresh;
+	}
+	void *p = s->data + s->used;
+	s->used += n;
+	return p;
+}
+
+void *qa_calloc(struct qarena *a, size_t count, size_t n)
+{
+	if (n && count > SIZE_MAX / n)
+		return oom(a);
+	size_t size = count * n;
+	void *p = qa_alloc(a, size);
+	memset(p, 0, size ? size : 1);
+	return p;
+}
+
+char *qa_strndup(struct qarena *a, const char *s, size_t n)
+{
+	char *p = qa_alloc(a, n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *qa_strdup(struct qarena *a, const char *s)
+{
+	return qa_strndup(a, s, strlen(s));
+}
+
+char *qa_printf(struct qarena *a, const char *fmt, ...)
+{
+	char small[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < sizeof(small))
+		return qa_strndup(a, small, (size_t)n);
+	char *p = qa_alloc(a, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+static struct qa_block *block_of(void *p)
+{
+	return (struct qa_block *)((unsigned char *)p - offsetof(struct qa_block, data));
+}
+
+static void unlink_big(struct qarena *a, struct qa_block *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		a->big = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+}
+
+void *qa_big_realloc(struct qarena *a, void *p, size_t n)
+{
+	if (!p)
+		return big_block(a, n ? n : 1)->data;
+	if (n > SIZE_MAX - sizeof(struct qa_block))
+		return oom(a);
+	struct qa_block *b = block_of(p);
+	if (n > b->size)
+		charge(a, n - b->size);
+	else
+		a->used -= b->size - n;
+	unlink_big(a, b);
+	struct qa_block *nb = td_try_realloc(b, sizeof(*b) + (n ? n : 1));
+	if (!nb) {
+		/* still ours: put it back so qa_release() frees it */
+		b->prev = NULL;
+		b->next = a->big;
+		if (a->big)
+			a->big->prev = b;
+		a->big = b;
+		return oom(a);
+	}
+	nb->size = nb->used = n;
+	nb->prev = NULL;
+	nb->next = a->big;
+	if (a->big)
+		a->big->prev = nb;
+	a->big = nb;
+	return nb->data;
+}
+
+void qa_big_free(struct qarena *a, void *p)
+{
+	if (!p)
+		return;
+	struct qa_block *b = block_of(p);
+	a->used -= b->size;
+	unlink_big(a, b);
+	free(b);
+}
+
+void qvec_init(struct qvec *v, size_t item_size)
+{
+	v->p = NULL;
+	v->n = 0;
+	v->cap = 0;
+	v->size = item_size;
+}
+
+void qvec_reserve(struct qarena *a, struct qvec *v, size_t n)
+{
+	if (n <= v->cap)
+		return;
+	size_t cap = v->cap ? v->cap : 64;
+	while (cap < n) {
+		if (cap > SIZE_MAX / 2 / v->size)
+			oom(a);
+		cap *= 2;
+	}
+	v->p = qa_big_realloc(a, v->p, cap * v->size);
+	v->cap = cap;
+}
+
+void *qvec_push(struct qarena *a, struct qvec *v)
+{
+	if (v->n == v->cap)
+		qvec_reserve(a, v, v->n + 1);
+	return (unsigned char *)v->p + v->n++ * v->size;
+}

@@ -1,0 +1,349 @@
+/*
+ * query_int.h - what the query engine's files share and nothing outside
+ * src/query/ may use: the per-query arena, the query context with its error
+ * message, JSON helpers, time zones and time buckets, compiled filters,
+ * breakdown values and the result writer.
+ *
+ * Memory: everything a query allocates comes from its arena and is freed by
+ * query_run() when the query ends, on success and on every error path. When
+ * the arena cannot get memory it longjmp()s back to query_run(), which turns
+ * that into TD_ENOMEM: kinds never check for NULL, and no allocation is
+ * leaked on the way out because the arena owns them all.
+ */
+#ifndef TD_QUERY_QUERY_INT_H
+#define TD_QUERY_QUERY_INT_H
+
+#include "base/buf.h"
+#include "base/td.h"
+#include "query/query.h"
+
+#include <cjson/cJSON.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MS_PER_SEC  1000LL
+#define MS_PER_MIN  60000LL
+#define MS_PER_HOUR 3600000LL
+#define MS_PER_DAY  86400000LL
+
+/* ---- arena ---------------------------------------------------------- */
+
+struct qa_block;
+
+struct qarena {
+	struct qa_block *small; /* current slab for small allocations */
+	struct qa_block *big;	/* doubly linked list of single big allocations */
+	struct qa_block *slabs; /* full slabs */
+	jmp_buf *oom;		/* where to go when memory runs out */
+	size_t used;		/* bytes of live blocks */
+	size_t limit;		/* most bytes allowed, 0 = no limit */
+};
+
+void qa_init(struct qarena *a, jmp_buf *oom);
+void qa_release(struct qarena *a);
+/* 16-byte aligned, never NULL (longjmp()s on failure). */
+void *qa_alloc(struct qarena *a, size_t n);
+void *qa_calloc(struct qarena *a, size_t count, size_t n);
+char *qa_strdup(struct qarena *a, const char *s);
+char *qa_strndup(struct qarena *a, const char *s, size_t n);
+char *qa_printf(struct qarena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Growable arrays: p is NULL or a pointer qa_big_realloc() returned. */
+void *qa_big_realloc(struct qarena *a, void *p, size_t n);
+void qa_big_free(struct qarena *a, void *p);
+
+/* A growable array of fixed-size items in the arena. */
+struct qvec {
+	void *p;
+	size_t n, cap, size;
+};
+void qvec_init(struct qvec *v, size_t item_size);
+/* Returns room for one more item (not initialised). */
+void *qvec_push(struct qarena *a, struct qvec *v);
+void qvec_reserve(struct qarena *a, struct qvec *v, size_t n);
+
+/* ---- time zones (tz.c) ---------------------------------------------- */
+
+/* POSIX TZ rule date: Jn, n or Mm.w.d, with a time of day in seconds. */
+struct qtz_rule_date {
+	char kind; /* 'J', 'D' (zero-based day), 'M' */
+	int m, w, d, n;
+	int32_t secs;
+};
+
+struct query_tz {
+	char name[64];
+	int32_t fixed; /* seconds east of UTC when ntrans == 0 && !has_rule */
+	size_t ntrans;
+	int64_t *trans;	   /* transition instants, seconds, ascending */
+	int32_t *after;	   /* UTC offset in seconds from trans[i] on */
+	int32_t before;	   /* offset before the first transition */
+	bool has_rule;	   /* after the last transition, the POSIX TZ rule applies */
+	bool rule_has_dst; /* rule with daylight saving (else std_off always) */
+	int32_t std_off, dst_off;
+	struct qtz_rule_date start, end;
+};
+
+/*
+ * Loads a time zone: "UTC", "Z", a fixed offset "+02:00" / "-0530" / "+05",
+ * or an IANA name read from the system tz database ($TZDIR or
+ * /usr/share/zoneinfo, TZif version 2+ with its POSIX footer rule). Tables
+ * come from the arena. Returns 0 or TD_EINVAL with a message in err.
+ */
+int query_tz_load(struct query_tz *tz, struct qarena *a, const char *name, char *err,
+		  size_t errcap);
+/* Loads a TZif image already in memory (tests use it for synthetic zones). */
+int query_tz_parse_tzif(struct query_tz *tz, struct qarena *a, const unsigned char *p, size_t n,
+			char *err, size_t errcap);
+/* UTC offset in ms at instant t; *from / *until (may be NULL) receive the
+ * span [from, until) around t where the offset is the same. */
+int64_t query_tz_offset(const struct query_tz *tz, int64_t t, int64_t *from, int64_t *until);
+/* The first instant whose local wall-clock time is >= local (so a time in a
+ * spring-forward gap maps to the end of the gap; a repeated time in a
+ * fall-back fold maps to its first occurrence). */
+int64_t query_tz_to_utc(const struct query_tz *tz, int64_t local);
+
+/* ---- calendar (time.c) ---------------------------------------------- */
+
+enum qinterval { QI_HOUR, QI_DAY, QI_WEEK, QI_MONTH };
+
+int64_t q_floor_div(int64_t a, int64_t b);
+void q_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+/* Bucket number of a local wall-clock time, and the local start of a bucket.
+ * Weeks start on Monday (ISO 8601). */
+int64_t q_bucket_key(enum qinterval iv, int64_t local_ms);
+int64_t q_bucket_local_start(enum qinterval iv, int64_t key);
+#define Q_LOCAL_LEN   48
+#define Q_INSTANT_LEN 80
+/* "YYYY-MM-DDTHH:MM:SS" (local wall clock, no zone) into out[Q_LOCAL_LEN]. */
+void q_format_local(int64_t local_ms, char *out);
+/* "YYYY-MM-DDTHH:MM:SS.mmm+HH:MM" ("Z" for offset 0) into out[Q_INSTANT_LEN]. */
+void q_format_instant(int64_t utc_ms, int64_t off_ms, char *out);
+
+/* Maps instants to bucket keys, caching the span of the last answer
+ * (rows come in time order, so most lookups hit the cache). */
+struct qbucketer {
+	const struct query_tz *tz;
+	enum qinterval iv;
+	int64_t lo, hi, key; /* instants in [lo, hi) have bucket key */
+};
+void qbucketer_init(struct qbucketer *b, const struct query_tz *tz, enum qinterval iv);
+int64_t qbucketer_key(struct qbucketer *b, int64_t t);
+
+/* ---- query context (query.c) ----------------------------------------- */
+
+/* A time range [from, to) in UTC ms. When both ends were given as dates,
+ * dates is set and [from_day, to_day) are the local day numbers. */
+struct qrange {
+	int64_t from, to;
+	bool set;
+	bool dates;
+	int64_t from_day, to_day;
+};
+
+struct qctx {
+	const struct query_source *src;
+	struct qarena arena;
+	jmp_buf oom;
+	char *err;
+	size_t errcap;
+	struct td_buf *out;
+	int out_err; /* first error appending to out (sticky) */
+	cJSON *root;
+	struct query_tz tz;
+	struct qrange range;
+	const char *const *names; /* every event name, from the source */
+	size_t nnames;
+	struct qfilter *global; /* top-level "filters", applied to every selector */
+	size_t nglobal;
+	/* scratch reused across chunks */
+	uint8_t *scratch;
+	size_t scratch_cap;
+	uint64_t *words; /* filter scratch bitmap */
+	size_t words_cap;
+};
+
+/* Sets the error message ("field: problem") and returns TD_EINVAL. */
+int qerr(struct qctx *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets the message for a non-EINVAL error code and returns it. */
+int qerr_code(struct qctx *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Canonical person of a stored person id; TD_ECORRUPT for ids out of range. */
+static inline int qperson(const struct qctx *q, uint32_t pid, uint32_t *out)
+{
+	const struct query_source *s = q->src;
+	if (pid >= s->npersons)
+		return TD_ECORRUPT;
+	uint32_t c = s->canonical ? s->canonical[pid] : pid;
+	if (c >= s->npersons)
+		return TD_ECORRUPT;
+	*out = c;
+	return 0;
+}
+int qerr_pid(struct qctx *q, uint32_t pid);
+
+/* ---- JSON helpers (parse.c) ----------------------------------------- */
+
+/* Fails unless every key of obj is in the NULL-terminated list, and no key repeats. */
+int qj_keys(struct qctx *q, const cJSON *obj, const char *field, const char *const *allowed);
+/* Optional fields: return 0 and leave *out alone when absent. */
+int qj_string(struct qctx *q, const cJSON *obj, const char *key, const char *field,
+	      const char **out);
+int qj_int(struct qctx *q, const cJSON *obj, const char *key, const char *field, int64_t lo,
+	   int64_t hi, int64_t *out);
+int qj_bool(struct qctx *q, const cJSON *obj, const char *key, const char *field, bool *out);
+/* Returns the index of the string value in choices, or an error listing them. */
+int qj_enum(struct qctx *q, const cJSON *obj, const char *key, const char *field,
+	    const char *const *choices, int *out);
+/* Durations: a positive integer of ms, or "<n>ms|s|m|h|d|w". */
+int qj_duration(struct qctx *q, const cJSON *obj, const char *key, const char *field, int64_t *out);
+/* Reads timezone, date_from and date_to of the query into q->tz / q->range. */
+int qj_time(struct qctx *q, bool range_required);
+/* Interval names: hour, day, week, month. */
+int qj_interval(struct qctx *q, const cJSON *obj, const char *key, const char *field,
+		const char *const *allowed, enum qinterval *out);
+
+/* ---- filters and event selectors (filter.c) --------------------------- */
+
+enum qop {
+	QOP_EQ,
+	QOP_NE,
+	QOP_IN,
+	QOP_NOT_IN,
+	QOP_CONTAINS,
+	QOP_GT,
+	QOP_GE,
+	QOP_LT,
+	QOP_LE,
+	QOP_IS_SET,
+	QOP_IS_NOT_SET,
+};
+
+enum qvkind { QV_NONE, QV_STRING, QV_NUMBER, QV_BOOL };
+
+struct qfilter {
+	const char *field; /* "series[0].filters[1]" */
+	const char *path;
+	enum qop op;
+	enum qvkind vkind;
+	size_t nv;
+	const char **sv; /* sorted for in / not_in */
+	double *dv;	 /* sorted for in / not_in */
+	uint8_t *bv;
+};
+
+/* Events of one name (or every event, "") that pass a list of filters. */
+struct qsel {
+	const char *field; /* "steps[1]" */
+	const char *event; /* "" = every event */
+	struct qfilter *f; /* the query's global filters first, then its own */
+	size_t nf;
+};
+
+/* Compiles a filter array (may be NULL) at field. */
+int qfilters_parse(struct qctx *q, const cJSON *arr, const char *field, struct qfilter **out,
+		   size_t *n);
+/* Parses {"event": ..., "filters": [...]} plus extra allowed keys; validates
+ * the event name and the properties against the source. */
+int qsel_parse(struct qctx *q, const cJSON *obj, const char *field, const char *const *extra_keys,
+	       bool event_required, struct qsel *sel);
+/* Fails with a message unless some chunk of event has path (and, if the
+ * first one found disagrees with the value's type, says so). */
+int qsel_check_property(struct qctx *q, const char *event, const char *path, const char *field,
+			const struct qfilter *f);
+/* Sets *found and *col from the first chunk of event that has path. */
+int qprop_find(struct qctx *q, const char *event, const char *path, struct query_column *col,
+	       bool *found);
+/* Marks in pass (bit i for row lo+i) the rows of [lo, hi) that pass every
+ * filter of sel. pass must have room for (hi - lo + 63) / 64 words. */
+int qsel_eval(struct qctx *q, const struct qsel *sel, const struct query_chunk *c, size_t lo,
+	      size_t hi, uint64_t *pass);
+/* Row range of a chunk inside q->range (the whole chunk when no range). */
+void qchunk_range(const struct qctx *q, const struct query_chunk *c, size_t *lo, size_t *hi);
+/* Index range [lo, hi) of rows with from <= ts < to. */
+void qchunk_span(const struct query_chunk *c, int64_t from, int64_t to, size_t *lo, size_t *hi);
+/* True if name is an event name of the source. */
+bool q_event_exists(const struct qctx *q, const char *name);
+
+static inline bool qbit(const uint64_t *w, size_t i)
+{
+	return (w[i >> 6] >> (i & 63)) & 1;
+}
+static inline bool qcol_has(const struct query_column *c, size_t i)
+{
+	return !c->present || ((c->present[i >> 6] >> (i & 63)) & 1);
+}
+
+/* ---- breakdown values (breakdown.c) --------------------------------- */
+
+/* Interned breakdown values: every distinct value (as text) gets a dense id. */
+struct qintern {
+	const char **str; /* id -> text */
+	size_t n, cap;
+	uint32_t *slots; /* open addressing: id + 1, 0 = empty */
+	size_t nslots;
+};
+void qintern_init(struct qintern *t);
+uint32_t qintern_get(struct qarena *a, struct qintern *t, const char *s);
+
+/* Reads a breakdown property of one chunk as interned value ids. */
+struct qbdcol {
+	struct query_column col;
+	bool found;
+	int32_t *code_ids; /* string column: dict code -> id, -2 unknown */
+	double last_num;
+	int32_t last_id;
+};
+#define QBD_NONE (-1) /* the row has no value */
+int qbdcol_open(struct qctx *q, struct qintern *t, const char *path, const struct query_chunk *c,
+		struct qbdcol *bc);
+int32_t qbdcol_get(struct qctx *q, struct qintern *t, struct qbdcol *bc, size_t row);
+void qbdcol_close(struct qctx *q, struct qbdcol *bc);
+/* Shortest text that reads back as the same double ("3", "0.1", "1e+300"). */
+void q_format_number(double v, char *out, size_t cap);
+
+/* Orders breakdown groups: by weight descending, then value (byte order),
+ * with "no value" (id QBD_NONE) after every value of equal weight. */
+struct qgroup_rank {
+	int32_t id;
+	double weight;
+};
+void qgroups_sort(const struct qintern *t, struct qgroup_rank *g, size_t n);
+
+/* ---- result writer (query.c) ---------------------------------------- */
+
+void qo_raw(struct qctx *q, const char *s);
+void qo_printf(struct qctx *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void qo_str(struct qctx *q, const char *s); /* JSON string, or null for NULL */
+void qo_num(struct qctx *q, double v);	    /* null for NaN / infinite */
+void qo_int(struct qctx *q, int64_t v);
+
+/* ---- statistics (stats.c) ------------------------------------------- */
+
+/* qsort() that accepts an empty array with a NULL base. */
+void q_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+void q_sort_doubles(double *v, size_t n);
+void q_sort_i64(int64_t *v, size_t n);
+/* Linear interpolation between closest ranks of sorted v (numpy's default,
+ * ClickHouse quantileExactInclusive); NaN for n == 0. */
+double q_quantile_sorted(const double *v, size_t n, double p);
+/* Counting sort by key (< nkeys): returns the item indices in key order
+ * (stable) and sets *start to nkeys + 1 offsets; free both with qa_big_free(). */
+uint32_t *q_by_key(struct qctx *q, const uint32_t *key, size_t n, size_t nkeys, uint32_t **start);
+/* out[k] = number of distinct pid[i] among items with key[i] == k (k < nkeys). */
+void q_distinct_by_key(struct qctx *q, const uint32_t *key, const uint32_t *pid, size_t n,
+		       size_t nkeys, uint64_t *out);
+/* out[k] = quantile p of val[i] among items with key[i] == k; NaN if none. */
+void q_quantile_by_key(struct qctx *q, const uint32_t *key, const double *val, size_t n,
+		       size_t nkeys, double p, double *out);
+
+/* ---- kinds ---------------------------------------------------------- */
+
+int query_trends(struct qctx *q);
+int query_funnel(struct qctx *q);
+int query_retention(struct qctx *q);
+int query_paths(struct qctx *q);
+int query_events(struct qctx *q);
+
+#endif
