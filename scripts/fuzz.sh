@@ -81,33 +81,45 @@ stale() {
 }
 
 build_failed=0
-lib_objs=()
+all_objs=()
 pids=()
 for src in src/*/*.c; do
 	[[ "$src" == src/cli/* ]] && continue
 	obj="$out/obj/${src%.c}.o"
-	lib_objs+=("$obj")
+	all_objs+=("$obj")
 	if stale "$obj" "${obj%.o}.d" "$lib_cflags"; then
 		mkdir -p "$(dirname "$obj")"
 		echo "fuzz: cc $src"
 		(
-			$cc $lib_cflags -MMD -MP -MF "${obj%.o}.d" -c "$src" -o "$obj" &&
+			if $cc $lib_cflags -MMD -MP -MF "${obj%.o}.d" -c "$src" -o "$obj" \
+				2>"$obj.log"; then
 				echo "$lib_cflags" >"$obj.flags"
+			else
+				rm -f "$obj"
+			fi
 		) &
 		pids+=($!)
 		if [ "${#pids[@]}" -ge "$jobs" ]; then
-			wait "${pids[0]}" || build_failed=1
+			wait "${pids[0]}"
 			pids=("${pids[@]:1}")
 		fi
 	fi
 done
 for p in "${pids[@]}"; do
-	wait "$p" || build_failed=1
+	wait "$p"
 done
-if [ "$build_failed" -ne 0 ]; then
-	echo "fuzz: building the library failed" >&2
-	exit 1
-fi
+# A source that does not compile (someone's work in progress) is left out of
+# the library: the harnesses that do not need it still build and run, and one
+# that does fails to link, after its errors are shown here.
+lib_objs=()
+for obj in "${all_objs[@]}"; do
+	if [ -e "$obj" ]; then
+		lib_objs+=("$obj")
+	else
+		echo "fuzz: warning: ${obj#"$out/obj/"} did not compile; left out of the fuzz library:"
+		sed -e 's/^/    /' "$obj.log" | head -n 10
+	fi
+done
 # An archive, as the Makefile links: a program pulls in only the objects it
 # needs, so a module it does not use cannot break its link.
 lib="$out/libtandem-fuzz.a"
@@ -188,8 +200,15 @@ for h in "${harnesses[@]}"; do
 	fi
 	if [ "$rc" -ne 0 ]; then
 		failed+=("$h")
-		echo "fuzz: $h FAILED (exit $rc); the end of $log:"
-		tail -n 60 "$log"
+		echo "fuzz: $h FAILED (exit $rc); from $log:"
+		# the report: from the first sanitizer / invariant line on
+		first="$(grep -n -m 1 -E '^==[0-9]+==|invariant broken|runtime error|ERROR: libFuzzer' \
+			"$log" | cut -d: -f1)"
+		if [ -n "$first" ]; then
+			tail -n "+$first" "$log" | grep -v -E '^(Running: |Executed )' | head -n 80
+		else
+			tail -n 40 "$log"
+		fi
 		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 			echo "fuzz: $h did not finish in time"
 		fi
