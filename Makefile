@@ -18,7 +18,7 @@ CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps run check unit integration asan bench clean format
+.PHONY: all deps run check unit integration asan bench clean format fuzz
 
 all: $(BUILD)/tandem
 
@@ -50,9 +50,16 @@ integration: $(BUILD)/tandem
 	TANDEM_BIN=$(abspath $(BUILD)/tandem) scripts/integration.sh
 
 # `make check`: set up, build, run every test; ends with one summary line.
+# The fuzz harnesses replay their seed corpora (past crashes included) first.
 check: deps
 	$(MAKE) all $(BUILD)/unit-tests
+	scripts/fuzz.sh 0
 	scripts/check.sh $(BUILD)
+
+# `make fuzz`: fuzz every reader of outside input (FUZZ_SECONDS each, default 60).
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # The same suites under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:

@@ -71,7 +71,14 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 	return 0;
 }
 
+static bool string_body(struct sc *x, bool name);
+
 static bool string(struct sc *x)
+{
+	return string_body(x, false);
+}
+
+static bool string_body(struct sc *x, bool name)
 {
 	if (x->pos >= x->len || x->s[x->pos] != '"')
 		return fail(x, "expected '\"' to start a string");
@@ -101,6 +108,10 @@ static bool string(struct sc *x)
 						x->pos += i;
 						return fail(x, "\\u needs four hex digits");
 					}
+				/* "userId\u0000" would read as "userId" to any C-string
+				 * reader of the stored event: refuse such names */
+				if (name && !memcmp(x->s + x->pos + 2, "0000", 4))
+					return fail(x, "a member name may not contain \\u0000");
 				x->pos += 6;
 			} else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' ||
 				   e == 'n' || e == 'r' || e == 't') {
@@ -183,7 +194,7 @@ static bool container(struct sc *x, int depth, char close)
 		if (close == '}') {
 			if (x->pos < x->len && x->s[x->pos] != '"')
 				return fail(x, "expected '\"' to start a member name");
-			if (!string(x))
+			if (!string_body(x, true))
 				return false;
 			ws(x);
 			if (x->pos >= x->len || x->s[x->pos] != ':')

@@ -112,6 +112,8 @@ Test(collect, strict_json_keeps_stored_messages_valid)
 	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"s\":\"\xff\"}}",
 	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"s\":\"\xc0\xaf\"}}",
 	    "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"s\":\"\\x\"}}",
+	    /* a C-string reader would take this for a second userId */
+	    "{\"userId\":\"alice\",\"event\":\"e\",\"userId\\u0000\":\"mallory\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct collect_error err;
@@ -438,7 +440,7 @@ Test(collect, json_errors_point_at_the_culprit)
 
 Test(collect, context_merge_compares_keys_exactly)
 {
-	/* keys longer than any fixed buffer, with escapes and NUL characters, must
+	/* keys longer than any fixed buffer, or written with escapes, must
 	 * still be recognized as present: never a duplicate key in the output */
 	char longkey[400];
 	memset(longkey, 'k', 300);
@@ -446,7 +448,7 @@ Test(collect, context_merge_compares_keys_exactly)
 	char body[2048];
 	snprintf(body, sizeof(body),
 		 "{\"batch\":[{\"type\":\"identify\",\"userId\":\"u\",\"context\":{\"%s\":1,"
-		 "\"a\\u0000\":2,\"b\\u0062\":3}}],\"context\":{\"%s\":9,\"a\\u0000\":9,\"bb\":9,"
+		 "\"a\\u0041\":2,\"b\\u0062\":3}}],\"context\":{\"%s\":9,\"aA\":9,\"bb\":9,"
 		 "\"new\":4}}",
 		 longkey, longkey);
 	struct prepared p;
