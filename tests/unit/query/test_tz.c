@@ -81,7 +81,9 @@ Test(query_tz, iana_zones_match_glibc)
 	}
 }
 
-/* A TZif v2 image with no transitions: only the footer rule. */
+/* A TZif v2 image with no transitions: only the footer rule. p has room
+ * for TZIF_CAP bytes. */
+#define TZIF_CAP 512
 static size_t tzif(unsigned char *p, const char *rule)
 {
 	size_t n = 0;
@@ -101,7 +103,8 @@ static size_t tzif(unsigned char *p, const char *rule)
 		memcpy(p + n, "UTC", 4);
 		n += 4;
 	}
-	n += (size_t)sprintf((char *)p + n, "\n%s\n", rule);
+	n += (size_t)snprintf((char *)p + n, TZIF_CAP - n, "\n%s\n", rule);
+	cr_assert_lt(n, TZIF_CAP);
 	return n;
 }
 
@@ -121,7 +124,7 @@ Test(query_tz, posix_rules_match_glibc)
 	};
 	struct qt_rng r = {52};
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-		unsigned char img[512];
+		unsigned char img[TZIF_CAP];
 		size_t n = tzif(img, rules[i]);
 		struct qarena a;
 		qa_init(&a, NULL);
@@ -170,7 +173,7 @@ Test(query_tz, fixed_offsets_and_bad_names)
 
 Test(query_tz, truncated_tzif_files_are_rejected)
 {
-	unsigned char img[512];
+	unsigned char img[TZIF_CAP];
 	size_t n = tzif(img, "CET-1CEST,M3.5.0,M10.5.0/3");
 	struct qarena a;
 	qa_init(&a, NULL);
