@@ -159,6 +159,14 @@ fi
 
 # --- run --------------------------------------------------------------------
 
+# Harnesses make their temporary files under TMPDIR; a crash or ^C skips
+# their cleanup, so keep them in the build tree and start each run empty.
+case "$out" in
+/*) export TMPDIR="$out/tmp" ;;
+*) export TMPDIR="$PWD/$out/tmp" ;;
+esac
+rm -rf "$TMPDIR"
+mkdir -p "$TMPDIR"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 

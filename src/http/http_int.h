@@ -40,7 +40,9 @@ struct req {
 	const char *allow; /* Allow header for 405 */
 	int retry_after;   /* seconds; 0 = no header */
 	bool waited;	   /* suspended for the WAL; v1_finish completes it */
-	size_t accepted, duplicates;
+	size_t accepted, duplicates, rejected;
+	uint32_t source_id;
+	char source_name[128];
 	_Atomic int wal_status;
 };
 

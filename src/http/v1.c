@@ -256,6 +256,9 @@ void v1_collect(struct req *r)
 	}
 	r->accepted = res.accepted;
 	r->duplicates = res.duplicates;
+	r->rejected = b.nrejects;
+	r->source_id = src.id;
+	snprintf(r->source_name, sizeof(r->source_name), "%s", src.name);
 	result_body(r, &b); /* status and body now; sent after the commit */
 	if (res.wait_lsn && wal_durability(s->deps.wal) == WAL_SYNC) {
 		/* The response is ready; it is sent once the WAL commit is durable
@@ -270,6 +273,7 @@ void v1_collect(struct req *r)
 	}
 	metrics_event_accepted(res.accepted);
 	metrics_event_duplicate(res.duplicates);
+	metrics_source_events(src.id, src.name, res.accepted, res.duplicates, b.nrejects);
 	r->state = REQ_DONE;
 out:
 	collect_batch_release(&b);
@@ -285,6 +289,8 @@ void v1_finish(struct req *r)
 	}
 	metrics_event_accepted(r->accepted);
 	metrics_event_duplicate(r->duplicates);
+	metrics_source_events(r->source_id, r->source_name, r->accepted, r->duplicates,
+			      r->rejected);
 }
 
 void v1_settings(struct req *r, const char *key)

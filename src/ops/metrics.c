@@ -5,7 +5,9 @@
 #include "base/td.h"
 #include "wal/wal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #define REQ_BUCKETS 12
@@ -52,6 +54,54 @@ void metrics_request_observe(double seconds)
 	atomic_fetch_add_explicit(&req_sum_ns, (uint64_t)(seconds * 1e9), memory_order_relaxed);
 }
 
+struct source_counts {
+	_Atomic uint64_t accepted, duplicates, rejected;
+	char name[128]; /* guarded by source_names_mu; "" until first seen */
+};
+static struct source_counts sources[METRICS_MAX_SOURCES + 1]; /* last: "other" */
+static pthread_mutex_t source_names_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void metrics_source_events(uint32_t source_id, const char *name, uint64_t n_accepted,
+			   uint64_t n_duplicates, uint64_t n_rejected)
+{
+	size_t i = source_id < METRICS_MAX_SOURCES ? source_id : METRICS_MAX_SOURCES;
+	struct source_counts *c = &sources[i];
+	if (!c->name[0]) {
+		pthread_mutex_lock(&source_names_mu);
+		if (!c->name[0])
+			snprintf(c->name, sizeof(c->name), "%s",
+				 i == METRICS_MAX_SOURCES ? "other" : name);
+		pthread_mutex_unlock(&source_names_mu);
+	}
+	atomic_fetch_add_explicit(&c->accepted, n_accepted, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->duplicates, n_duplicates, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->rejected, n_rejected, memory_order_relaxed);
+}
+
+static void render_sources(struct td_buf *out)
+{
+	static const char *const what[3] = {"accepted", "deduplicated", "rejected"};
+	pthread_mutex_lock(&source_names_mu);
+	for (int k = 0; k < 3; k++) {
+		td_buf_printf(out,
+			      "# HELP tandem_source_events_%s_total Events %s, by source.\n"
+			      "# TYPE tandem_source_events_%s_total counter\n",
+			      what[k], what[k], what[k]);
+		for (size_t i = 0; i <= METRICS_MAX_SOURCES; i++) {
+			struct source_counts *c = &sources[i];
+			if (!c->name[0])
+				continue;
+			uint64_t v = atomic_load(k == 0	  ? &c->accepted
+						 : k == 1 ? &c->duplicates
+							  : &c->rejected);
+			td_buf_printf(out, "tandem_source_events_%s_total{source=", what[k]);
+			td_buf_json_str(out, c->name); /* names are [A-Za-z0-9._-]: no escapes */
+			td_buf_printf(out, "} %llu\n", (unsigned long long)v);
+		}
+	}
+	pthread_mutex_unlock(&source_names_mu);
+}
+
 uint64_t metrics_accepted_total(void)
 {
 	return atomic_load(&accepted);
@@ -90,6 +140,7 @@ int metrics_render(struct td_buf *out, struct wal *w, struct ingest *g)
 		td_buf_printf(out, "tandem_events_rejected_total{reason=\"%s\"} %llu\n",
 			      collect_reason_code((enum collect_reason)r),
 			      (unsigned long long)atomic_load(&rejected[r]));
+	render_sources(out);
 	td_buf_printf(out,
 		      "# HELP tandem_requests_refused_total Requests refused as a whole.\n"
 		      "# TYPE tandem_requests_refused_total counter\n"

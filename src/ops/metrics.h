@@ -21,6 +21,12 @@ void metrics_event_rejected(enum collect_reason r, uint64_t n);
 void metrics_request_refused(const char *why);
 void metrics_request_observe(double seconds);
 
+/* Per-source counts (sources with id < METRICS_MAX_SOURCES; the rest are
+ * summed under source="other"). name is copied the first time an id is seen. */
+#define METRICS_MAX_SOURCES 1024
+void metrics_source_events(uint32_t source_id, const char *name, uint64_t accepted,
+			   uint64_t duplicates, uint64_t rejected);
+
 uint64_t metrics_accepted_total(void);
 
 /* Appends the whole exposition to out. wal and ingest may be NULL. */

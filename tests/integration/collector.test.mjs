@@ -655,6 +655,11 @@ describe('metrics', () => {
     assert.ok(m1.get(fsyncInf) > 0, 'no fsync recorded after acknowledged writes');
     const httpInf = findKey(m1, 'tandem_http_request_duration_seconds_bucket', 'le="+Inf"');
     assert.ok(httpInf && m1.get(httpInf) > 0, 'no request recorded in tandem_http_request_duration_seconds');
+    // The same traffic, counted for its source (data health per source).
+    for (const [what, want] of [['accepted', 4], ['deduplicated', 2], ['rejected', 1]]) {
+      const k = `tandem_source_events_${what}_total{source="m"}`;
+      assert.equal(metric(m1, k) - metric(m0, k), want, `${k}:\n${r1.text.slice(0, 4000)}`);
+    }
   });
 });
 
