@@ -462,9 +462,16 @@ static int normalize(struct collect_batch *b, const char *s, struct jspan span, 
 	struct jmember mm;
 	while (jscan_next_member(s, span, &pos, &mm)) {
 		enum field f = classify(s, &mm);
-		if (f != F_OTHER && m->f[f].type == J_NONE)
+		if (f != F_OTHER && m->f[f].type != J_NONE) {
+			/* readers disagree on which copy counts (cJSON takes the first,
+			 * JavaScript the last): a checked field must be unambiguous */
+			fail(r, COLLECT_R_INVALID_FIELD, field_names[f],
+			     "the field \"%s\" appears more than once", field_names[f]);
+			goto out;
+		}
+		if (f != F_OTHER)
 			m->f[f] = mm;
-		if (f >= F_MANAGED_END) { /* copied as it is, duplicates too */
+		if (f >= F_MANAGED_END) { /* copied as it is */
 			if (m->nother == MAX_MEMBERS) {
 				fail(r, COLLECT_R_INVALID_FIELD, "",
 				     "a message may have at most %d top-level fields", MAX_MEMBERS);
@@ -482,15 +489,16 @@ static int normalize(struct collect_batch *b, const char *s, struct jspan span, 
 		size_t n = m->f[F_MESSAGE_ID].val.end - m->f[F_MESSAGE_ID].val.start;
 		char *full = td_malloc(n + 1);
 		size_t d = jscan_string(s, m->f[F_MESSAGE_ID].val, full, n + 1);
-		if (d != (size_t)-1)
-			r->message_id = full;
-		else
+		if (d == (size_t)-1) { /* the only way it can fail: a \u0000 inside */
 			free(full);
-		if (d == (size_t)-1 || d > COLLECT_MSGID_MAX) {
+			fail(r, COLLECT_R_INVALID_FIELD, "messageId",
+			     "messageId may not contain \\u0000");
+			goto out;
+		}
+		r->message_id = full;
+		if (d > COLLECT_MSGID_MAX) {
 			fail(r, COLLECT_R_MESSAGE_ID_TOO_LONG, "messageId",
-			     "messageId is %zu bytes; at most %d are allowed (and no NUL "
-			     "characters)",
-			     d == (size_t)-1 ? n - 2 : d, COLLECT_MSGID_MAX);
+			     "messageId is %zu bytes; at most %d are allowed", d, COLLECT_MSGID_MAX);
 			goto out;
 		}
 		memcpy(mid, full, d + 1);
@@ -654,6 +662,8 @@ static int normalize(struct collect_batch *b, const char *s, struct jspan span, 
 	size_t jlen = b->payloads.len - json_at;
 	if (o.rc || jlen > env->lim->max_event_bytes) {
 		b->payloads.len = start;
+		if (b->payloads.data)
+			b->payloads.data[start] = '\0'; /* td_buf keeps a NUL after its contents */
 		fail(r, COLLECT_R_EVENT_TOO_LARGE, "",
 		     "the message is %zu bytes once normalized; at most %zu are allowed (trim "
 		     "properties or raise max-event-bytes)",

@@ -270,9 +270,10 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
-	/* TURBO: optimistic reads and no shutdown() before close; fine for a
-	 * server whose every response has a Content-Length */
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+	/* Not MHD_USE_TURBO: it skips shutdown() before close, so a client still
+	 * uploading a body we refused early (413) can get a reset instead of the
+	 * answer */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;

@@ -286,6 +286,15 @@ static int replay(struct wal *w, wal_replay_fn fn, void *ctx)
 		if (fn && (rc = fn(ctx, &rec)) != 0)
 			break;
 	}
+	if (rc == 0 && wal_reader_last_lsn(r) >= (UINT64_C(1) << 62)) {
+		/* no real log gets here (2^62 records); a record that does is crafted
+		 * or damaged with a matching checksum, and continuing from it would
+		 * make every later record unreadable */
+		td_log_error("wal: LSN %llu is out of range: the log is damaged; move its files "
+			     "aside",
+			     (unsigned long long)wal_reader_last_lsn(r));
+		rc = TD_ECORRUPT;
+	}
 	if (rc == 0) {
 		w->next_lsn = wal_reader_last_lsn(r) + 1;
 		w->durable_lsn = w->next_lsn - 1;

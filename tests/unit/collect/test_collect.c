@@ -265,6 +265,13 @@ Test(collect, every_reject_reason)
 	     COLLECT_R_INVALID_TYPE, "type"},
 	    {"{\"batch\":[{\"userId\":\"u\"}]}", COLLECT_BATCH, COLLECT_R_INVALID_TYPE, "type"},
 	    {"{\"batch\":[7]}", COLLECT_BATCH, COLLECT_R_NOT_OBJECT, ""},
+	    /* JavaScript readers take the last copy, cJSON the first: refused */
+	    {"{\"userId\":\"u\",\"event\":\"e\",\"properties\":{},\"properties\":7}", COLLECT_TRACK,
+	     COLLECT_R_INVALID_FIELD, "properties"},
+	    {"{\"userId\":\"u\",\"event\":\"e\",\"userId\":\"v\"}", COLLECT_TRACK,
+	     COLLECT_R_INVALID_FIELD, "userId"},
+	    {"{\"userId\":\"u\",\"event\":\"e\",\"messageId\":\"a\\u0000b\"}", COLLECT_TRACK,
+	     COLLECT_R_INVALID_FIELD, "messageId"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct prepared p;
