@@ -38,6 +38,7 @@ struct slot {
 struct shard {
 	struct slot *slots;
 	size_t mask, used; /* used counts every non-empty slot */
+	size_t dead;	   /* of those, taken back (SEC_EXPIRED) */
 };
 
 /* Messages appended but maybe not durable yet, oldest first: what a failed
@@ -50,7 +51,6 @@ struct pend {
 struct ingest {
 	pthread_mutex_t mu;
 	struct shard shards[NSHARDS];
-	size_t live; /* occupied slots: remembered messages, until expiry purges them */
 	uint32_t window_sec;
 	struct wal *wal;
 	uint64_t last_lsn; /* last LSN this ingest appended */
@@ -90,10 +90,12 @@ void ingest_free(struct ingest *g)
 
 size_t ingest_dedupe_size(struct ingest *g)
 {
+	size_t n = 0;
 	pthread_mutex_lock(&g->mu);
-	size_t n = g->live;
+	for (int i = 0; i < NSHARDS; i++)
+		n += g->shards[i].used - g->shards[i].dead;
 	pthread_mutex_unlock(&g->mu);
-	return n;
+	return n; /* entries past the window count until a shard is rebuilt */
 }
 
 static void key_hash(uint32_t source, const char *mid, size_t mlen, uint64_t *h1, uint32_t *h2)
@@ -141,15 +143,14 @@ static void rebuild(struct ingest *g, struct shard *sh, uint32_t now_sec)
 	struct slot *old = sh->slots;
 	sh->slots = td_calloc(ncap, sizeof(*sh->slots));
 	sh->mask = ncap - 1;
-	g->live -= sh->used;
 	sh->used = 0;
+	sh->dead = 0;
 	for (size_t i = 0; i < cap; i++) {
 		if (!is_live(&old[i], now_sec, g->window_sec))
 			continue;
 		*find(sh, old[i].h1, old[i].h2) = old[i];
 		sh->used++;
 	}
-	g->live += sh->used;
 	free(old);
 }
 
@@ -159,10 +160,10 @@ static void insert(struct ingest *g, uint64_t h1, uint32_t h2, uint32_t sec, uin
 	if ((sh->used + 1) * 10 > (sh->mask + 1) * 7)
 		rebuild(g, sh, now_sec);
 	struct slot *s = find(sh, h1, h2);
-	if (!s->sec) {
+	if (!s->sec)
 		sh->used++;
-		g->live++;
-	}
+	else if (s->sec == SEC_EXPIRED)
+		sh->dead--;
 	*s = (struct slot){h1, h2, sec};
 }
 
@@ -183,6 +184,18 @@ int ingest_replay(void *ctx, const struct wal_record *rec)
 	return 0;
 }
 
+/* Takes an entry back: it stays in place (probe chains go on through it)
+ * but never counts as seen. */
+static void forget(struct ingest *g, uint64_t h1, uint32_t h2)
+{
+	struct shard *sh = shard_of(g, h1);
+	struct slot *s = find(sh, h1, h2);
+	if (s->sec && s->sec != SEC_EXPIRED) {
+		s->sec = SEC_EXPIRED;
+		sh->dead++;
+	}
+}
+
 /* The WAL lost every record from `first` on: forget their entries so a retry
  * of those messages is stored, not mistaken for a duplicate. */
 static void rollback(void *ctx, uint64_t first)
@@ -193,9 +206,7 @@ static void rollback(void *ctx, uint64_t first)
 		struct pend *p = &g->pend[i];
 		if (p->lsn < first)
 			continue;
-		struct slot *s = find(shard_of(g, p->h1), p->h1, p->h2);
-		if (s->sec)
-			s->sec = SEC_EXPIRED; /* stays in place: probe chains go on */
+		forget(g, p->h1, p->h2);
 	}
 	g->pend_head = g->npend = 0;
 	g->last_lsn = first - 1;
@@ -224,6 +235,65 @@ static void trim_pending(struct ingest *g)
 	}
 }
 
+/*
+ * Events [from, to) of b, all or nothing: duplicates are looked up, the new
+ * events are remembered and appended with one wal_append_many(), so one
+ * commit makes them all durable or loses them all. Called with g->mu held.
+ */
+static int submit_range(struct ingest *g, const struct collect_batch *b, size_t from, size_t to,
+			uint32_t now_sec, struct ingest_result *res)
+{
+	size_t n = to - from, nnew = 0, ndup = 0;
+	struct wal_iov *iov = td_malloc(n * sizeof(*iov));
+	struct pend *keys = td_malloc(n * sizeof(*keys)); /* the new ones' keys, lsn 0 = none */
+	for (size_t i = from; i < to; i++) {
+		const char *p = b->payloads.data + b->off[i];
+		struct collect_event_view v;
+		collect_event_decode(p, b->len[i], &v);
+		struct pend k = {0, 0, 0};
+		if (!v.id_assigned) {
+			key_hash(v.source_id, v.message_id, v.message_id_len, &k.h1, &k.h2);
+			struct slot *s = find(shard_of(g, k.h1), k.h1, k.h2);
+			if (is_live(s, now_sec, g->window_sec)) {
+				ndup++; /* stored before, or earlier in this batch */
+				continue;
+			}
+			insert(g, k.h1, k.h2, second_of(v.received_ms), now_sec);
+			k.lsn = 1; /* remembered: needs a pending entry */
+		}
+		keys[nnew] = k;
+		iov[nnew++] = (struct wal_iov){p, b->len[i]};
+	}
+	uint64_t first = 0;
+	int rc = nnew ? wal_append_many(g->wal, WAL_REC_EVENT, iov, nnew, &first) : 0;
+	for (size_t k = 0; k < nnew; k++) {
+		if (!keys[k].lsn)
+			continue;
+		if (rc) { /* not appended: forget it again */
+			forget(g, keys[k].h1, keys[k].h2);
+			continue;
+		}
+		if (g->npend == g->cappend) {
+			g->cappend = g->cappend ? g->cappend * 2 : 1024;
+			g->pend = td_realloc(g->pend, g->cappend * sizeof(*g->pend));
+		}
+		g->pend[g->npend++] = (struct pend){keys[k].h1, first + k, keys[k].h2};
+	}
+	free(iov);
+	free(keys);
+	if (rc)
+		return rc;
+	if (nnew)
+		g->last_lsn = first + nnew - 1;
+	res->accepted += nnew;
+	res->duplicates += ndup;
+	/* a duplicate's stored copy was appended before now: once everything
+	 * appended so far is durable, so is it */
+	if (nnew || ndup)
+		res->wait_lsn = g->last_lsn;
+	return 0;
+}
+
 void ingest_submit(struct ingest *g, const struct collect_batch *b, int64_t now,
 		   struct ingest_result *res)
 {
@@ -235,52 +305,23 @@ void ingest_submit(struct ingest *g, const struct collect_batch *b, int64_t now,
 	uint32_t now_sec = second_of(now);
 	pthread_mutex_lock(&g->mu);
 	trim_pending(g);
-	/* all or nothing: a batch the WAL cannot take now is refused whole, so a
-	 * client retrying after 429/503 never finds half of it already stored */
 	size_t bytes = 0;
 	for (size_t i = 0; i < b->n; i++)
-		bytes += b->len[i];
-	res->error = b->n ? wal_reserve_check(g->wal, bytes, b->n) : 0;
-	if (res->error == TD_EFULL && bytes + b->n * WAL_REC_HEADER > wal_max_pending(g->wal))
-		res->error = 0; /* larger than the whole queue: append what fits, wait, go on */
-	if (res->error) {
-		pthread_mutex_unlock(&g->mu);
-		return;
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		const char *p = b->payloads.data + b->off[i];
-		struct collect_event_view v;
-		collect_event_decode(p, b->len[i], &v);
-		uint64_t h1 = 0;
-		uint32_t h2 = 0;
-		if (!v.id_assigned) {
-			key_hash(v.source_id, v.message_id, v.message_id_len, &h1, &h2);
-			struct slot *s = find(shard_of(g, h1), h1, h2);
-			if (is_live(s, now_sec, g->window_sec)) {
-				/* the stored copy was appended before now: once everything
-				 * appended so far is durable, so is it */
-				res->duplicates++;
-				res->wait_lsn = g->last_lsn;
-				continue;
-			}
+		bytes += b->len[i] + WAL_REC_HEADER;
+	size_t cap = wal_max_pending(g->wal);
+	if (bytes <= cap) {
+		res->error = submit_range(g, b, 0, b->n, now_sec, res);
+	} else {
+		/* larger than the WAL queue can ever hold at once (a queue set
+		 * smaller than a batch): append it in pieces that fit, in order */
+		for (size_t from = 0; from < b->n && !res->error;) {
+			size_t to = from, piece = 0;
+			while (to < b->n &&
+			       (to == from || piece + b->len[to] + WAL_REC_HEADER <= cap))
+				piece += b->len[to++] + WAL_REC_HEADER;
+			res->error = submit_range(g, b, from, to, now_sec, res);
+			from = to;
 		}
-		uint64_t lsn;
-		int rc = wal_append(g->wal, WAL_REC_EVENT, p, b->len[i], &lsn);
-		if (rc) {
-			res->error = rc;
-			break;
-		}
-		g->last_lsn = lsn;
-		if (!v.id_assigned) {
-			insert(g, h1, h2, second_of(v.received_ms), now_sec);
-			if (g->npend == g->cappend) {
-				g->cappend = g->cappend ? g->cappend * 2 : 1024;
-				g->pend = td_realloc(g->pend, g->cappend * sizeof(*g->pend));
-			}
-			g->pend[g->npend++] = (struct pend){h1, lsn, h2};
-		}
-		res->accepted++;
-		res->wait_lsn = lsn;
 	}
 	pthread_mutex_unlock(&g->mu);
 }

@@ -498,7 +498,8 @@ static int normalize(struct collect_batch *b, const char *s, struct jspan span, 
 		r->message_id = full;
 		if (d > COLLECT_MSGID_MAX) {
 			fail(r, COLLECT_R_MESSAGE_ID_TOO_LONG, "messageId",
-			     "messageId is %zu bytes; at most %d are allowed", d, COLLECT_MSGID_MAX);
+			     "messageId is %zu bytes; at most %d are allowed", d,
+			     COLLECT_MSGID_MAX);
 			goto out;
 		}
 		memcpy(mid, full, d + 1);

@@ -16,6 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Bodies over a limit but at most this large are read (and dropped) before
+ * the 413 is sent. */
+#define HTTP_DRAIN_MAX (64u << 20)
+
 void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
 {
 	char msg[512];
@@ -167,7 +171,12 @@ static void route(struct req *r, const char *url, const char *method)
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		size_t cap = t == COLLECT_BATCH ? r->srv->cfg.limits.max_batch_bytes
 						: r->srv->cfg.limits.max_event_bytes;
-		if (cl && strtoull(cl, NULL, 10) > cap) {
+		unsigned long long clen = cl ? strtoull(cl, NULL, 10) : 0;
+		/* A body over the limit is read and dropped before the 413 (see
+		 * on_request), because closing on a client that is still sending
+		 * makes it see a connection reset instead of the answer. Only an
+		 * absurd size is refused before reading. */
+		if (clen > cap && clen > HTTP_DRAIN_MAX) {
 			http_error(r, 413, "too_large",
 				   "the body is %s bytes; %s takes at most %zu (send smaller "
 				   "batches)",
@@ -178,8 +187,8 @@ static void route(struct req *r, const char *url, const char *method)
 		r->collect = true;
 		r->type = t;
 		td_buf_init(&r->body, cap);
-		if (cl) /* one allocation for the whole body */
-			td_buf_reserve(&r->body, (size_t)strtoull(cl, NULL, 10));
+		if (clen && clen <= cap) /* one allocation for the whole body */
+			td_buf_reserve(&r->body, (size_t)clen);
 		return;
 	}
 	if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {

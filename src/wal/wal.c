@@ -400,10 +400,15 @@ void wal_set_rollback(struct wal *w, wal_rollback_fn fn, void *ctx)
 	w->rollback_ctx = ctx;
 }
 
-int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uint64_t *lsn)
+int wal_append_many(struct wal *w, uint8_t type, const struct wal_iov *recs, size_t n,
+		    uint64_t *first_lsn)
 {
-	if (len > WAL_MAX_PAYLOAD)
-		return TD_ETOOLARGE;
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].len > WAL_MAX_PAYLOAD)
+			return TD_ETOOLARGE;
+		total += WAL_REC_HEADER + recs[i].len;
+	}
 	unsigned char hdr[WAL_REC_HEADER];
 	int rc = 0;
 	pthread_mutex_lock(&w->mu);
@@ -415,22 +420,33 @@ int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uin
 		else
 			w->failed = 0;
 	}
-	if (!rc && w->pending.len + WAL_REC_HEADER + len > w->max_pending)
+	if (!rc && w->pending.len + total > w->max_pending)
 		rc = TD_EFULL;
 	if (!rc)
-		rc = td_buf_reserve(&w->pending, WAL_REC_HEADER + len);
+		rc = td_buf_reserve(&w->pending, total);
 	if (!rc) {
-		uint64_t l = w->next_lsn++;
-		wal_frame_header(hdr, l, type, payload, (uint32_t)len);
-		td_buf_append(&w->pending, hdr, WAL_REC_HEADER);
-		td_buf_append(&w->pending, payload, len);
-		if (w->pending_records++ == 0 ||
-		    (w->durability == WAL_ASYNC && w->pending.len >= w->max_pending / 2))
+		/* one lock hold: the writer takes all of these records or none */
+		*first_lsn = w->next_lsn;
+		for (size_t i = 0; i < n; i++) {
+			uint64_t l = w->next_lsn++;
+			wal_frame_header(hdr, l, type, recs[i].data, (uint32_t)recs[i].len);
+			td_buf_append(&w->pending, hdr, WAL_REC_HEADER);
+			td_buf_append(&w->pending, recs[i].data, recs[i].len);
+		}
+		bool was_empty = w->pending_records == 0;
+		w->pending_records += n;
+		if (n && (was_empty ||
+			  (w->durability == WAL_ASYNC && w->pending.len >= w->max_pending / 2)))
 			pthread_cond_signal(&w->work);
-		*lsn = l;
 	}
 	pthread_mutex_unlock(&w->mu);
 	return rc;
+}
+
+int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uint64_t *lsn)
+{
+	struct wal_iov rec = {payload, len};
+	return wal_append_many(w, type, &rec, 1, lsn);
 }
 
 int wal_reserve_check(struct wal *w, size_t payload_bytes, size_t records)

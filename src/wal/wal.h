@@ -117,6 +117,21 @@ void wal_set_rollback(struct wal *w, wal_rollback_fn fn, void *ctx);
  */
 int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uint64_t *lsn);
 
+/* One record to append. */
+struct wal_iov {
+	const void *data;
+	size_t len;
+};
+
+/*
+ * Appends n records of one type atomically: they get consecutive LSNs from
+ * *first_lsn on and go to disk in the same commit, so they become durable
+ * (or are lost to a failed write) together. Same errors as wal_append; on
+ * error nothing was appended.
+ */
+int wal_append_many(struct wal *w, uint8_t type, const struct wal_iov *recs, size_t n,
+		    uint64_t *first_lsn);
+
 /*
  * Would `records` appends totalling `payload_bytes` be accepted now? Returns 0
  * or the error wal_append would give. Lets a caller that is the only appender
