@@ -102,7 +102,7 @@ int query_events(struct qctx *q)
 	struct eentry *h = qa_big_realloc(&q->arena, NULL, cap * sizeof(*h));
 	size_t nh = 0;
 	uint64_t *pass = NULL;
-	size_t pcap = 0;
+	struct qbits passb = {0};
 	for (size_t ni = 0; ni < nnames; ni++) {
 		const struct query_chunk *chunks;
 		size_t nchunks = q->src->chunks(q->src->ctx, names[ni], &chunks);
@@ -119,11 +119,7 @@ int query_events(struct qctx *q)
 			}
 			if (lo >= hi)
 				continue;
-			size_t nw = (hi - lo + 63) / 64;
-			if (nw > pcap) {
-				pcap = nw * 2;
-				pass = qa_big_realloc(&q->arena, pass, pcap * sizeof(uint64_t));
-			}
+			pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
 			if ((rc = qsel_eval(q, &sel, c, lo, hi, pass)))
 				return rc;
 			for (size_t i = hi - lo; i-- > 0;) {

@@ -230,7 +230,7 @@ static int gather_name(struct qctx *q, struct funnel *f, const char *name, const
 	const struct query_chunk *chunks;
 	size_t nchunks = q->src->chunks(q->src->ctx, src_name, &chunks);
 	uint64_t *bits[2 * QUERY_MAX_STEPS + 1];
-	size_t words_cap = 0;
+	struct qbits poolb = {0};
 	uint64_t *pool = NULL;
 	/* strict order also needs the rows that pass only the global filters */
 	struct qsel global = {.field = "filters", .event = "", .f = q->global, .nf = q->nglobal};
@@ -241,14 +241,9 @@ static int gather_name(struct qctx *q, struct funnel *f, const char *name, const
 		qchunk_range(q, c, &lo, &hi);
 		if (lo >= hi)
 			continue;
-		size_t nw = (hi - lo + 63) / 64;
-		if (nw > words_cap) {
-			words_cap = nw * 2;
-			pool = qa_big_realloc(&q->arena, pool,
-					      words_cap * (size_t)nsel * sizeof(uint64_t));
-		}
+		pool = qbits_fit(&q->arena, &poolb, hi - lo, (size_t)nsel);
 		for (int k = 0; k < nsel; k++) {
-			bits[k] = pool + (size_t)k * words_cap;
+			bits[k] = pool + (size_t)k * poolb.cap;
 			const struct qsel *sel = k < nsh	 ? &f->steps[steps_here[k]]
 						 : k < nsh + nxh ? &f->excl[excl_here[k - nsh]].sel
 								 : &global;

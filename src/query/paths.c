@@ -102,7 +102,7 @@ static int gather(struct qctx *q, struct paths *p, struct qvec *out)
 {
 	struct qsel global = {.field = "filters", .event = "", .f = q->global, .nf = q->nglobal};
 	uint64_t *pass = NULL, *anc = NULL;
-	size_t cap = 0;
+	struct qbits passb = {0}, ancb = {0};
 	for (size_t ni = 0; ni < p->nnames; ni++) {
 		const char *name = p->names[ni];
 		bool anchor_here = !*p->anchor.event || strcmp(p->anchor.event, name) == 0;
@@ -114,12 +114,8 @@ static int gather(struct qctx *q, struct paths *p, struct qvec *out)
 			qchunk_range(q, c, &lo, &hi);
 			if (lo >= hi)
 				continue;
-			size_t nw = (hi - lo + 63) / 64;
-			if (nw > cap) {
-				cap = nw * 2;
-				pass = qa_big_realloc(&q->arena, pass, cap * sizeof(uint64_t));
-				anc = qa_big_realloc(&q->arena, anc, cap * sizeof(uint64_t));
-			}
+			pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
+			anc = qbits_fit(&q->arena, &ancb, hi - lo, 1);
 			int rc = qsel_eval(q, &global, c, lo, hi, pass);
 			if (rc)
 				return rc;

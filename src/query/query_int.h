@@ -266,6 +266,24 @@ void qchunk_span(const struct query_chunk *c, int64_t from, int64_t to, size_t *
 /* True if name is an event name of the source. */
 bool q_event_exists(const struct qctx *q, const char *name);
 
+/* Row bitmaps reused from chunk to chunk: nsets bitmaps of nbits each, the
+ * k-th at w + k * cap. nsets must be the same on every call for one qbits.
+ * Returns w (valid until the next call). */
+struct qbits {
+	uint64_t *w;
+	size_t cap; /* words per bitmap */
+};
+
+static inline uint64_t *qbits_fit(struct qarena *a, struct qbits *b, size_t nbits, size_t nsets)
+{
+	size_t nw = (nbits + 63) / 64;
+	if (nw > b->cap) {
+		b->cap = nw * 2;
+		b->w = qa_big_realloc(a, b->w, b->cap * nsets * sizeof(uint64_t));
+	}
+	return b->w;
+}
+
 static inline bool qbit(const uint64_t *w, size_t i)
 {
 	return (w[i >> 6] >> (i & 63)) & 1;

@@ -76,18 +76,14 @@ static int pairs(struct qctx *q, const struct retention *r, const struct qsel *s
 	const struct query_chunk *chunks;
 	size_t nchunks = q->src->chunks(q->src->ctx, sel->event, &chunks);
 	uint64_t *pass = NULL;
-	size_t cap = 0;
+	struct qbits passb = {0};
 	for (size_t ci = 0; ci < nchunks; ci++) {
 		const struct query_chunk *c = &chunks[ci];
 		size_t lo, hi;
 		qchunk_span(c, from, to, &lo, &hi);
 		if (lo >= hi)
 			continue;
-		size_t nw = (hi - lo + 63) / 64;
-		if (nw > cap) {
-			cap = nw * 2;
-			pass = qa_big_realloc(&q->arena, pass, cap * sizeof(uint64_t));
-		}
+		pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
 		int rc = qsel_eval(q, sel, c, lo, hi, pass);
 		if (rc)
 			return rc;
@@ -121,18 +117,14 @@ static int first_pairs(struct qctx *q, const struct retention *r, int64_t to, st
 	const struct query_chunk *chunks;
 	size_t nchunks = q->src->chunks(q->src->ctx, r->start.event, &chunks);
 	uint64_t *pass = NULL;
-	size_t cap = 0;
+	struct qbits passb = {0};
 	for (size_t ci = 0; ci < nchunks; ci++) {
 		const struct query_chunk *c = &chunks[ci];
 		size_t lo, hi;
 		qchunk_span(c, INT64_MIN, to, &lo, &hi);
 		if (lo >= hi)
 			continue;
-		size_t nw = (hi - lo + 63) / 64;
-		if (nw > cap) {
-			cap = nw * 2;
-			pass = qa_big_realloc(&q->arena, pass, cap * sizeof(uint64_t));
-		}
+		pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
 		int rc = qsel_eval(q, &r->start, c, lo, hi, pass);
 		if (rc)
 			return rc;

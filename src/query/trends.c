@@ -216,18 +216,14 @@ static int scan(struct qctx *q, struct trends *t, const struct tseries *s, const
 	const struct query_chunk *chunks;
 	size_t nchunks = q->src->chunks(q->src->ctx, s->sel.event, &chunks);
 	uint64_t *pass = NULL;
-	size_t pass_cap = 0;
+	struct qbits passb = {0};
 	for (size_t ci = 0; ci < nchunks; ci++) {
 		const struct query_chunk *c = &chunks[ci];
 		size_t lo, hi;
 		qchunk_span(c, p->from, p->to, &lo, &hi);
 		if (lo >= hi)
 			continue;
-		size_t nw = (hi - lo + 63) / 64;
-		if (nw > pass_cap) {
-			pass_cap = nw * 2;
-			pass = qa_big_realloc(&q->arena, pass, pass_cap * sizeof(uint64_t));
-		}
+		pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
 		int rc = qsel_eval(q, &s->sel, c, lo, hi, pass);
 		if (rc)
 			return rc;
