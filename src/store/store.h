@@ -1,0 +1,111 @@
+/*
+ * store.h - the column event store: WAL event records in, immutable column
+ * segments out, query snapshots for the query engine.
+ *
+ * Data flow: the applier (one thread, the only writer) hands every WAL event
+ * record to store_apply(), which adds it to the open memtable. Every
+ * seal_interval_ms the memtable is sealed into an in-memory segment that
+ * queries see at once (so an event is queryable within a second of being
+ * acknowledged); sealed segments are written to DIR/SEGMENT.tseg files and the
+ * MANIFEST is replaced once enough rows or time has gathered (or at
+ * store_close), and small segment files are merged in the background.
+ * docs/store.md has the file formats and the recovery rules.
+ *
+ * Recovery: the MANIFEST names the live segments and the WAL position (LSN)
+ * they cover; after a crash the caller replays WAL records past
+ * store_flushed_lsn() through store_apply() again.
+ *
+ * Persons: every event gets a dense person id (uint32). Until identity
+ * resolution exists the key is the userId when the message has one, else
+ * the anonymousId; the key -> id map is kept in DIR/PERSONS.
+ *
+ * Event names: a track's "event"; other messages get "$page", "$screen",
+ * "$identify", "$group", "$alias".
+ *
+ * Threads: store_apply/store_seal/store_flush* are for one applier thread.
+ * store_snapshot()/store_snap_release() and everything reached through a
+ * snapshot may be used from any thread at any time; a snapshot is immutable
+ * and keeps its segments alive until released, so queries never block ingest.
+ */
+#ifndef TD_STORE_STORE_H
+#define TD_STORE_STORE_H
+
+#include "query/query.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_snap;
+
+struct store_options {
+	const char *dir;	    /* DATA/events; created (0700) unless read_only */
+	bool read_only;		    /* never writes: for tandem query / export / check */
+	unsigned seal_interval_ms;  /* memtable -> queryable in-memory segment; 0 = 500 */
+	size_t flush_rows;	    /* write sealed segments to disk past this many rows; 0 = 1M */
+	unsigned flush_interval_ms; /* ... or when the oldest is this old; 0 = 10000 */
+	bool no_merge;		    /* no background merge thread (tests, benchmarks) */
+};
+
+/* Opens (creating if missing) the store; on success *out owns it. Errors:
+ * TD_ECORRUPT (manifest or a listed segment unreadable: the message on
+ * stderr says which), TD_EIO, TD_ENOTFOUND (read_only and no store yet). */
+int store_open(struct store **out, const struct store_options *o);
+
+/* Writes what the memtable holds (unless read_only), stops background work,
+ * frees everything. Snapshots still held stay valid until released. */
+void store_close(struct store *s);
+
+/* Every WAL record up to this LSN is in a segment file listed in the manifest. */
+uint64_t store_flushed_lsn(const struct store *s);
+
+/* Applier: adds one WAL_REC_EVENT payload (see collect.h) with its LSN. Records
+ * at or below the highest LSN already applied are ignored (replay overlap).
+ * Returns 0, or TD_ECORRUPT for a payload that does not decode (skipped). */
+int store_apply(struct store *s, uint64_t lsn, const void *payload, size_t len);
+
+/* Applier: seals the memtable when seal_interval_ms has passed (or force), and
+ * writes sealed segments when flush_rows / flush_interval_ms say so (or
+ * force). Call it after every batch of store_apply and when idle. Returns 0 or
+ * the write error (the data stays in memory and is retried next call). */
+int store_tick(struct store *s, bool force);
+
+/* A consistent, immutable view of every applied event. Never NULL. */
+struct store_snap *store_snapshot(struct store *s);
+void store_snap_release(struct store_snap *snap);
+/* The snapshot as a query source for query_run(); valid until released. */
+const struct query_source *store_snap_source(struct store_snap *snap);
+
+/*
+ * Raw access for export: calls fn for every event of the snapshot whose time
+ * lies in [from_ms, to_ms) (INT64_MIN / INT64_MAX for no bound), in time
+ * order, with the WAL payload it was stored from (see collect.h) and its
+ * event name and person id. A nonzero return from fn stops the walk and is
+ * returned.
+ */
+typedef int (*store_row_fn)(void *ctx, const char *event, int64_t ts, uint32_t pid,
+			    const void *payload, size_t len);
+int store_snap_scan(struct store_snap *snap, int64_t from_ms, int64_t to_ms, store_row_fn fn,
+		    void *ctx);
+
+struct store_stats {
+	uint64_t rows, rows_memory; /* all rows; rows not yet in segment files */
+	uint64_t segments, segment_bytes, persons;
+	uint64_t flushed_lsn, applied_lsn;
+	uint64_t merges, flushes, flush_errors;
+	/* bytes of the core columns in segment files (see docs/store.md) */
+	uint64_t bytes_ts, bytes_pid, bytes_name, bytes_props, bytes_raw;
+};
+void store_get_stats(struct store *s, struct store_stats *st);
+
+/*
+ * Verifies the manifest, every segment checksum and the person map without
+ * changing anything; prints one line per problem to `report` (and a summary).
+ * Returns the number of problems found (0 = healthy), or < 0 if the store
+ * cannot be read at all.
+ */
+struct td_buf;
+int store_check(const char *dir, struct td_buf *report);
+
+#endif
