@@ -18,7 +18,7 @@ CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps run check unit integration asan bench clean format fuzz
+.PHONY: all deps run check unit integration asan bench bench-clickhouse clean format fuzz
 
 all: $(BUILD)/tandem
 
@@ -75,6 +75,11 @@ run: deps
 
 bench: all $(BENCH_BINS)
 	bench/run.sh $(BUILD)
+
+# tandem against ClickHouse on the same data (skipped without clickhouse-server);
+# CHCMP_ARGS="--events 20m" and so on.
+bench-clickhouse: all $(BUILD)/bench/chcmp
+	bench/clickhouse/compare.sh --build $(BUILD) $(CHCMP_ARGS)
 
 format:
 	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(UNIT_SRCS) $(wildcard src/*/*.h) $(wildcard bench/*.c)

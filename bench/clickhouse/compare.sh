@@ -87,6 +87,13 @@ case $END in
 esac
 case $ENGINE in tandem | memquery) ;; *) fail "CHCMP_ENGINE must be tandem or memquery" ;; esac
 case $RUNS in '' | *[!0-9]* | 0) fail "--runs must be a positive number" ;; esac
+# --events as the generator reads it: k, m, g are 1024-based
+case $EVENTS in
+*[kK]) EVENTS=$((${EVENTS%?} * 1024)) ;;
+*[mM]) EVENTS=$((${EVENTS%?} * 1048576)) ;;
+*[gG]) EVENTS=$((${EVENTS%?} * 1073741824)) ;;
+esac
+case $EVENTS in '' | *[!0-9]* | 0) fail "--events must be a positive number (k, m, g suffixes)" ;; esac
 
 # The query range is the generated period: the DAYS whole UTC days ending on END.
 FROM=$(date -u -d "$END - $((DAYS - 1)) days" +%F)
@@ -160,7 +167,7 @@ cat >"$tmp/ch/users.xml" <<EOF
 </yandex>
 EOF
 
-log "compare: starting clickhouse-server ($("$CH_CLIENT" --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -n1)) on 127.0.0.1:$PORT, data in $tmp/ch, at most ${TIME_LIMIT}s"
+log "compare: starting clickhouse-server ($("$CH_CLIENT" --version 2>/dev/null | grep -Eo '[0-9]+(\.[0-9]+)+' | head -n1)) on 127.0.0.1:$PORT, data in $tmp/ch, at most ${TIME_LIMIT}s"
 timeout --signal=TERM --kill-after=30 "$TIME_LIMIT" \
 	"$CH_SERVER" --config-file="$tmp/ch/config.xml" >"$tmp/ch/stdout" 2>&1 &
 ch_pid=$!
@@ -216,6 +223,14 @@ else
 		}
 fi
 wait "$insert_pid" || fail "the ClickHouse INSERT failed"
+if [ "$ENGINE" = tandem ]; then
+	accepted=$(cat "$tmp"/part-*.log | sed -n 's/.*: \([0-9][0-9]*\) accepted.*/\1/p' |
+		awk '{ n += $1 } END { print n + 0 }')
+	[ "$accepted" = "$EVENTS" ] || {
+		cat "$tmp"/part-*.log >&2
+		fail "tandem import accepted $accepted events, expected $EVENTS"
+	}
+fi
 load_ms=$(ms_since "$t0")
 log "compare: $(tail -n 1 "$tmp/convert.err")"
 ch -q "OPTIMIZE TABLE events FINAL"
