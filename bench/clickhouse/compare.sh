@@ -27,6 +27,14 @@
 # conversion is in bench/chcmp.c). That person rule is tandem's until identity
 # resolution lands; the conversion must then follow the merged identities.
 #
+# Environment: CHCMP_PORT (ClickHouse's TCP port; default the first free one
+# of 29100..29199), CHCMP_TIME_LIMIT (seconds the server may live, 7200),
+# CHCMP_QUERY_TIMEOUT (seconds per query run, 900), CHCMP_CHUNK_LINES (NDJSON
+# lines on disk at a time while importing, 4000000: ~2.9 GB), TMPDIR (where
+# everything goes), CHCMP_ENGINE=memquery (tandem's engine over the NDJSON
+# through the in-memory source instead of `tandem query`: checks the figures
+# without the store; no speed ratio).
+#
 # Exit status: 0 all figures match (or ClickHouse is not installed), 1 a
 # mismatch or a failure, 2 a usage error.
 set -euo pipefail
