@@ -77,6 +77,10 @@ struct cli_pipeline {
 struct wal_options;
 int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 		      struct wal_options *wo, int64_t dedupe_window_ms);
+/* Opens the event store of DATA read-only and applies the WAL records it does
+ * not have yet (in memory), so readers see every acknowledged event, also
+ * while a server runs. Prints what failed and returns 1. */
+int cli_store_open_read(struct store **out, const char *cmd, const char *data);
 /* Closes what open opened (any part may be NULL); the store gets everything. */
 void cli_pipeline_close(struct cli_pipeline *p);
 

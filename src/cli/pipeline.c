@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int replay(void *ctx, const struct wal_record *rec)
 {
@@ -64,4 +65,56 @@ void cli_pipeline_close(struct cli_pipeline *p)
 	store_close(p->store);
 	ingest_free(p->ing);
 	memset(p, 0, sizeof(*p));
+}
+
+/* Applies the WAL records past what the store has to a read-only store. */
+static int catch_up(struct store *s, const char *waldir, const char *cmd)
+{
+	struct wal_reader *r;
+	int rc = wal_reader_open(&r, waldir);
+	if (rc == TD_ENOTFOUND)
+		return 0;
+	if (rc) {
+		fprintf(stderr, "tandem %s: cannot read %s: %s\n", cmd, waldir, td_strerror(rc));
+		return rc;
+	}
+	struct wal_record rec;
+	uint64_t from = store_flushed_lsn(s);
+	while ((rc = wal_reader_next(r, &rec)) == 1)
+		if (rec.type == WAL_REC_EVENT && rec.lsn > from)
+			store_apply(s, rec.lsn, rec.payload, rec.len);
+	if (rc < 0)
+		fprintf(stderr, "tandem %s: read error in the WAL: %s\n", cmd, td_strerror(rc));
+	const char *damage = wal_reader_damage(r);
+	if (damage)
+		fprintf(stderr, "tandem %s: damage in the WAL (records before it are used):\n%s",
+			cmd, damage);
+	wal_reader_free(r);
+	return rc < 0 ? rc : store_tick(s, true);
+}
+
+int cli_store_open_read(struct store **out, const char *cmd, const char *data)
+{
+	char dir[4096], waldir[4096];
+	snprintf(dir, sizeof(dir), "%s/events", data);
+	snprintf(waldir, sizeof(waldir), "%s/wal", data);
+	struct store_options so = {.dir = dir, .read_only = true};
+	struct stat sb;
+	if (stat(data, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "tandem %s: no data directory %s\n", cmd, data);
+		return 1;
+	}
+	int rc = store_open(out, &so);
+	if (rc) {
+		fprintf(stderr, "tandem %s: cannot open the event store in %s: %s%s\n", cmd, dir,
+			td_strerror(rc),
+			rc == TD_ECORRUPT ? " (run 'tandem check' for details)" : "");
+		return 1;
+	}
+	if (catch_up(*out, waldir, cmd)) {
+		store_close(*out);
+		*out = NULL;
+		return 1;
+	}
+	return 0;
 }

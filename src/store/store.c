@@ -82,7 +82,7 @@ int store_open(struct store **out, const struct store_options *o)
 	char err[512];
 	struct manifest m;
 	rc = manifest_read(s->dir, &m, err, sizeof(err));
-	if (rc == TD_ENOTFOUND && !o->read_only) {
+	if (rc == TD_ENOTFOUND) {
 		memset(&m, 0, sizeof(m));
 		m.next_id = 1;
 		rc = 0;

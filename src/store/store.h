@@ -50,7 +50,8 @@ struct store_options {
 
 /* Opens (creating if missing) the store; on success *out owns it. Errors:
  * TD_ECORRUPT (manifest or a listed segment unreadable: the message on
- * stderr says which), TD_EIO, TD_ENOTFOUND (read_only and no store yet). */
+ * stderr says which), TD_EIO. A read-only open of a store that has no
+ * manifest yet (nothing flushed) gives an empty store. */
 int store_open(struct store **out, const struct store_options *o);
 
 /* Writes what the memtable holds (unless read_only), stops background work,
