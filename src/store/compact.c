@@ -52,7 +52,7 @@ static int merge_once(struct store *s)
 	size_t len = 0;
 	int rc = seg_merge_into(b, pick, take);
 	if (!rc)
-		rc = seg_builder_finish(b, &img, &len);
+		rc = seg_builder_finish(b, SEG_ZSTD_LEVEL, &img, &len);
 	seg_builder_free(b);
 	struct seg *out = NULL;
 	pthread_mutex_lock(&s->wlock);

@@ -90,6 +90,11 @@ typedef int (*store_row_fn)(void *ctx, const char *event, int64_t ts, uint32_t p
 int store_snap_scan(struct store_snap *snap, int64_t from_ms, int64_t to_ms, store_row_fn fn,
 		    void *ctx);
 
+/* Keeps large allocations in the heap instead of fresh mappings (mallopt):
+ * the store builds and frees segment-sized buffers all the time, and fresh
+ * mappings cost a page fault per 4 KiB each time. Call once at start. */
+void store_tune_malloc(void);
+
 struct store_stats {
 	uint64_t rows, rows_memory; /* all rows; rows not yet in segment files */
 	uint64_t segments, segment_bytes, persons;

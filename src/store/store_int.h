@@ -28,7 +28,9 @@ struct store {
 	uint32_t npersons;
 
 	/* applier only */
-	struct seg_builder *memtable;
+	struct seg_builder *memtable; /* rows since the last flush (all of mem's, if
+					 mem_in_memtable == nmem) */
+	size_t mem_in_memtable;	      /* images of mem made from the memtable's rows */
 	int64_t memtable_since_ms, last_seal_ms;
 	uint64_t applied_lsn;
 	struct persons persons;

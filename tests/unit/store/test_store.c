@@ -109,6 +109,8 @@ static const char *const queries[] = {
     "{\"kind\":\"events\",\"event\":\"Order Completed\",\"limit\":50,\"filters\":[{"
     "\"property\":\"properties.revenue\",\"operator\":\">=\",\"value\":50}]}",
     "{\"kind\":\"events\",\"event\":\"\",\"limit\":20,\"offset\":100}",
+    "{\"kind\":\"events\",\"event\":\"$page\",\"limit\":30,\"filters\":[{\"property\":"
+    "\"messageId\",\"operator\":\"contains\",\"value\":\"ab\"}]}",
 };
 
 static void compare_all(struct store *s, struct memsource *ms)
