@@ -218,7 +218,8 @@ static int value(struct flat *f, size_t plen, int nest)
 				return -1;
 			size_t child = SIZE_MAX;
 			if (at < FLAT_PATH_MAX && kl != SIZE_MAX && kl > 0 && kl <= kcap &&
-			    !memchr(k, '.', kl) && (plen == 0 || nest < FLAT_DEPTH_MAX)) {
+			    !memchr(k, '.', kl) && !memchr(k, '\0', kl) &&
+			    (plen == 0 || nest < FLAT_DEPTH_MAX)) {
 				if (k != f->path + at)
 					memmove(f->path + at, k, kl);
 				if (plen)
