@@ -53,7 +53,7 @@ int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 		cli_pipeline_close(p);
 		return 1;
 	}
-	wal_set_commit_hook(p->wal, applier_feed, p->applier);
+	wal_set_commit_hook(p->wal, applier_feed, applier_full, p->applier);
 	return 0;
 }
 

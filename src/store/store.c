@@ -370,11 +370,14 @@ int store_tick(struct store *s, bool force)
 	pthread_mutex_lock(&s->lock);
 	bool due = s->nmem > 0 && (force || s->mem_rows >= s->o.flush_rows ||
 				   now - s->mem_since_ms >= (int64_t)s->o.flush_interval_ms);
+	if (!force && now < s->flush_retry_ms)
+		due = false; /* a write failed: retry once a second, not every tick */
 	pthread_mutex_unlock(&s->lock);
 	if (due) {
 		rc = seal(s); /* so the memtable's rows are all in the images */
 		if (!rc)
 			rc = flush(s);
+		s->flush_retry_ms = rc ? now + 1000 : 0;
 	}
 	return rc;
 }

@@ -38,6 +38,7 @@ struct wal {
 	wal_rollback_fn rollback;
 	void *rollback_ctx;
 	wal_commit_fn commit;
+	bool (*commit_full)(void *ctx);
 	void *commit_ctx;
 	pthread_t writer;
 
@@ -398,10 +399,11 @@ void wal_close(struct wal *w)
 	free(w);
 }
 
-void wal_set_commit_hook(struct wal *w, wal_commit_fn fn, void *ctx)
+void wal_set_commit_hook(struct wal *w, wal_commit_fn fn, bool (*full)(void *ctx), void *ctx)
 {
 	pthread_mutex_lock(&w->mu);
 	w->commit = fn;
+	w->commit_full = full;
 	w->commit_ctx = ctx;
 	pthread_mutex_unlock(&w->mu);
 }
@@ -432,7 +434,8 @@ int wal_append_many(struct wal *w, uint8_t type, const struct wal_iov *recs, siz
 		else
 			w->failed = 0;
 	}
-	if (!rc && w->pending.len + total > w->max_pending)
+	if (!rc && (w->pending.len + total > w->max_pending ||
+		    (w->commit_full && w->commit_full(w->commit_ctx))))
 		rc = TD_EFULL;
 	if (!rc)
 		rc = td_buf_reserve(&w->pending, total);
@@ -469,7 +472,8 @@ int wal_reserve_check(struct wal *w, size_t payload_bytes, size_t records)
 		rc = TD_ECLOSED;
 	else if (w->failed && td_now_ms() < w->failed_until)
 		rc = w->failed;
-	else if (w->pending.len + payload_bytes + records * WAL_REC_HEADER > w->max_pending)
+	else if (w->pending.len + payload_bytes + records * WAL_REC_HEADER > w->max_pending ||
+		 (w->commit_full && w->commit_full(w->commit_ctx)))
 		rc = TD_EFULL;
 	pthread_mutex_unlock(&w->mu);
 	return rc;

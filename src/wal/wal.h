@@ -111,9 +111,12 @@ void wal_set_rollback(struct wal *w, wal_rollback_fn fn, void *ctx);
 /* Called from the writer thread after each successful commit with the framed
  * records just made durable (headers as above, LSN order), so a consumer can
  * follow the log without reading it back. It must copy what it keeps and not
- * block or call back into the WAL. */
+ * block or call back into the WAL. full (may be NULL) is asked before every
+ * append: while it says true, appends fail with TD_EFULL (clients get 429), so
+ * a consumer that falls behind holds ingest back instead of queueing without
+ * bound. */
 typedef void (*wal_commit_fn)(void *ctx, const void *records, size_t len);
-void wal_set_commit_hook(struct wal *w, wal_commit_fn fn, void *ctx);
+void wal_set_commit_hook(struct wal *w, wal_commit_fn fn, bool (*full)(void *ctx), void *ctx);
 
 /*
  * Appends one record; *lsn receives its LSN. The payload is copied.
