@@ -247,6 +247,7 @@ int ingest_checkpoint_save(struct ingest *g, const char *path, uint64_t lsn, int
 		g->ck.saved_ms = now_ms;
 		g->ck.entries = o->h.count;
 		g->ck.bytes = CKPT_HEADER + o->h.count * CKPT_ENTRY;
+		g->ck.window_sec = g->window_sec;
 		g->ck.seconds = secs;
 		g->ck.lock_seconds = (double)lock_ns / 1e9;
 		g->ck.saves++;
@@ -352,17 +353,13 @@ int ingest_checkpoint_load(struct ingest *g, const char *path, uint64_t *lsn)
 	close(fd);
 	if (rc)
 		return rc;
-	if (h.window_sec < g->window_sec)
-		td_log_warn("dedupe: the checkpoint %s was saved with a %u s window, shorter than "
-			    "the %u s now: messages received more than %u s before it was saved "
-			    "are not recognised as duplicates",
-			    path, h.window_sec, g->window_sec, h.window_sec);
 	g->replay_after_lsn = h.lsn;
 	pthread_mutex_lock(&g->ck_mu);
 	g->ck.lsn = h.lsn;
 	g->ck.saved_ms = h.saved_ms;
 	g->ck.entries = h.count;
 	g->ck.bytes = CKPT_HEADER + h.count * CKPT_ENTRY;
+	g->ck.window_sec = h.window_sec;
 	pthread_mutex_unlock(&g->ck_mu);
 	*lsn = h.lsn;
 	return 0;
@@ -374,6 +371,13 @@ int ingest_checkpoint_restore(struct ingest *g, const char *path, uint64_t *lsn)
 	int rc = ingest_checkpoint_load(g, path, lsn);
 	if (rc == TD_ENOTFOUND)
 		return 0;
+	struct ingest_checkpoint_stats st;
+	ingest_checkpoint_stats(g, &st);
+	if (rc == 0 && st.window_sec < g->window_sec)
+		td_log_warn("dedupe: the checkpoint %s was saved with a %u s window, shorter than "
+			    "the %u s now: messages received more than %u s before it was saved "
+			    "are not recognised as duplicates",
+			    path, st.window_sec, g->window_sec, st.window_sec);
 	if (rc != TD_ECORRUPT)
 		return rc;
 	char aside[4096];

@@ -256,6 +256,7 @@ struct ingest_checkpoint_stats {
 	int64_t saved_ms;    /* when that one was saved, 0 if none */
 	uint64_t bytes;	     /* its file size */
 	uint64_t entries;    /* keys in it */
+	uint32_t window_sec; /* the dedupe window it was saved with */
 	double seconds;	     /* the last save, from start to the directory fsync */
 	double lock_seconds; /* the last save: longest single hold of the ingest lock */
 	uint64_t saves, errors;

@@ -63,7 +63,8 @@ static inline uint32_t second_of(int64_t ms)
 
 static inline bool is_live(const struct slot *s, uint32_t now_sec, uint32_t window)
 {
-	return s->sec > SEC_EXPIRED && s->sec + window >= now_sec;
+	/* 64-bit sum: a second near 2^32 (read from a file) must not wrap */
+	return s->sec > SEC_EXPIRED && (uint64_t)s->sec + window >= now_sec;
 }
 
 static inline struct shard *shard_of(struct ingest *g, uint64_t h1)
