@@ -316,7 +316,7 @@ int cmd_import(int argc, char **argv)
 	collect_limits_default(&st.lim);
 	struct meta *meta = NULL;
 	struct meta_source src;
-	char waldir[4096];
+	char waldir[4096], ckpt_path[4096];
 	rc = 1;
 	if (meta_open(&meta, data))
 		goto out;
@@ -336,8 +336,17 @@ int cmd_import(int argc, char **argv)
 		goto out;
 	}
 	st.ing = ingest_new(7LL * 86400 * 1000);
+	snprintf(ckpt_path, sizeof(ckpt_path), "%s/%s", data, INGEST_CHECKPOINT_FILE);
+	uint64_t ckpt_lsn;
+	err = ingest_checkpoint_restore(st.ing, ckpt_path, &ckpt_lsn);
+	if (err) {
+		fprintf(stderr, "tandem import: cannot read %s: %s\n", ckpt_path, td_strerror(err));
+		goto out;
+	}
 	snprintf(waldir, sizeof(waldir), "%s/wal", data);
-	struct wal_options wo = {.dir = waldir, .max_pending_bytes = 256u << 20};
+	/* the dedupe index needs only what its checkpoint does not cover */
+	struct wal_options wo = {
+	    .dir = waldir, .max_pending_bytes = 256u << 20, .replay_from_lsn = ckpt_lsn + 1};
 	err = wal_open(&st.wal, &wo, ingest_replay, st.ing);
 	if (err) {
 		fprintf(stderr, "tandem import: cannot open the write-ahead log: %s\n",
@@ -362,6 +371,8 @@ int cmd_import(int argc, char **argv)
 	st.size = (size_t)sb.st_size;
 	st.show = !quiet && isatty(STDERR_FILENO);
 	rc = run(&st);
+	if (!rc) /* the next start need not replay what was imported */
+		ingest_checkpoint_save(st.ing, ckpt_path, wal_durable_lsn(st.wal), td_now_ms());
 	if (map)
 		munmap((void *)map, (size_t)sb.st_size);
 	printf("imported %s: %zu accepted, %zu duplicates, %zu rejected\n", file, st.accepted,

@@ -6,6 +6,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/td.h"
+#include "base/timeutil.h"
 #include "collect/collect.h"
 #include "http/http.h"
 #include "meta/meta.h"
@@ -39,7 +40,15 @@ static const char usage[] =
     "  --trusted-proxy CIDR     honour X-Forwarded-For from these peers (repeatable)\n"
     "  --threads N              HTTP event-loop threads (default: number of cores)\n"
     "  --wal-segment-bytes N    rotate WAL files at this size (default 64m)\n"
-    "  --wal-queue-bytes N      answer 429 when this much is waiting for disk (default 64m)\n";
+    "  --wal-queue-bytes N      answer 429 when this much is waiting for disk (default 64m)\n"
+    "  --wal-retention all|consumed\n"
+    "                           all (default): keep every WAL file; consumed: remove the\n"
+    "                           files every consumer covers (until the event store lands\n"
+    "                           the WAL is the only copy of events: 'tandem export' then\n"
+    "                           no longer sees removed ones)\n"
+    "  --dedupe-checkpoint-interval SECONDS\n"
+    "                           save the dedupe checkpoint that WAL removal needs at most\n"
+    "                           this often (default 60)\n";
 
 struct serve_opts {
 	const char *data;
@@ -48,6 +57,8 @@ struct serve_opts {
 	struct http_config http;
 	struct wal_options wal;
 	long long dedupe_window_s;
+	bool wal_remove_consumed; /* --wal-retention consumed */
+	long long ckpt_interval_s;
 	struct td_buf config_text; /* values read from --config; options point into it */
 };
 
@@ -113,6 +124,20 @@ static int apply(struct serve_opts *o, const char *name, const char *v)
 		o->wal.segment_bytes = cli_size("--wal-segment-bytes", v);
 	} else if (!strcmp(name, "wal-queue-bytes")) {
 		o->wal.max_pending_bytes = cli_size("--wal-queue-bytes", v);
+	} else if (!strcmp(name, "wal-retention")) {
+		if (strcmp(v, "all") && strcmp(v, "consumed")) {
+			fprintf(stderr,
+				"tandem serve: --wal-retention is all or consumed, not '%s'\n", v);
+			return 2;
+		}
+		o->wal_remove_consumed = !strcmp(v, "consumed");
+	} else if (!strcmp(name, "dedupe-checkpoint-interval")) {
+		o->ckpt_interval_s = (long long)cli_size("--dedupe-checkpoint-interval", v);
+		if (o->ckpt_interval_s < 1 || o->ckpt_interval_s > 86400) {
+			fprintf(stderr, "tandem serve: --dedupe-checkpoint-interval is 1 to 86400 "
+					"seconds\n");
+			return 2;
+		}
 	} else if (!strcmp(name, "trusted-proxy")) {
 		if (o->http.nproxies == HTTP_MAX_PROXIES) {
 			fprintf(stderr, "tandem serve: at most %d --trusted-proxy ranges\n",
@@ -237,6 +262,24 @@ static int ensure_admin_token(struct meta *m, const char *data)
 	return 0;
 }
 
+/*
+ * Runs every few seconds: removes the WAL files every consumer is done with
+ * (the policy and its checkpoint are in collect.h). Errors are logged where
+ * they happen and retried on the next tick.
+ */
+static void wal_gc_tick(const struct serve_opts *o, struct ingest *ing, struct wal *wal,
+			const char *ckpt_path)
+{
+	/* Every record up to consumers_lsn is safe outside the WAL. Nothing but
+	 * the WAL holds events until the event store is wired in, so by default
+	 * nothing is; --wal-retention consumed counts the durable LSN as covered.
+	 * The store wiring replaces this with min(durable, store_flushed_lsn()). */
+	uint64_t consumers_lsn = o->wal_remove_consumed ? wal_durable_lsn(wal) : 0;
+	struct ingest_gc_policy policy = {.checkpoint_interval_ms = o->ckpt_interval_s * 1000};
+	struct ingest_gc_result res;
+	ingest_wal_gc(ing, wal, ckpt_path, consumers_lsn, td_now_ms(), &policy, &res);
+}
+
 static int serve(struct serve_opts *o, int argc, char **argv);
 
 int cmd_serve(int argc, char **argv)
@@ -256,6 +299,7 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 	o->port = 8080;
 	collect_limits_default(&o->http.limits);
 	o->dedupe_window_s = 7 * 86400;
+	o->ckpt_interval_s = INGEST_CHECKPOINT_INTERVAL_MS / 1000;
 
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
@@ -326,7 +370,7 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 	struct ingest *ing = NULL;
 	struct wal *wal = NULL;
 	struct http_server *http = NULL;
-	char waldir[4096];
+	char waldir[4096], ckpt_path[4096];
 	rc = 1;
 	if (meta_open(&meta, o->data)) {
 		fprintf(stderr, "tandem serve: cannot open %s/meta.db\n", o->data);
@@ -341,8 +385,19 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 		goto out;
 	}
 	ing = ingest_new(o->dedupe_window_s * 1000);
+	snprintf(ckpt_path, sizeof(ckpt_path), "%s/%s", o->data, INGEST_CHECKPOINT_FILE);
+	uint64_t ckpt_lsn;
+	err = ingest_checkpoint_restore(ing, ckpt_path, &ckpt_lsn);
+	if (err) {
+		fprintf(stderr, "tandem serve: cannot read %s: %s\n", ckpt_path, td_strerror(err));
+		goto out;
+	}
 	snprintf(waldir, sizeof(waldir), "%s/wal", o->data);
 	o->wal.dir = waldir;
+	/* Replay from the lowest LSN a consumer still needs: the dedupe index,
+	 * what its checkpoint does not cover. (The event store will need what
+	 * follows store_flushed_lsn(): then the lower of the two.) */
+	o->wal.replay_from_lsn = ckpt_lsn + 1;
 	err = wal_open(&wal, &o->wal, ingest_replay, ing);
 	if (err) {
 		fprintf(stderr, "tandem serve: cannot open the write-ahead log in %s: %s\n", waldir,
@@ -362,9 +417,20 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 	td_log_info("serve: data %s, durability %s, pid %ld", o->data,
 		    o->wal.durability == WAL_SYNC ? "sync" : "async", (long)getpid());
 
-	int sig = 0;
-	sigwait(&sigs, &sig);
+	int64_t tick_ms = TD_MIN(5000, o->ckpt_interval_s * 1000);
+	int sig;
+	for (;;) {
+		struct timespec ts = {(time_t)(tick_ms / 1000), (long)(tick_ms % 1000) * 1000000};
+		sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGINT || sig == SIGTERM)
+			break;
+		wal_gc_tick(o, ing, wal, ckpt_path);
+	}
 	td_log_info("serve: %s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	http_stop(http);
+	http = NULL;
+	/* so that the next start replays only what comes after it */
+	ingest_checkpoint_save(ing, ckpt_path, wal_durable_lsn(wal), td_now_ms());
 	rc = 0;
 out:
 	http_stop(http);

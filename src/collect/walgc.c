@@ -28,6 +28,8 @@ int ingest_wal_gc(struct ingest *g, struct wal *w, const char *ckpt_path, uint64
 {
 	memset(res, 0, sizeof(*res));
 	uint64_t target = TD_MIN(consumers_lsn, wal_durable_lsn(w));
+	if (target == 0)
+		return 0; /* nothing is covered: spare the directory listing */
 	uint64_t want = 0, have = 0;
 	int rc = wal_count_covered(w, target, &want, NULL);
 	if (rc || want == 0)
