@@ -536,7 +536,8 @@ static int covered(struct wal *w, uint64_t lsn, bool remove, uint64_t *files, ui
 			    (unsigned long long)f, (unsigned long long)b, (unsigned long long)lsn);
 	}
 	if (rc)
-		td_log_error("wal: removing files covered by LSN %llu: %s", (unsigned long long)lsn,
+		td_log_error("wal: %s files covered by LSN %llu: %s",
+			     remove ? "removing" : "looking for", (unsigned long long)lsn,
 			     td_strerror(rc));
 	if (files)
 		*files = f;
