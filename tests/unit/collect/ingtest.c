@@ -1,5 +1,5 @@
 /*
- * ingtest.c - helpers shared by the ingest and checkpoint tests (ingtest.h).
+ * ingtest.c - code shared by the ingest and checkpoint tests (ingtest.h).
  */
 #include "ingtest.h"
 #include "base/log.h"

@@ -1,5 +1,5 @@
 /*
- * ingtest.h - helpers shared by the ingest and checkpoint tests: a fresh
+ * ingtest.h - code shared by the ingest and checkpoint tests: a fresh
  * temporary data directory per test (it_setup / it_teardown; the WAL in
  * it_dir/wal, the checkpoint in it_dir/dedupe.ckpt), an ingest attached to
  * its WAL, and batches submitted from JSON.

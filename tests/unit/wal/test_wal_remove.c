@@ -4,8 +4,8 @@
  * the file being written never does, that LSNs go on after a reopen, that
  * covered files are not even read, and that readers survive a removal.
  *
- * Every wal_open starts a new file, so the logs here are built one "session"
- * (open, append, close) per file: session k writes file k.
+ * Every wal_open starts a new file, so the logs here are built one "run"
+ * (open, append, close) per file: run k writes file k.
  */
 #include "base/td.h"
 #include "wal/wal.h"
@@ -21,10 +21,10 @@ TestSuite(wal_remove, .init = wt_setup, .fini = wt_teardown);
 
 #define PER_FILE 10
 
-/* Writes `closed` sessions of PER_FILE records each (file k holds LSNs
+/* Writes `closed` runs of PER_FILE records each (file k holds LSNs
  * (k-1)*PER_FILE+1 .. k*PER_FILE), then opens one more, appends PER_FILE
  * records to it and returns it open: its file is the one being written. */
-static struct wal *sessions(int closed, struct wt_expect *want)
+static struct wal *runs(int closed, struct wt_expect *want)
 {
 	struct wal_options o = wt_default_opts();
 	for (int k = 0; k < closed; k++) {
@@ -55,7 +55,7 @@ static uint64_t size_of(uint32_t seq)
 
 Test(wal_remove, current_file_is_never_removed)
 {
-	struct wal *w = sessions(0, NULL);
+	struct wal *w = runs(0, NULL);
 	uint64_t files = 99, bytes = 99;
 	cr_assert_eq(wal_remove_covered(w, UINT64_MAX, &files, &bytes), 0);
 	cr_assert_eq(files, 0);
@@ -77,7 +77,7 @@ Test(wal_remove, current_file_is_never_removed)
 
 Test(wal_remove, only_fully_covered_files_go_oldest_first)
 {
-	struct wal *w = sessions(3, NULL); /* files 1-3 closed (LSN 1-30), 4 open (31-40) */
+	struct wal *w = runs(3, NULL); /* files 1-3 closed (LSN 1-30), 4 open (31-40) */
 	uint64_t s1 = size_of(1), s2 = size_of(2), files, bytes;
 	struct wal_stats before, after;
 	wal_get_stats(w, &before);
@@ -112,7 +112,7 @@ Test(wal_remove, lsns_go_on_after_removal_and_reopen)
 {
 	enum { N = 4 * PER_FILE };
 	static struct wt_expect want[N + 1];
-	struct wal *w = sessions(3, want);
+	struct wal *w = runs(3, want);
 	cr_assert_eq(wal_remove_covered(w, UINT64_MAX, NULL, NULL), 0);
 	cr_assert(!exists(1) && !exists(2) && !exists(3) && exists(4));
 	wal_close(w);
@@ -162,7 +162,7 @@ Test(wal_remove, replay_from_skips_covered_files_unread)
 {
 	enum { N = 3 * PER_FILE };
 	static struct wt_expect want[N];
-	wal_close(sessions(2, want)); /* files 1-3, LSN 1-30 */
+	wal_close(runs(2, want)); /* files 1-3, LSN 1-30 */
 
 	/* damage in the middle of file 1: seen only when file 1 is read */
 	struct wt_collected c;
@@ -223,7 +223,7 @@ Test(wal_remove, reader_survives_files_removed_under_it)
 {
 	enum { N = 4 * PER_FILE };
 	static struct wt_expect want[N];
-	struct wal *w = sessions(3, want);
+	struct wal *w = runs(3, want);
 
 	struct wal_reader *r;
 	struct wal_record rec;

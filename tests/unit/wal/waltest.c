@@ -1,5 +1,5 @@
 /*
- * waltest.c - helpers shared by the WAL tests (see waltest.h).
+ * waltest.c - code shared by the WAL tests (see waltest.h).
  */
 #include "waltest.h"
 #include "base/log.h"

@@ -1,5 +1,5 @@
 /*
- * waltest.h - helpers shared by the WAL tests: a fresh temporary directory
+ * waltest.h - code shared by the WAL tests: a fresh temporary directory
  * per test (wt_setup / wt_teardown, the log in wt_waldir), deterministic
  * payloads, collecting what a replay or a reader returns, and small file
  * manipulations for damage.
