@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "base/td.h"
+#include "base/timeutil.h"
 #include "collect/collect.h"
 #include "store/applier.h"
 #include "store/store.h"
@@ -38,8 +39,20 @@ int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 		return 1;
 	}
 	p->ing = ingest_new(dedupe_window_ms);
+	snprintf(p->ckpt_path, sizeof(p->ckpt_path), "%s/%s", data, INGEST_CHECKPOINT_FILE);
+	uint64_t ckpt_lsn;
+	err = ingest_checkpoint_restore(p->ing, p->ckpt_path, &ckpt_lsn);
+	if (err) {
+		fprintf(stderr, "tandem %s: cannot read %s: %s\n", cmd, p->ckpt_path,
+			td_strerror(err));
+		cli_pipeline_close(p);
+		return 1;
+	}
 	snprintf(p->waldir, sizeof(p->waldir), "%s/wal", data);
 	wo->dir = p->waldir;
+	/* replay from the lowest LSN a consumer still needs: the dedupe index what
+	 * its checkpoint does not cover, the store what it has not flushed */
+	wo->replay_from_lsn = TD_MIN(ckpt_lsn, store_flushed_lsn(p->store)) + 1;
 	err = wal_open(&p->wal, wo, replay, p);
 	if (err) {
 		fprintf(stderr, "tandem %s: cannot open the write-ahead log in %s: %s\n", cmd,
@@ -57,8 +70,23 @@ int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 	return 0;
 }
 
+void cli_pipeline_gc(struct cli_pipeline *p, bool remove, int64_t checkpoint_interval_ms)
+{
+	/* a record is safe outside the WAL once it is durable, in a segment
+	 * file (the store's flushed LSN) and, for dedupe, in a checkpoint
+	 * (ingest_wal_gc saves one when files could go) */
+	uint64_t covered = TD_MIN(wal_durable_lsn(p->wal), store_flushed_lsn(p->store));
+	struct ingest_gc_policy policy = {.checkpoint_interval_ms = checkpoint_interval_ms};
+	struct ingest_gc_result res;
+	ingest_wal_gc(p->ing, p->wal, p->ckpt_path, remove ? covered : 0, td_now_ms(), &policy,
+		      &res);
+}
+
 void cli_pipeline_close(struct cli_pipeline *p)
 {
+	/* so the next start need not replay for dedupe what is stored now */
+	if (p->wal && p->ing)
+		ingest_checkpoint_save(p->ing, p->ckpt_path, wal_durable_lsn(p->wal), td_now_ms());
 	/* the WAL's last commits still reach the applier, which then drains */
 	wal_close(p->wal);
 	applier_stop(p->applier);
