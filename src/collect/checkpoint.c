@@ -173,12 +173,7 @@ static int fsync_parent(const char *path)
 		snprintf(dir, sizeof(dir), ".");
 	else
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash == path ? 1 : slash - path), path);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return td_from_errno(errno);
-	int rc = fsync(fd) ? td_from_errno(errno) : 0;
-	close(fd);
-	return rc;
+	return td_fsync_dir(dir);
 }
 
 /* Writes the file at tmp; o->h gets what was written. */

@@ -90,7 +90,7 @@ static int merge_once(struct store *s)
 		unlink(path); /* snapshots still mapping it keep reading it */
 		seg_unref(pick[j]);
 	}
-	manifest_sync_dir(s->dir);
+	td_fsync_dir(s->dir);
 	pthread_mutex_unlock(&s->wlock);
 	free(pick);
 	return 1;

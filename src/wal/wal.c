@@ -99,7 +99,7 @@ static int start_file(struct wal *w, uint32_t seq, uint64_t first_lsn)
 	if (!rc && fdatasync(fd))
 		rc = td_from_errno(errno);
 	if (!rc)
-		rc = wal_fsync_dir(w->dir);
+		rc = td_fsync_dir(w->dir);
 	if (rc) {
 		close(fd);
 		unlink(path);

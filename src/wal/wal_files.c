@@ -70,16 +70,6 @@ void wal_file_path(char *out, size_t cap, const char *dir, uint32_t seq)
 	snprintf(out, cap, "%s/%08x.wal", dir, seq);
 }
 
-int wal_fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return td_from_errno(errno);
-	int rc = fsync(fd) ? td_from_errno(errno) : 0;
-	close(fd);
-	return rc;
-}
-
 int wal_read_file_header(const char *dir, uint32_t seq, uint64_t *first_lsn)
 {
 	char path[4096];
@@ -146,7 +136,7 @@ int wal_dir_covered(const char *dir, uint32_t cur_seq, uint64_t lsn, bool remove
 	}
 	free(seqs);
 	if (remove && *files) {
-		int frc = wal_fsync_dir(dir);
+		int frc = td_fsync_dir(dir);
 		if (!rc)
 			rc = frc;
 	}

@@ -39,7 +39,6 @@ int wal_check_file_header(const unsigned char hdr[WAL_FILE_HEADER]);
 /* wal_files.c: the files of DIR */
 int wal_list_files(const char *dir, uint32_t **seqs, size_t *n);
 void wal_file_path(char *out, size_t cap, const char *dir, uint32_t seq);
-int wal_fsync_dir(const char *dir);
 /* 0 and *first_lsn; TD_ENOTFOUND (gone), TD_ECORRUPT (empty, short, bad
  * check) or an I/O error. */
 int wal_read_file_header(const char *dir, uint32_t seq, uint64_t *first_lsn);
