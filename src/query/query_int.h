@@ -273,6 +273,8 @@ int qsel_eval(struct qctx *q, const struct qsel *sel, const struct query_chunk *
 void qchunk_range(const struct qctx *q, const struct query_chunk *c, size_t *lo, size_t *hi);
 /* Index range [lo, hi) of rows with from <= ts < to. */
 void qchunk_span(const struct query_chunk *c, int64_t from, int64_t to, size_t *lo, size_t *hi);
+/* True if a and b select the same rows (same event, same filters in order). */
+bool qsel_same(const struct qsel *a, const struct qsel *b);
 /* True if name is an event name of the source. */
 bool q_event_exists(const struct qctx *q, const char *name);
 
