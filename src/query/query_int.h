@@ -165,8 +165,9 @@ struct qctx {
 	size_t nnames;
 	struct qfilter *global; /* top-level "filters", applied to every selector */
 	size_t nglobal;
-	unsigned nthreads; /* threads a parallel loop may use (query_limits.threads) */
-	bool threads_auto; /* nthreads is the number of cores: small work stays on one */
+	unsigned nthreads;     /* threads a parallel loop may use (query_limits.threads) */
+	const uint64_t *moved; /* qcanon_moved(), once computed */
+	bool threads_auto;     /* nthreads is the number of cores: small work stays on one */
 	/* scratch reused across chunks */
 	uint8_t *scratch;
 	size_t scratch_cap;
@@ -393,12 +394,26 @@ struct qrun {
 size_t qruns_get(struct qctx *q, enum qinterval iv, int64_t from, int64_t to, struct qrun **out);
 /* First index in [lo, hi) with ts >= t (hi if none). */
 size_t qlower_bound(const int64_t *ts, size_t lo, size_t hi, int64_t t);
-/* Sets in bits (npersons bits) the canonical person of every passing row
- * of the spans with from <= ts < to. Only reads its inputs, so tasks of a
- * parallel loop may call it. Returns 0, or TD_ECORRUPT with *bad set to a
- * person id out of range. */
-int qmark_persons(const struct query_source *src, const struct qspan *sp, size_t n, int64_t from,
-		  int64_t to, uint64_t *bits, uint32_t *bad);
+/*
+ * Person bitmaps go in two steps, so that no row pays a random read of
+ * canonical[] (as big as the person space, far bigger than a cache): rows
+ * mark their stored person ids (a bitmap that stays in cache), and
+ * qcanon_bits() maps the marked ids to canonical persons in id order, where
+ * only ids that were merged into another need canonical[] at all.
+ */
+/* Sets in bits (np bits) the stored person id of every passing row of the
+ * spans with from <= ts < to. Only reads its inputs, so tasks of a parallel
+ * loop may call it. Returns 0, or TD_ECORRUPT with *bad set to an id >= np. */
+int qmark_pids(uint32_t np, const struct qspan *sp, size_t n, int64_t from, int64_t to,
+	       uint64_t *bits, uint32_t *bad);
+/* Bitmap of the ids whose canonical person is another (computed once per
+ * query, arena memory); NULL when the source has no canonical[]. */
+const uint64_t *qcanon_moved(struct qctx *q);
+/* ORs into out the canonical persons of the ids set in raw (nw words) and
+ * clears raw. Safe in parallel tasks. TD_ECORRUPT (*bad = the id) when a
+ * canonical id is out of range. */
+int qcanon_bits(const struct query_source *src, const uint64_t *moved, uint64_t *raw, uint64_t *out,
+		size_t nw, uint32_t *bad);
 /* Number of set bits in w[0..nw). */
 uint64_t qbits_count(const uint64_t *w, size_t nw);
 /* Number of set bits among bits [from, to) of w. */

@@ -209,8 +209,10 @@ struct rjob {
 
 struct rbits {
 	const struct query_source *src;
+	const uint64_t *moved;
 	struct rjob *jobs;
 	size_t nw;
+	uint64_t *raw; /* per worker: stored ids of a job's rows */
 	/* cohort step */
 	const uint64_t *before;	  /* persons with a start row before coh_from, or NULL */
 	uint64_t *const *start;	  /* per cohort run, in time order */
@@ -228,8 +230,12 @@ static void rjob_task(void *arg, size_t i, unsigned worker)
 {
 	struct rbits *b = arg;
 	struct rjob *j = &b->jobs[i];
-	(void)worker;
-	j->rc = qmark_persons(b->src, j->sp, j->nsp, j->from, j->to, j->bits, &j->bad);
+	uint64_t *raw = b->raw + worker * b->nw;
+	j->rc = qmark_pids(b->src->npersons, j->sp, j->nsp, j->from, j->to, raw, &j->bad);
+	if (j->rc)
+		memset(raw, 0, b->nw * sizeof(uint64_t));
+	else
+		j->rc = qcanon_bits(b->src, b->moved, raw, j->bits, b->nw, &j->bad);
 }
 
 static void cohort_task(void *arg, size_t blk, unsigned worker)
@@ -274,7 +280,13 @@ static uint64_t *rb_new(struct qctx *q, size_t nw)
 /* Runs the marking jobs; returns the first error. */
 static int run_jobs(struct qctx *q, struct rbits *b, size_t njobs, uint64_t rows)
 {
-	qpar_for(qpar_threads(q, rows), njobs, rjob_task, b);
+	unsigned nt = qpar_threads(q, rows);
+	size_t words = (b->nw ? b->nw : 1) * nt;
+	b->moved = qcanon_moved(q);
+	b->raw = qa_big_realloc(&q->arena, NULL, words * sizeof(uint64_t));
+	memset(b->raw, 0, words * sizeof(uint64_t));
+	qpar_for(nt, njobs, rjob_task, b);
+	qa_big_free(&q->arena, b->raw);
 	for (size_t i = 0; i < njobs; i++)
 		if (b->jobs[i].rc)
 			return qerr_pid(q, b->jobs[i].bad);

@@ -81,61 +81,46 @@ size_t qlower_bound(const int64_t *ts, size_t lo, size_t hi, int64_t t)
 	return lo;
 }
 
-/* The first pid of rows [a, b) that is out of range, or whose canonical
- * person is: the slow path, once, for the error message. */
-static uint32_t first_bad(const struct query_source *src, const uint32_t *pid, size_t a, size_t b)
+/* Marks the raw person ids of rows [a, b) of c. Branch-free: an id out of
+ * range is replaced by 0 and remembered, and the caller fails the query. */
+static int mark_rows(uint32_t np, const struct query_chunk *c, size_t a, size_t b, uint64_t *bits,
+		     uint32_t *bad)
 {
-	for (size_t i = a; i < b; i++) {
-		uint32_t p = pid[i];
-		if (p >= src->npersons || (src->canonical && src->canonical[p] >= src->npersons))
-			return p;
-	}
-	return 0;
-}
-
-/* Marks rows [a, b) of c. Branch-free in the loop: an id out of range is
- * replaced by 0 and remembered, and the caller fails the query. */
-static int mark_rows(const struct query_source *src, const struct query_chunk *c, size_t a,
-		     size_t b, uint64_t *bits, uint32_t *bad)
-{
-	const uint32_t *pid = c->pid, *canon = src->canonical;
-	uint32_t np = src->npersons;
+	const uint32_t *pid = c->pid;
 	if (a >= b)
 		return 0;
-	if (np == 0) {
-		*bad = pid[a];
-		return TD_ECORRUPT;
-	}
 	uint32_t wrong = 0;
-	if (canon) {
-		for (size_t i = a; i < b; i++) {
-			uint32_t p = pid[i];
-			uint32_t ok = p < np;
-			uint32_t cp = canon[ok ? p : 0];
-			ok &= cp < np;
-			cp = ok ? cp : 0;
-			wrong |= ok ^ 1;
-			bits[cp >> 6] |= 1ULL << (cp & 63);
-		}
-	} else {
-		for (size_t i = a; i < b; i++) {
-			uint32_t p = pid[i];
-			uint32_t ok = p < np;
-			p = ok ? p : 0;
-			wrong |= ok ^ 1;
-			bits[p >> 6] |= 1ULL << (p & 63);
-		}
+	for (size_t i = a; i < b; i++) {
+		uint32_t p = pid[i];
+		uint32_t ok = p < np;
+		p = ok ? p : 0;
+		wrong |= ok ^ 1;
+		bits[p >> 6] |= 1ULL << (p & 63);
 	}
 	if (wrong) {
-		*bad = first_bad(src, pid, a, b);
+		for (size_t i = a; i < b; i++)
+			if (pid[i] >= np) {
+				*bad = pid[i];
+				break;
+			}
 		return TD_ECORRUPT;
 	}
 	return 0;
 }
 
-int qmark_persons(const struct query_source *src, const struct qspan *sp, size_t n, int64_t from,
-		  int64_t to, uint64_t *bits, uint32_t *bad)
+int qmark_pids(uint32_t np, const struct qspan *sp, size_t n, int64_t from, int64_t to,
+	       uint64_t *bits, uint32_t *bad)
 {
+	if (np == 0) { /* every id is out of range */
+		for (size_t s = 0; s < n; s++) {
+			size_t a = qlower_bound(sp[s].c->ts, sp[s].lo, sp[s].hi, from);
+			if (a < sp[s].hi && sp[s].c->ts[a] < to) {
+				*bad = sp[s].c->pid[a];
+				return TD_ECORRUPT;
+			}
+		}
+		return 0;
+	}
 	for (size_t s = 0; s < n; s++) {
 		const struct qspan *x = &sp[s];
 		const int64_t *ts = x->c->ts;
@@ -144,7 +129,7 @@ int qmark_persons(const struct query_source *src, const struct qspan *sp, size_t
 		size_t a = qlower_bound(ts, x->lo, x->hi, from);
 		size_t b = qlower_bound(ts, a, x->hi, to);
 		if (!x->pass) {
-			int rc = mark_rows(src, x->c, a, b, bits, bad);
+			int rc = mark_rows(np, x->c, a, b, bits, bad);
 			if (rc)
 				return rc;
 			continue;
@@ -160,7 +145,7 @@ int qmark_persons(const struct query_source *src, const struct qspan *sp, size_t
 				w &= (1ULL << take) - 1;
 			while (w) {
 				size_t r = i + (size_t)__builtin_ctzll(w);
-				int rc = mark_rows(src, x->c, r, r + 1, bits, bad);
+				int rc = mark_rows(np, x->c, r, r + 1, bits, bad);
 				if (rc)
 					return rc;
 				w &= w - 1;
@@ -190,4 +175,46 @@ uint64_t qbits_count_range(const uint64_t *w, size_t from, size_t to)
 	uint64_t n = (uint64_t)__builtin_popcountll(w[a] & first);
 	n += qbits_count(w + a + 1, b - a - 1);
 	return n + (uint64_t)__builtin_popcountll(w[b] & last);
+}
+
+const uint64_t *qcanon_moved(struct qctx *q)
+{
+	const struct query_source *src = q->src;
+	if (!src->canonical)
+		return NULL;
+	if (q->moved)
+		return q->moved;
+	size_t nw = ((size_t)src->npersons + 63) / 64;
+	uint64_t *m = qa_big_realloc(&q->arena, NULL, (nw ? nw : 1) * sizeof(uint64_t));
+	memset(m, 0, (nw ? nw : 1) * sizeof(uint64_t));
+	for (uint32_t p = 0; p < src->npersons; p++)
+		if (src->canonical[p] != p)
+			m[p >> 6] |= 1ULL << (p & 63);
+	q->moved = m;
+	return m;
+}
+
+int qcanon_bits(const struct query_source *src, const uint64_t *moved, uint64_t *raw, uint64_t *out,
+		size_t nw, uint32_t *bad)
+{
+	const uint32_t *canon = src->canonical;
+	uint32_t np = src->npersons;
+	for (size_t w = 0; w < nw; w++) {
+		uint64_t x = raw[w];
+		if (!x)
+			continue;
+		raw[w] = 0;
+		uint64_t y = moved ? x & moved[w] : 0;
+		out[w] |= x & ~y;
+		for (; y; y &= y - 1) {
+			uint32_t p = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(y));
+			uint32_t c = canon[p];
+			if (c >= np) {
+				*bad = p;
+				return TD_ECORRUPT;
+			}
+			out[c >> 6] |= 1ULL << (c & 63);
+		}
+	}
+	return 0;
 }

@@ -215,10 +215,11 @@ struct tuniq {
 	size_t nsp;
 	const struct qrun *runs;
 	const uint32_t *first, *order; /* runs of bucket b: order[first[b] .. first[b + 1]) */
+	const uint64_t *moved;
 	size_t nw;
-	uint64_t *cur, *all; /* per worker: nw words each */
-	uint64_t *cell;	     /* distinct persons per bucket */
-	int *rc;	     /* per bucket */
+	uint64_t *raw, *cur, *all; /* per worker: nw words each */
+	uint64_t *cell;		   /* distinct persons per bucket */
+	int *rc;		   /* per bucket */
 	uint32_t *bad;
 };
 
@@ -226,13 +227,21 @@ static void uniq_task(void *arg, size_t b, unsigned worker)
 {
 	struct tuniq *u = arg;
 	uint64_t *cur = u->cur + worker * u->nw, *all = u->all + worker * u->nw;
+	uint64_t *raw = u->raw + worker * u->nw;
 	for (uint32_t k = u->first[b]; k < u->first[b + 1]; k++) {
 		const struct qrun *r = &u->runs[u->order[k]];
-		int rc = qmark_persons(u->src, u->sp, u->nsp, r->from, r->to, cur, &u->bad[b]);
+		int rc =
+		    qmark_pids(u->src->npersons, u->sp, u->nsp, r->from, r->to, raw, &u->bad[b]);
 		if (rc) {
 			u->rc[b] = rc;
-			break;
+			memset(raw, 0, u->nw * sizeof(uint64_t));
+			return;
 		}
+	}
+	int rc = qcanon_bits(u->src, u->moved, raw, cur, u->nw, &u->bad[b]);
+	if (rc) {
+		u->rc[b] = rc;
+		return;
 	}
 	/* count, keep for the total, clear for the next bucket: one pass */
 	uint64_t n = 0;
@@ -280,8 +289,11 @@ static int scan_unique(struct qctx *q, const struct tseries *s, const struct tpe
 	unsigned nt = qpar_threads(q, qspans_rows(sp, u.nsp));
 	u.nw = ((size_t)q->src->npersons + 63) / 64;
 	size_t words = (u.nw ? u.nw : 1) * nt;
+	u.moved = qcanon_moved(q);
+	u.raw = qa_big_realloc(&q->arena, NULL, words * sizeof(uint64_t));
 	u.cur = qa_big_realloc(&q->arena, NULL, words * sizeof(uint64_t));
 	u.all = qa_big_realloc(&q->arena, NULL, words * sizeof(uint64_t));
+	memset(u.raw, 0, words * sizeof(uint64_t));
 	memset(u.cur, 0, words * sizeof(uint64_t));
 	memset(u.all, 0, words * sizeof(uint64_t));
 	u.cell = qa_calloc(&q->arena, nb, sizeof(uint64_t));
@@ -296,6 +308,7 @@ static int scan_unique(struct qctx *q, const struct tseries *s, const struct tpe
 			u.all[i] |= u.all[w * u.nw + i];
 	sc->ucell = u.cell;
 	sc->utotal = qbits_count(u.all, u.nw);
+	qa_big_free(&q->arena, u.raw);
 	qa_big_free(&q->arena, u.cur);
 	qa_big_free(&q->arena, u.all);
 	for (size_t i = 0; i < u.nsp; i++)

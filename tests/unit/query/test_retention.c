@@ -201,6 +201,14 @@ Test(query_retention, random_against_clickhouse_style_reference)
 	random_retention(21, 1500);
 }
 
+Test(query_retention, parallel_matches_reference)
+{
+	for (unsigned t = 2; t <= 4; t++) {
+		qt_threads = t;
+		random_retention(30 + t, 500);
+	}
+}
+
 Test(query_retention, first_time_uses_events_before_the_range)
 {
 	struct memsource *ms = memsource_new();
