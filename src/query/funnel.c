@@ -270,9 +270,10 @@ struct fpar {
 	struct qarena *arena;
 	size_t nslots;
 	struct fworker *w;
-	uint64_t *persons; /* bitmap of the persons listed, or NULL */
-	int *rc;	   /* per bucket */
-	uint32_t *bad;	   /* per bucket: the id with a canonical id out of range */
+	uint64_t *persons;    /* bitmap of the persons listed, or NULL */
+	const uint64_t *keep; /* stored ids whose rows are gathered, or NULL: all */
+	int *rc;	      /* per bucket */
+	uint32_t *bad;	      /* per bucket: the id with a canonical id out of range */
 };
 
 /* A worker's scratch (each sized for the largest bucket) and results. */
@@ -320,6 +321,8 @@ static void count_task(void *arg, size_t ji, unsigned worker)
 			j->bad = pid;
 			return;
 		}
+		if (fp->keep && !qbit(fp->keep, pid))
+			continue;
 		j->hist[pid >> fp->shift] += ne;
 		total += ne;
 	}
@@ -344,6 +347,8 @@ static void place_task(void *arg, size_t ji, unsigned worker)
 		if (!mask && !gaps && !other)
 			continue;
 		uint32_t person = j->c->pid[j->lo + i]; /* checked when counting */
+		if (fp->keep && !qbit(fp->keep, person))
+			continue;
 		uint32_t *at = &j->hist[person >> fp->shift];
 		if (mask || other) {
 			struct fentry *e = &fp->tmp[*at];
@@ -986,6 +991,51 @@ static int map_canonical(struct qctx *q, struct fpar *fp, unsigned nthr)
 	return 0;
 }
 
+/*
+ * Whoever has no row of step 2 ends at step 1 (with a row of step 1) or
+ * nowhere, in every order and whatever the exclusions: so only the rows of
+ * persons with a step-2 row need gathering and walking. Sets fp->keep (the
+ * stored ids whose canonical person has a step-2 row) and *only1 (the
+ * canonical persons with a step-1 row and none of step 2). Not with a
+ * breakdown: its attribution reads every person's rows.
+ */
+static int step2_persons(struct qctx *q, struct funnel *f, struct fpar *fp, uint64_t **only1)
+{
+	int64_t from = q->range.set ? q->range.from : INT64_MIN;
+	int64_t to = q->range.set ? q->range.to : INT64_MAX;
+	uint32_t np = q->src->npersons;
+	size_t nw = ((size_t)np + 63) / 64;
+	uint64_t *s1 = qa_big_realloc(&q->arena, NULL, (nw ? nw : 1) * sizeof(uint64_t));
+	uint64_t *s2 = qa_big_realloc(&q->arena, NULL, (nw ? nw : 1) * sizeof(uint64_t));
+	memset(s1, 0, (nw ? nw : 1) * sizeof(uint64_t));
+	memset(s2, 0, (nw ? nw : 1) * sizeof(uint64_t));
+	for (int s = 0; s < 2; s++) {
+		struct qspan *sp;
+		size_t nsp;
+		int rc = qspans_get(q, &f->steps[s], from, to, &sp, &nsp);
+		if (rc || (rc = qperson_set(q, sp, nsp, from, to, s ? s2 : s1)))
+			return rc;
+		for (size_t i = 0; i < nsp; i++)
+			qa_big_free(&q->arena, (void *)sp[i].pass);
+		qa_big_free(&q->arena, sp);
+	}
+	/* in stored ids; a canonical id out of range is kept, for the error */
+	uint64_t *keep = qa_big_realloc(&q->arena, NULL, (nw ? nw : 1) * sizeof(uint64_t));
+	memset(keep, 0, (nw ? nw : 1) * sizeof(uint64_t));
+	const uint32_t *canon = q->src->canonical;
+	for (uint32_t p = 0; p < np; p++) {
+		uint32_t c = canon ? canon[p] : p;
+		if (c >= np || qbit(s2, c))
+			keep[p >> 6] |= 1ULL << (p & 63);
+	}
+	for (size_t w = 0; w < nw; w++)
+		s1[w] &= ~s2[w];
+	qa_big_free(&q->arena, s2);
+	fp->keep = keep;
+	*only1 = s1;
+	return 0;
+}
+
 /* Average entries per person bucket: the bucket's entries (16 bytes each,
  * twice over while sorting) stay well inside a core's cache. */
 #define F_BUCKET_ENTRIES 8192
@@ -1007,6 +1057,9 @@ int query_funnel(struct qctx *q)
 	uint64_t rows = 0;
 	for (size_t i = 0; i < jobs.n; i++)
 		rows += fp.jobs[i].hi - fp.jobs[i].lo;
+	uint64_t *only1 = NULL;
+	if (!f->bd_path && (rc = step2_persons(q, f, &fp, &only1)))
+		return rc;
 	unsigned nthr = qpar_threads(q, rows);
 	/* person buckets: about F_BUCKET_ENTRIES entries each, at most 2^16,
 	 * and at least a few per thread so that threads balance */
@@ -1098,6 +1151,14 @@ int query_funnel(struct qctx *q)
 
 	/* the workers' counts and times together */
 	uint64_t *count = fp.w[0].count;
+	if (only1) { /* persons at step 1 who were not walked */
+		size_t nw = ((size_t)np + 63) / 64;
+		count[0] += qbits_count(only1, nw);
+		bool listed = f->p_dropped ? f->p_step == 2 : f->p_step == 1;
+		if (fp.persons && listed)
+			for (size_t w = 0; w < nw; w++)
+				fp.persons[w] |= only1[w];
+	}
 	size_t nt_all = 0;
 	for (unsigned t = 0; t < nthr; t++)
 		nt_all += fp.w[t].ntimes;

@@ -414,6 +414,10 @@ const uint64_t *qcanon_moved(struct qctx *q);
  * canonical id is out of range. */
 int qcanon_bits(const struct query_source *src, const uint64_t *moved, uint64_t *raw, uint64_t *out,
 		size_t nw, uint32_t *bad);
+/* ORs into out (npersons bits) the canonical persons of the passing rows of
+ * the spans with from <= ts < to, with a parallel loop over the spans. */
+int qperson_set(struct qctx *q, const struct qspan *sp, size_t n, int64_t from, int64_t to,
+		uint64_t *out);
 /* Number of set bits in w[0..nw). */
 uint64_t qbits_count(const uint64_t *w, size_t nw);
 /* Number of set bits among bits [from, to) of w. */

@@ -218,3 +218,46 @@ int qcanon_bits(const struct query_source *src, const uint64_t *moved, uint64_t 
 	}
 	return 0;
 }
+
+/* qperson_set(): a task per span, each worker marking into its own bitmap. */
+struct pset {
+	uint32_t np;
+	const struct qspan *sp;
+	int64_t from, to;
+	size_t nw;
+	uint64_t *raw; /* per worker */
+	int *rc;
+	uint32_t *bad;
+};
+
+static void pset_task(void *arg, size_t i, unsigned worker)
+{
+	struct pset *ps = arg;
+	ps->rc[i] = qmark_pids(ps->np, &ps->sp[i], 1, ps->from, ps->to, ps->raw + worker * ps->nw,
+			       &ps->bad[i]);
+}
+
+int qperson_set(struct qctx *q, const struct qspan *sp, size_t n, int64_t from, int64_t to,
+		uint64_t *out)
+{
+	unsigned nt = qpar_threads(q, qspans_rows(sp, n));
+	struct pset ps = {.np = q->src->npersons, .sp = sp, .from = from, .to = to};
+	ps.nw = ((size_t)q->src->npersons + 63) / 64;
+	size_t words = (ps.nw ? ps.nw : 1) * nt;
+	ps.raw = qa_big_realloc(&q->arena, NULL, words * sizeof(uint64_t));
+	memset(ps.raw, 0, words * sizeof(uint64_t));
+	ps.rc = qa_calloc(&q->arena, n ? n : 1, sizeof(int));
+	ps.bad = qa_calloc(&q->arena, n ? n : 1, sizeof(uint32_t));
+	qpar_for(nt, n, pset_task, &ps);
+	for (size_t i = 0; i < n; i++)
+		if (ps.rc[i])
+			return qerr_pid(q, ps.bad[i]);
+	for (unsigned t = 1; t < nt; t++)
+		for (size_t w = 0; w < ps.nw; w++)
+			ps.raw[w] |= ps.raw[t * ps.nw + w];
+	uint32_t bad = 0;
+	if (qcanon_bits(q->src, qcanon_moved(q), ps.raw, out, ps.nw, &bad))
+		return qerr_pid(q, bad);
+	qa_big_free(&q->arena, ps.raw);
+	return 0;
+}
