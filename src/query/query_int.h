@@ -420,6 +420,9 @@ int qperson_set(struct qctx *q, const struct qspan *sp, size_t n, int64_t from, 
 		uint64_t *out);
 /* Number of set bits in w[0..nw). */
 uint64_t qbits_count(const uint64_t *w, size_t nw);
+/* ORs the bitmaps of workers 1..nworkers-1 (nw words each, one after the
+ * other from w) into worker 0's, at w. */
+void qbits_or_workers(uint64_t *w, size_t nw, unsigned nworkers);
 /* Number of set bits among bits [from, to) of w. */
 uint64_t qbits_count_range(const uint64_t *w, size_t from, size_t to);
 

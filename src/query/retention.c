@@ -67,43 +67,62 @@ static int64_t period_start(const struct qctx *q, const struct retention *r, int
 	return query_tz_to_utc(&q->tz, q_bucket_local_start(r->iv, key));
 }
 
+/* Rows of spans one at a time: calls row(ctx, ts, person) for every
+ * passing row. */
+static int span_rows(struct qctx *q, const struct qspan *sp, size_t n,
+		     void (*row)(struct qctx *q, void *ctx, int64_t ts, uint32_t person), void *ctx)
+{
+	for (size_t s = 0; s < n; s++) {
+		const struct qspan *x = &sp[s];
+		for (size_t i = x->lo; i < x->hi; i++) {
+			if (x->pass && !qbit(x->pass, i - x->lo))
+				continue;
+			uint32_t person;
+			if (qperson(q, x->c->pid[i], &person))
+				return qerr_pid(q, x->c->pid[i]);
+			row(q, ctx, x->c->ts[i], person);
+		}
+	}
+	return 0;
+}
+
+struct rpairs {
+	struct qbucketer b;
+	int64_t base, nkeys;
+	struct qvec *pp, *pk;
+	int64_t *first; /* first_pairs(): earliest start per person */
+};
+
+static void pair_row(struct qctx *q, void *ctx, int64_t ts, uint32_t person)
+{
+	struct rpairs *rp = ctx;
+	/* a clock set back across a period boundary can give an instant inside
+	 * [from, to) a key outside: skip it */
+	int64_t k = qbucketer_key(&rp->b, ts) - rp->base;
+	if (k < 0 || k >= rp->nkeys)
+		return;
+	*(uint32_t *)qvec_push(&q->arena, rp->pp) = person;
+	*(uint32_t *)qvec_push(&q->arena, rp->pk) = (uint32_t)k;
+}
+
 /* (person, period key - base) pairs of sel's rows in [from, to). */
 static int pairs(struct qctx *q, const struct retention *r, const struct qsel *sel, int64_t from,
 		 int64_t to, int64_t base, int64_t nkeys, struct qvec *pp, struct qvec *pk)
 {
-	struct qbucketer b;
-	qbucketer_init(&b, &q->tz, r->iv);
-	const struct query_chunk *chunks;
-	size_t nchunks = q->src->chunks(q->src->ctx, sel->event, &chunks);
-	uint64_t *pass = NULL;
-	struct qbits passb = {0};
-	for (size_t ci = 0; ci < nchunks; ci++) {
-		const struct query_chunk *c = &chunks[ci];
-		size_t lo, hi;
-		qchunk_span(c, from, to, &lo, &hi);
-		if (lo >= hi)
-			continue;
-		pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
-		int rc = qsel_eval(q, sel, c, lo, hi, pass);
-		if (rc)
-			return rc;
-		for (size_t i = 0; i < hi - lo; i++) {
-			if (!qbit(pass, i))
-				continue;
-			uint32_t person;
-			if (qperson(q, c->pid[lo + i], &person))
-				return qerr_pid(q, c->pid[lo + i]);
-			/* a clock set back across a period boundary can give an
-			 * instant inside [from, to) a key outside: skip it */
-			int64_t k = qbucketer_key(&b, c->ts[lo + i]) - base;
-			if (k < 0 || k >= nkeys)
-				continue;
-			*(uint32_t *)qvec_push(&q->arena, pp) = person;
-			*(uint32_t *)qvec_push(&q->arena, pk) = (uint32_t)k;
-		}
-	}
-	qa_big_free(&q->arena, pass);
-	return 0;
+	struct rpairs rp = {.base = base, .nkeys = nkeys, .pp = pp, .pk = pk};
+	qbucketer_init(&rp.b, &q->tz, r->iv);
+	struct qspan *sp;
+	size_t n;
+	int rc = qspans_get(q, sel, from, to, &sp, &n);
+	return rc ? rc : span_rows(q, sp, n, pair_row, &rp);
+}
+
+static void first_row(struct qctx *q, void *ctx, int64_t ts, uint32_t person)
+{
+	struct rpairs *rp = ctx;
+	(void)q;
+	if (ts < rp->first[person])
+		rp->first[person] = ts;
 }
 
 /* First start event of every person, over all time before the last cohort ends. */
@@ -111,46 +130,27 @@ static int first_pairs(struct qctx *q, const struct retention *r, int64_t to, st
 		       struct qvec *pk)
 {
 	uint32_t np = q->src->npersons;
-	int64_t *first = qa_big_realloc(&q->arena, NULL, ((size_t)np + 1) * sizeof(int64_t));
+	struct rpairs rp = {0};
+	rp.first = qa_big_realloc(&q->arena, NULL, ((size_t)np + 1) * sizeof(int64_t));
 	for (uint32_t p = 0; p < np; p++)
-		first[p] = INT64_MAX;
-	const struct query_chunk *chunks;
-	size_t nchunks = q->src->chunks(q->src->ctx, r->start.event, &chunks);
-	uint64_t *pass = NULL;
-	struct qbits passb = {0};
-	for (size_t ci = 0; ci < nchunks; ci++) {
-		const struct query_chunk *c = &chunks[ci];
-		size_t lo, hi;
-		qchunk_span(c, INT64_MIN, to, &lo, &hi);
-		if (lo >= hi)
-			continue;
-		pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
-		int rc = qsel_eval(q, &r->start, c, lo, hi, pass);
-		if (rc)
-			return rc;
-		for (size_t i = 0; i < hi - lo; i++) {
-			if (!qbit(pass, i))
-				continue;
-			uint32_t person;
-			if (qperson(q, c->pid[lo + i], &person))
-				return qerr_pid(q, c->pid[lo + i]);
-			if (c->ts[lo + i] < first[person])
-				first[person] = c->ts[lo + i];
-		}
-	}
-	qa_big_free(&q->arena, pass);
+		rp.first[p] = INT64_MAX;
+	struct qspan *sp;
+	size_t n;
+	int rc = qspans_get(q, &r->start, INT64_MIN, to, &sp, &n);
+	if (rc || (rc = span_rows(q, sp, n, first_row, &rp)))
+		return rc;
 	struct qbucketer b;
 	qbucketer_init(&b, &q->tz, r->iv);
 	for (uint32_t p = 0; p < np; p++) {
-		if (first[p] == INT64_MAX)
+		if (rp.first[p] == INT64_MAX)
 			continue;
-		int64_t k = qbucketer_key(&b, first[p]);
+		int64_t k = qbucketer_key(&b, rp.first[p]);
 		if (k < r->k0 || k > r->k1)
 			continue;
 		*(uint32_t *)qvec_push(&q->arena, pp) = p;
 		*(uint32_t *)qvec_push(&q->arena, pk) = (uint32_t)(k - r->k0);
 	}
-	qa_big_free(&q->arena, first);
+	qa_big_free(&q->arena, rp.first);
 	return 0;
 }
 

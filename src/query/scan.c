@@ -252,12 +252,17 @@ int qperson_set(struct qctx *q, const struct qspan *sp, size_t n, int64_t from, 
 	for (size_t i = 0; i < n; i++)
 		if (ps.rc[i])
 			return qerr_pid(q, ps.bad[i]);
-	for (unsigned t = 1; t < nt; t++)
-		for (size_t w = 0; w < ps.nw; w++)
-			ps.raw[w] |= ps.raw[t * ps.nw + w];
+	qbits_or_workers(ps.raw, ps.nw, nt);
 	uint32_t bad = 0;
 	if (qcanon_bits(q->src, qcanon_moved(q), ps.raw, out, ps.nw, &bad))
 		return qerr_pid(q, bad);
 	qa_big_free(&q->arena, ps.raw);
 	return 0;
+}
+
+void qbits_or_workers(uint64_t *w, size_t nw, unsigned nworkers)
+{
+	for (unsigned t = 1; t < nworkers; t++)
+		for (size_t i = 0; i < nw; i++)
+			w[i] |= w[t * nw + i];
 }

@@ -303,9 +303,7 @@ static int scan_unique(struct qctx *q, const struct tseries *s, const struct tpe
 	for (size_t b = 0; b < nb; b++)
 		if (u.rc[b])
 			return qerr_pid(q, u.bad[b]);
-	for (unsigned w = 1; w < nt; w++)
-		for (size_t i = 0; i < u.nw; i++)
-			u.all[i] |= u.all[w * u.nw + i];
+	qbits_or_workers(u.all, u.nw, nt);
 	sc->ucell = u.cell;
 	sc->utotal = qbits_count(u.all, u.nw);
 	qa_big_free(&q->arena, u.raw);
