@@ -18,7 +18,7 @@ CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps run check unit integration asan bench bench-clickhouse clean format fuzz
+.PHONY: all deps run check unit integration asan bench query-bench bench-clickhouse clean format fuzz
 
 all: $(BUILD)/tandem
 
@@ -80,6 +80,12 @@ bench: all $(BENCH_BINS)
 # CHCMP_ARGS="--events 20m" and so on.
 bench-clickhouse: all $(BUILD)/bench/chcmp
 	bench/clickhouse/compare.sh --build $(BUILD) $(CHCMP_ARGS)
+
+# `make query-bench`: builds $(BUILD)/query-bench (see bench/README.md).
+query-bench: $(BUILD)/query-bench
+
+$(BUILD)/query-bench: bench/query_bench.c $(BUILD)/libtandem.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 format:
 	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(UNIT_SRCS) $(wildcard src/*/*.h) $(wildcard bench/*.c)
