@@ -1,7 +1,7 @@
 # tandem - build, test, run. See README.md for the two commands a user needs.
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libmicrohttpd libcjson sqlite3 zlib libxxhash libcrypto
+PKGS    := libmicrohttpd libcjson sqlite3 zlib libxxhash libzstd libcrypto
 OPT     ?= -O2
 SAN     ?=
 CFLAGS  ?=

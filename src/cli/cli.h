@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CLI_DEFAULT_DATA "tandem-data"
 
@@ -20,6 +21,7 @@ int cmd_query(int argc, char **argv);
 int cmd_source(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 /*
  * Option reading: argv[*i] is "--name VALUE" or "--name=VALUE". Returns true
@@ -63,5 +65,20 @@ int cli_data_dir(const char *dir);
  * another process has it; 1 on other errors.
  */
 int cli_lock_data(const char *dir);
+
+/* The write path of serve and import: store, WAL (replayed into the dedupe
+ * index and the store), applier. Open prints what failed and returns 1. */
+struct cli_pipeline {
+	struct store *store;
+	struct ingest *ing;
+	struct wal *wal;
+	struct applier *applier;
+	char waldir[4096];
+};
+struct wal_options;
+int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
+		      struct wal_options *wo, int64_t dedupe_window_ms);
+/* Closes what open opened (any part may be NULL); the store gets everything. */
+void cli_pipeline_close(struct cli_pipeline *p);
 
 #endif

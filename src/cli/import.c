@@ -316,7 +316,7 @@ int cmd_import(int argc, char **argv)
 	collect_limits_default(&st.lim);
 	struct meta *meta = NULL;
 	struct meta_source src;
-	char waldir[4096];
+	struct cli_pipeline pipe = {0};
 	rc = 1;
 	if (meta_open(&meta, data))
 		goto out;
@@ -335,16 +335,11 @@ int cmd_import(int argc, char **argv)
 				td_strerror(err));
 		goto out;
 	}
-	st.ing = ingest_new(7LL * 86400 * 1000);
-	snprintf(waldir, sizeof(waldir), "%s/wal", data);
-	struct wal_options wo = {.dir = waldir, .max_pending_bytes = 256u << 20};
-	err = wal_open(&st.wal, &wo, ingest_replay, st.ing);
-	if (err) {
-		fprintf(stderr, "tandem import: cannot open the write-ahead log: %s\n",
-			td_strerror(err));
+	struct wal_options wo = {.max_pending_bytes = 256u << 20};
+	if (cli_pipeline_open(&pipe, "import", data, &wo, 7LL * 86400 * 1000))
 		goto out;
-	}
-	ingest_attach(st.ing, st.wal);
+	st.ing = pipe.ing;
+	st.wal = pipe.wal;
 	st.origin.source_id = src.id;
 	st.origin.received_ms = td_now_ms();
 
@@ -371,8 +366,7 @@ int cmd_import(int argc, char **argv)
 out:
 	if (st.rejects && fclose(st.rejects) != 0)
 		fprintf(stderr, "tandem import: error writing %s\n", st.reject_path);
-	wal_close(st.wal);
-	ingest_free(st.ing);
+	cli_pipeline_close(&pipe);
 	meta_close(meta);
 	close(fd);
 	return rc;

@@ -323,10 +323,8 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 
 	struct meta *meta = NULL;
 	struct quarantine *q = NULL;
-	struct ingest *ing = NULL;
-	struct wal *wal = NULL;
+	struct cli_pipeline pipe = {0};
 	struct http_server *http = NULL;
-	char waldir[4096];
 	rc = 1;
 	if (meta_open(&meta, o->data)) {
 		fprintf(stderr, "tandem serve: cannot open %s/meta.db\n", o->data);
@@ -340,19 +338,15 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 			td_strerror(err));
 		goto out;
 	}
-	ing = ingest_new(o->dedupe_window_s * 1000);
-	snprintf(waldir, sizeof(waldir), "%s/wal", o->data);
-	o->wal.dir = waldir;
-	err = wal_open(&wal, &o->wal, ingest_replay, ing);
-	if (err) {
-		fprintf(stderr, "tandem serve: cannot open the write-ahead log in %s: %s\n", waldir,
-			td_strerror(err));
+	if (cli_pipeline_open(&pipe, "serve", o->data, &o->wal, o->dedupe_window_s * 1000))
 		goto out;
-	}
-	ingest_attach(ing, wal);
 	o->http.host = o->host;
 	o->http.port = (uint16_t)o->port;
-	struct http_deps deps = {.meta = meta, .wal = wal, .ingest = ing, .quarantine = q};
+	struct http_deps deps = {.meta = meta,
+				 .wal = pipe.wal,
+				 .ingest = pipe.ing,
+				 .quarantine = q,
+				 .store = pipe.store};
 	uint16_t port;
 	if (http_start(&http, &o->http, &deps, &port))
 		goto out;
@@ -368,8 +362,7 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 	rc = 0;
 out:
 	http_stop(http);
-	wal_close(wal);
-	ingest_free(ing);
+	cli_pipeline_close(&pipe);
 	quarantine_close(q);
 	meta_close(meta);
 	return rc;

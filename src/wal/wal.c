@@ -37,6 +37,8 @@ struct wal {
 	unsigned async_interval_ms;
 	wal_rollback_fn rollback;
 	void *rollback_ctx;
+	wal_commit_fn commit;
+	void *commit_ctx;
 	pthread_t writer;
 
 	pthread_mutex_t mu;
@@ -226,6 +228,8 @@ static void *writer_main(void *arg)
 		if (!rc && w->durability == WAL_ASYNC && fdatasync(w->fd))
 			rc = td_from_errno(errno);
 		double secs = (double)(td_mono_ns() - t0) / 1e9;
+		if (!rc && w->commit)
+			w->commit(w->commit_ctx, batch.data, batch.len);
 		td_buf_reset(&batch);
 
 		struct waiter *fire = NULL;
@@ -392,6 +396,14 @@ void wal_close(struct wal *w)
 	pthread_cond_destroy(&w->done);
 	free(w->dir);
 	free(w);
+}
+
+void wal_set_commit_hook(struct wal *w, wal_commit_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&w->mu);
+	w->commit = fn;
+	w->commit_ctx = ctx;
+	pthread_mutex_unlock(&w->mu);
 }
 
 void wal_set_rollback(struct wal *w, wal_rollback_fn fn, void *ctx)

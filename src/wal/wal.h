@@ -108,6 +108,13 @@ void wal_close(struct wal *w);
 
 void wal_set_rollback(struct wal *w, wal_rollback_fn fn, void *ctx);
 
+/* Called from the writer thread after each successful commit with the framed
+ * records just made durable (headers as above, LSN order), so a consumer can
+ * follow the log without reading it back. It must copy what it keeps and not
+ * block or call back into the WAL. */
+typedef void (*wal_commit_fn)(void *ctx, const void *records, size_t len);
+void wal_set_commit_hook(struct wal *w, wal_commit_fn fn, void *ctx);
+
 /*
  * Appends one record; *lsn receives its LSN. The payload is copied.
  * Fails with TD_EFULL when the pending buffer is at its cap (the client should

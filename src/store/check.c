@@ -1,0 +1,94 @@
+/*
+ * check.c - `tandem check`: reads the manifest, every listed segment (all
+ * checksums, ordering, person ids) and the person map, and reports what is
+ * wrong. It only reads.
+ */
+#include "store/store_int.h"
+#include "base/buf.h"
+#include "base/td.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_segment(const char *dir, const struct manifest_entry *e, uint32_t persons,
+			 struct td_buf *r)
+{
+	char path[4096], err[512];
+	manifest_seg_path(dir, e->id, path, sizeof(path));
+	struct seg *g;
+	int rc = seg_open_file(&g, path, e->id, err, sizeof(err));
+	if (rc) {
+		td_buf_printf(r, "segment %s: %s\n", path, err);
+		return 1;
+	}
+	int problems = 0;
+	if (g->rows != e->rows || g->min_lsn != e->min_lsn || g->max_lsn != e->max_lsn ||
+	    g->len != e->bytes) {
+		td_buf_printf(r, "segment %s: does not match its manifest entry\n", path);
+		problems++;
+	}
+	if (seg_verify(g, err, sizeof(err))) {
+		td_buf_printf(r, "segment %s: %s\n", path, err);
+		problems++;
+	}
+	for (uint32_t k = 0; k < g->ngroups; k++) {
+		const struct seg_group *gr = &g->groups[k];
+		for (uint32_t i = 0; i < gr->n; i++)
+			if (gr->pid[i] >= persons) {
+				td_buf_printf(r,
+					      "segment %s: event \"%s\" row %u has person id %u, "
+					      "beyond the %u persons in PERSONS\n",
+					      path, gr->name, i, gr->pid[i], persons);
+				problems++;
+				break;
+			}
+	}
+	seg_unref(g);
+	return problems;
+}
+
+int store_check(const char *dir, struct td_buf *r)
+{
+	char err[512];
+	struct manifest m;
+	int rc = manifest_read(dir, &m, err, sizeof(err));
+	if (rc == TD_ENOTFOUND) {
+		td_buf_printf(r, "no store in %s (nothing stored yet)\n", dir);
+		return 0;
+	}
+	if (rc) {
+		td_buf_printf(r, "manifest: %s\n", err);
+		return 1;
+	}
+	int problems = 0;
+	struct persons p;
+	rc = persons_open(&p, dir, m.persons, true);
+	if (rc) {
+		td_buf_printf(r, "%s/PERSONS: fewer than the %u persons the manifest counts (%s)\n",
+			      dir, m.persons, td_strerror(rc));
+		problems++;
+	} else {
+		persons_close(&p);
+	}
+	uint64_t rows = 0, bytes = 0;
+	for (uint32_t i = 0; i < m.n; i++) {
+		problems += check_segment(dir, &m.e[i], m.persons, r);
+		rows += m.e[i].rows;
+		bytes += m.e[i].bytes;
+		for (uint32_t k = 0; k < i; k++)
+			if (m.e[k].id == m.e[i].id) {
+				td_buf_printf(r, "manifest: segment %016llx listed twice\n",
+					      (unsigned long long)m.e[i].id);
+				problems++;
+			}
+	}
+	td_buf_printf(r,
+		      "%s: %u segments, %llu events, %llu bytes, %u persons, WAL covered up to "
+		      "LSN %llu: %d problem%s\n",
+		      dir, m.n, (unsigned long long)rows, (unsigned long long)bytes, m.persons,
+		      (unsigned long long)m.flushed_lsn, problems, problems == 1 ? "" : "s");
+	manifest_release(&m);
+	return problems;
+}

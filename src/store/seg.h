@@ -1,0 +1,217 @@
+/*
+ * seg.h - column segments: the immutable unit of event storage (internal to
+ * src/store). A segment is one byte image, either a file mapped read-only or
+ * a heap block not yet written; both are read by the same code.
+ *
+ * Layout (all integers little-endian; docs/store.md has the same tables):
+ *
+ * Header, 64 bytes:
+ *   offset size  field
+ *   0      8     magic "TDSEG\r\n\x1a"
+ *   8      4     format version (1)
+ *   12     4     number of groups G (one per event name)
+ *   16     8     rows
+ *   24     8     lowest LSN of the rows
+ *   32     8     highest LSN of the rows
+ *   40     8     directory offset
+ *   48     4     directory length
+ *   52     4     CRC-32C of the directory
+ *   56     4     reserved, 0
+ *   60     4     CRC-32C of bytes 0..59
+ *
+ * Data areas follow the header, each starting at a multiple of 64 bytes so a
+ * mapped array is aligned. An area is described in the directory by
+ * {u64 offset, u64 length, u32 CRC-32C of its bytes} (20 bytes); length 0 =
+ * absent.
+ *
+ * Directory, per group (G times), rows ordered by time inside the group:
+ *   u16 name length, name bytes (UTF-8)
+ *   u32 rows n, i64 min ts, i64 max ts (ms since the epoch)
+ *   area ts      int64[n]
+ *   area pid     uint32[n]
+ *   area rawidx  per block of SEG_RAW_BLOCK rows: u64 offset in raw, u32 compressed
+ *                length, u32 decompressed length (16 bytes)
+ *   area raw     zstd frames; a decompressed block is u32 length[k] then the k
+ *                WAL event payloads (collect.h) back to back
+ *   u32 column count C, then per column:
+ *     u16 path length, path bytes ("properties.revenue")
+ *     u8 kind (0 string, 1 number, 2 bool), u32 rows that have a value
+ *     area present  uint64 bitmap[(n+63)/64], bit i = row i has a value (absent: all)
+ *     area values   string: uint32 code[n]; number: double[n]; bool: uint8[n]
+ *     area dict     string only: u32 count D, u32 offset[D+1] (into the strings
+ *                   that follow, relative to the first), then the strings, each
+ *                   NUL-terminated
+ *     area zone     number only: per block of SEG_ZONE_ROWS rows {double min, max}
+ *                   of the present values (NaN, NaN for a block without any)
+ *   u32 rare path count R, then per path: u16 length, bytes, u32 rows with a value:
+ *     properties that are in the group but not promoted to columns (read from raw)
+ */
+#ifndef TD_STORE_SEG_H
+#define TD_STORE_SEG_H
+
+#include "base/buf.h"
+#include "query/query.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEG_MAGIC	"TDSEG\r\n\x1a"
+#define SEG_VERSION	1
+#define SEG_HEADER	64
+#define SEG_ALIGN	64
+#define SEG_RAW_BLOCK	1024
+#define SEG_ZONE_ROWS	65536
+#define SEG_MAX_COLUMNS 512 /* promoted columns per group; more become rare paths */
+
+struct seg_area {
+	uint64_t off, len;
+	uint32_t crc;
+};
+
+struct seg_column {
+	char *path;
+	int kind; /* QCOL_* */
+	uint32_t count;
+	const uint64_t *present;
+	const void *values;
+	uint32_t ndict;
+	const char **dict; /* heap array pointing into the image */
+	struct seg_area a_present, a_values, a_dict, a_zone;
+};
+
+struct seg_rare {
+	char *path;
+	uint32_t count;
+};
+
+struct seg;
+
+/* Columns built from raw payloads for a rare path, kept for the segment's life. */
+struct seg_built {
+	struct seg_built *next;
+	char *path;
+	struct query_column col;
+	void *mem[4];
+};
+
+struct seg_group {
+	char *name;
+	uint32_t n;
+	int64_t min_ts, max_ts;
+	const int64_t *ts;
+	const uint32_t *pid;
+	const unsigned char *rawidx;
+	struct seg_area a_ts, a_pid, a_rawidx, a_raw;
+	struct seg_column *cols;
+	uint32_t ncols;
+	struct seg_rare *rare;
+	uint32_t nrare;
+	struct seg *seg;
+	pthread_mutex_t built_lock;
+	struct seg_built *built;
+};
+
+struct seg {
+	uint64_t id; /* file name id; 0 = in memory only */
+	const unsigned char *img;
+	size_t len;
+	bool mapped;
+	uint64_t rows, min_lsn, max_lsn;
+	struct seg_group *groups;
+	uint32_t ngroups;
+	int refs; /* atomic */
+};
+
+/*
+ * Opening. seg_open_image takes ownership of a malloc'd image (freed with the
+ * segment); seg_open_file maps a file. Both check the header and directory
+ * checksums and every bound; area checksums are checked by seg_verify. On
+ * failure err says what is wrong.
+ */
+int seg_open_image(struct seg **out, unsigned char *img, size_t len, char *err, size_t errcap);
+int seg_open_file(struct seg **out, const char *path, uint64_t id, char *err, size_t errcap);
+void seg_ref(struct seg *s);
+void seg_unref(struct seg *s);
+/* Checks every area checksum; returns 0 or TD_ECORRUPT with err naming the area. */
+int seg_verify(const struct seg *s, char *err, size_t errcap);
+
+/* The group of an event name, or NULL. */
+const struct seg_group *seg_group_find(const struct seg *s, const char *name);
+/* Fills col for path over the group's rows (0, or TD_ENOTFOUND when no row
+ * has it). Thread-safe. */
+int seg_group_column(const struct seg_group *g, const char *path, struct query_column *col);
+
+/* A column of a rare path, built from the raw messages on first use and kept
+ * with the segment (internal to seg_group_column). */
+int seg_rare_column(struct seg_group *g, const char *path, struct query_column *col);
+
+/* A reader of a group's raw messages, row by row (one block decompressed at a time). */
+struct seg_cursor {
+	const struct seg_group *g;
+	uint32_t row, end;
+	uint32_t blkno, blkrows, next_in_blk;
+	unsigned char *blk;
+	size_t blkcap, blklen, pos;
+};
+void seg_cursor_init(struct seg_cursor *c, const struct seg_group *g, uint32_t from, uint32_t to);
+/* 1 and the payload of the next row (valid until the next call), 0 at the end,
+ * TD_ECORRUPT. */
+int seg_cursor_next(struct seg_cursor *c, const void **payload, size_t *len);
+void seg_cursor_release(struct seg_cursor *c);
+
+/* Walks the payloads of rows [from, to) of a group in order. */
+typedef int (*seg_payload_fn)(void *ctx, uint32_t row, const void *payload, size_t len);
+int seg_group_payloads(const struct seg_group *g, uint32_t from, uint32_t to, seg_payload_fn fn,
+		       void *ctx);
+
+/*
+ * Building. Rows go in in any order; seg_builder_finish sorts them by (event
+ * name, time, insertion order), chooses the columns and produces the image.
+ */
+struct seg_builder;
+struct seg_builder *seg_builder_new(void);
+void seg_builder_free(struct seg_builder *b);
+/*
+ * Adds an event: a WAL event payload (collect.h; copied). Its JSON is
+ * flattened once here; the event name and time come from the message. pid:
+ * the person id, or SEG_PID_RESOLVE to have pid_fn map the message's userId /
+ * anonymousId (either may be NULL) to one. Returns 0 or TD_ECORRUPT for a
+ * payload that does not decode (nothing added).
+ */
+#define SEG_PID_RESOLVE UINT32_MAX
+typedef uint32_t (*seg_pid_fn)(void *ctx, const char *user_id, const char *anonymous_id);
+int seg_builder_add(struct seg_builder *b, uint64_t lsn, const void *payload, size_t len,
+		    uint32_t pid, seg_pid_fn pid_fn, void *pid_ctx);
+/* Lower-level adding, for merges: a row whose values follow (seg_builder_val
+ * with ids from seg_builder_path / seg_builder_str), the LSN range the rows
+ * cover, and paths an input kept rare (listed rare in the output unless
+ * some row carries them as values). */
+void seg_builder_row(struct seg_builder *b, const char *name, int64_t ts, uint32_t pid,
+		     const void *payload, size_t len);
+void seg_builder_lsn(struct seg_builder *b, uint64_t min_lsn, uint64_t max_lsn);
+uint32_t seg_builder_path(struct seg_builder *b, const char *path);
+uint32_t seg_builder_str(struct seg_builder *b, const char *s);
+void seg_builder_val(struct seg_builder *b, uint32_t path, int kind, double num, uint32_t str,
+		     bool bv);
+void seg_builder_rare(struct seg_builder *b, const char *name, const char *path, uint32_t count);
+size_t seg_builder_rows(const struct seg_builder *b);
+size_t seg_builder_bytes(const struct seg_builder *b);
+/* Produces the image (malloc'd, *img owned by the caller) and empties the builder. */
+int seg_builder_finish(struct seg_builder *b, unsigned char **img, size_t *len);
+
+/* Adds every row of the n segments to b (see merge.c); 0 or TD_ECORRUPT. */
+int seg_merge_into(struct seg_builder *b, struct seg *const *in, size_t n);
+
+/* Leaf values of a JSON object text, as dotted paths (arrays and null skipped). */
+enum seg_leaf_kind { SEG_LEAF_STR, SEG_LEAF_NUM, SEG_LEAF_BOOL };
+typedef void (*seg_leaf_fn)(void *ctx, const char *path, size_t pathlen, enum seg_leaf_kind k,
+			    const char *str, size_t slen, double num, bool b);
+int seg_flatten(const char *json, size_t len, seg_leaf_fn fn, void *ctx);
+
+/* The event name of a message type other than track ("$page", ...); NULL for
+ * track, whose name is its "event". */
+const char *seg_type_event_name(int type);
+
+#endif

@@ -1,0 +1,390 @@
+/*
+ * store.c - the store's life cycle: open and recovery, the applier's
+ * memtable -> sealed in-memory segment -> segment file path, snapshots.
+ * Background merging is in compact.c, export scans in scan.c.
+ *
+ * Locks: s->lock guards the segment lists, the current snapshot and the
+ * counters (held briefly, never during I/O); s->wlock serializes the
+ * changes of the file set (flush, merge) and the manifest writes.
+ */
+#include "store/store_int.h"
+#include "base/log.h"
+#include "base/td.h"
+#include "collect/collect.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t store_now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Removes files a crash or an interrupted merge left behind: temporaries
+ * and segment files the manifest does not list. */
+static void remove_strays(struct store *s)
+{
+	DIR *d = opendir(s->dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		const char *n = e->d_name;
+		size_t l = strlen(n);
+		bool tmp = l > 4 && !strcmp(n + l - 4, ".tmp");
+		bool seg = l == 21 && !strcmp(n + 16, ".tseg");
+		if (seg) {
+			unsigned long long id = strtoull(n, NULL, 16);
+			for (size_t i = 0; i < s->ndisk; i++)
+				if (s->disk[i]->id == id)
+					seg = false;
+		}
+		if (tmp || seg) {
+			char p[4096];
+			snprintf(p, sizeof(p), "%s/%s", s->dir, n);
+			if (unlink(p) == 0)
+				td_log_info("store: removed leftover %s", n);
+		}
+	}
+	closedir(d);
+}
+
+int store_open(struct store **out, const struct store_options *o)
+{
+	struct store *s = td_calloc(1, sizeof(*s));
+	s->o = *o;
+	s->dir = td_strdup(o->dir);
+	if (!s->o.seal_interval_ms)
+		s->o.seal_interval_ms = 500;
+	if (!s->o.flush_rows)
+		s->o.flush_rows = 1000000;
+	if (!s->o.flush_interval_ms)
+		s->o.flush_interval_ms = 10000;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->wlock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->persons.fd = -1;
+	int rc = 0;
+	if (!o->read_only && mkdir(s->dir, 0700) && errno != EEXIST) {
+		td_log_error("store: cannot create %s: %s", s->dir, strerror(errno));
+		rc = td_from_errno(errno);
+		goto fail;
+	}
+	char err[512];
+	struct manifest m;
+	rc = manifest_read(s->dir, &m, err, sizeof(err));
+	if (rc == TD_ENOTFOUND && !o->read_only) {
+		memset(&m, 0, sizeof(m));
+		m.next_id = 1;
+		rc = 0;
+	} else if (rc) {
+		if (rc != TD_ENOTFOUND)
+			td_log_error("store: %s", err);
+		goto fail;
+	}
+	s->flushed_lsn = s->applied_lsn = m.flushed_lsn;
+	s->next_id = m.next_id;
+	s->disk = td_calloc(m.n ? m.n : 1, sizeof(*s->disk));
+	for (uint32_t i = 0; i < m.n; i++) {
+		char p[4096];
+		manifest_seg_path(s->dir, m.e[i].id, p, sizeof(p));
+		struct seg *g;
+		rc = seg_open_file(&g, p, m.e[i].id, err, sizeof(err));
+		if (rc) {
+			td_log_error("store: segment %s listed in the manifest: %s", p, err);
+			manifest_release(&m);
+			rc = rc == TD_ENOTFOUND ? TD_ECORRUPT : rc;
+			goto fail;
+		}
+		s->disk[s->ndisk++] = g;
+	}
+	manifest_release(&m);
+	rc = persons_open(&s->persons, s->dir, m.persons, o->read_only);
+	if (rc) {
+		td_log_error("store: %s/PERSONS: %s", s->dir, td_strerror(rc));
+		goto fail;
+	}
+	s->npersons = persons_count(&s->persons);
+	s->memtable = seg_builder_new();
+	s->last_seal_ms = store_now_ms();
+	s->dirty = true;
+	if (!o->read_only) {
+		remove_strays(s);
+		if (!o->no_merge)
+			compact_start(s);
+	}
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	compact_stop(s);
+	if (!s->o.read_only && s->memtable && s->persons.fd >= 0) {
+		int rc = store_tick(s, true);
+		if (rc)
+			td_log_error("store: final flush failed: %s (the WAL still has it)",
+				     td_strerror(rc));
+	}
+	for (size_t i = 0; i < s->ndisk; i++)
+		seg_unref(s->disk[i]);
+	for (size_t i = 0; i < s->nmem; i++)
+		seg_unref(s->mem[i]);
+	free(s->disk);
+	free(s->mem);
+	if (s->snap)
+		store_snap_release(s->snap);
+	seg_builder_free(s->memtable);
+	persons_close(&s->persons);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->wlock);
+	pthread_cond_destroy(&s->cond);
+	free(s->dir);
+	free(s);
+}
+
+uint64_t store_flushed_lsn(const struct store *s)
+{
+	return __atomic_load_n(&s->flushed_lsn, __ATOMIC_ACQUIRE);
+}
+
+int store_apply(struct store *s, uint64_t lsn, const void *payload, size_t len)
+{
+	if (lsn <= s->applied_lsn)
+		return 0;
+	if (seg_builder_rows(s->memtable) == 0)
+		s->memtable_since_ms = store_now_ms();
+	int rc = seg_builder_add(s->memtable, lsn, payload, len, SEG_PID_RESOLVE, persons_resolve,
+				 &s->persons);
+	s->applied_lsn = lsn;
+	if (rc)
+		__atomic_add_fetch(&s->bad_records, 1, __ATOMIC_RELAXED);
+	return rc;
+}
+
+/* Seals the memtable into an in-memory segment that the next snapshot sees. */
+static int seal(struct store *s)
+{
+	if (seg_builder_rows(s->memtable) == 0)
+		return 0;
+	unsigned char *img;
+	size_t len;
+	int rc = seg_builder_finish(s->memtable, &img, &len);
+	if (rc)
+		return rc;
+	struct seg *g;
+	char err[256];
+	rc = seg_open_image(&g, img, len, err, sizeof(err));
+	if (rc) {
+		td_log_error("store: a fresh segment does not read back: %s", err);
+		return rc;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (s->nmem == 0)
+		s->mem_since_ms = s->memtable_since_ms;
+	s->mem = td_realloc(s->mem, (s->nmem + 1) * sizeof(*s->mem));
+	s->mem[s->nmem++] = g;
+	s->mem_rows += g->rows;
+	s->npersons = persons_count(&s->persons);
+	s->dirty = true;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int store_write_segment(struct store *s, const unsigned char *img, size_t len, uint64_t id,
+			struct seg **out)
+{
+	char path[4096], tmp[4200];
+	manifest_seg_path(s->dir, id, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int rc = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return td_from_errno(errno);
+	for (size_t done = 0; done < len && !rc;) {
+		ssize_t w = write(fd, img + done, len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			rc = td_from_errno(w < 0 ? errno : EIO);
+		else
+			done += (size_t)w;
+	}
+	if (!rc && fdatasync(fd))
+		rc = td_from_errno(errno);
+	close(fd);
+	if (!rc && rename(tmp, path))
+		rc = td_from_errno(errno);
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	char err[256];
+	rc = seg_open_file(out, path, id, err, sizeof(err));
+	if (rc)
+		td_log_error("store: segment %s does not read back: %s", path, err);
+	return rc;
+}
+
+/* The manifest for the current disk list (+ add, - the n in drop). Caller holds wlock. */
+int store_commit_manifest(struct store *s, struct seg *add, struct seg *const *drop, size_t ndrop,
+			  uint64_t flushed_lsn)
+{
+	struct manifest m = {
+	    .flushed_lsn = flushed_lsn, .next_id = s->next_id, .persons = s->persons.synced};
+	m.e = td_calloc(s->ndisk + 1, sizeof(*m.e));
+	for (size_t i = 0; i <= s->ndisk; i++) {
+		struct seg *g = i < s->ndisk ? s->disk[i] : add;
+		bool dropped = !g;
+		for (size_t k = 0; k < ndrop && !dropped; k++)
+			dropped = drop[k] == g;
+		if (dropped)
+			continue;
+		char path[4096];
+		manifest_seg_path(s->dir, g->id, path, sizeof(path));
+		m.e[m.n++] =
+		    (struct manifest_entry){g->id, g->rows, g->min_lsn, g->max_lsn, g->len};
+	}
+	int rc = manifest_write(s->dir, &m);
+	manifest_release(&m);
+	return rc;
+}
+
+/* Writes every sealed in-memory segment as one segment file. */
+static int flush(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	size_t n = s->nmem;
+	struct seg **in = td_malloc((n ? n : 1) * sizeof(*in));
+	for (size_t i = 0; i < n; i++) {
+		in[i] = s->mem[i];
+		seg_ref(in[i]);
+	}
+	pthread_mutex_unlock(&s->lock);
+	int rc = 0;
+	unsigned char *img = NULL;
+	size_t len = 0;
+	if (n == 0)
+		goto out;
+	struct seg_builder *b = seg_builder_new();
+	rc = seg_merge_into(b, in, n);
+	if (!rc)
+		rc = seg_builder_finish(b, &img, &len);
+	seg_builder_free(b);
+	if (rc)
+		goto out;
+	rc = persons_sync(&s->persons);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&s->wlock);
+	uint64_t id = s->next_id++;
+	struct seg *g = NULL;
+	rc = store_write_segment(s, img, len, id, &g);
+	uint64_t flushed = in[n - 1]->max_lsn;
+	if (!rc)
+		rc = store_commit_manifest(s, g, NULL, 0, flushed);
+	if (rc) {
+		if (g) {
+			char path[4096];
+			manifest_seg_path(s->dir, id, path, sizeof(path));
+			unlink(path);
+			seg_unref(g);
+		}
+		pthread_mutex_unlock(&s->wlock);
+		goto out;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->disk = td_realloc(s->disk, (s->ndisk + 1) * sizeof(*s->disk));
+	s->disk[s->ndisk++] = g;
+	/* the flushed ones were the first n (sealing only appends) */
+	for (size_t i = 0; i < n; i++) {
+		s->mem_rows -= s->mem[i]->rows;
+		seg_unref(s->mem[i]);
+	}
+	memmove(s->mem, s->mem + n, (s->nmem - n) * sizeof(*s->mem));
+	s->nmem -= n;
+	s->mem_since_ms = store_now_ms();
+	s->dirty = true;
+	s->flushes++;
+	pthread_mutex_unlock(&s->lock);
+	__atomic_store_n(&s->flushed_lsn, flushed, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&s->wlock);
+	compact_poke(s);
+out:
+	free(img);
+	for (size_t i = 0; i < n; i++)
+		seg_unref(in[i]);
+	free(in);
+	if (rc) {
+		__atomic_add_fetch(&s->flush_errors, 1, __ATOMIC_RELAXED);
+		td_log_error("store: flush failed: %s (kept in memory, retried)", td_strerror(rc));
+	}
+	return rc;
+}
+
+int store_tick(struct store *s, bool force)
+{
+	int64_t now = store_now_ms();
+	int rc = 0;
+	if (force || now - s->last_seal_ms >= (int64_t)s->o.seal_interval_ms ||
+	    seg_builder_rows(s->memtable) >= s->o.flush_rows) {
+		rc = seal(s);
+		s->last_seal_ms = now;
+	}
+	if (rc || s->o.read_only)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	bool due = s->nmem > 0 && (force || s->mem_rows >= s->o.flush_rows ||
+				   now - s->mem_since_ms >= (int64_t)s->o.flush_interval_ms);
+	pthread_mutex_unlock(&s->lock);
+	if (due)
+		rc = flush(s);
+	return rc;
+}
+
+void store_get_stats(struct store *s, struct store_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->ndisk; i++) {
+		const struct seg *g = s->disk[i];
+		st->rows += g->rows;
+		st->segment_bytes += g->len;
+		for (uint32_t k = 0; k < g->ngroups; k++) {
+			const struct seg_group *gr = &g->groups[k];
+			st->bytes_ts += gr->a_ts.len;
+			st->bytes_pid += gr->a_pid.len;
+			st->bytes_raw += gr->a_raw.len + gr->a_rawidx.len;
+			for (uint32_t c = 0; c < gr->ncols; c++)
+				st->bytes_props += gr->cols[c].a_present.len +
+						   gr->cols[c].a_values.len +
+						   gr->cols[c].a_dict.len + gr->cols[c].a_zone.len;
+		}
+		st->bytes_name += g->len; /* adjusted below: directory and padding */
+	}
+	st->bytes_name -= st->bytes_ts + st->bytes_pid + st->bytes_raw + st->bytes_props;
+	st->segments = s->ndisk;
+	st->rows_memory = s->mem_rows;
+	st->rows += s->mem_rows;
+	st->persons = s->npersons;
+	st->merges = s->merges;
+	st->flushes = s->flushes;
+	pthread_mutex_unlock(&s->lock);
+	st->flushed_lsn = store_flushed_lsn(s);
+	st->applied_lsn = s->applied_lsn;
+	st->flush_errors = __atomic_load_n(&s->flush_errors, __ATOMIC_RELAXED);
+}

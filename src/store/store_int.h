@@ -1,0 +1,62 @@
+/*
+ * store_int.h - the store's internals shared by store.c (life cycle, applier
+ * path), snap.c (snapshots), compact.c (background merge) and scan.c (export).
+ */
+#ifndef TD_STORE_STORE_INT_H
+#define TD_STORE_STORE_INT_H
+
+#include "store/manifest.h"
+#include "store/persons.h"
+#include "store/seg.h"
+#include "store/store.h"
+
+#include <pthread.h>
+
+struct store {
+	struct store_options o;
+	char *dir;
+	pthread_mutex_t lock;  /* the lists below, snap, dirty, counters */
+	pthread_mutex_t wlock; /* file set changes and manifest writes */
+	struct seg **disk;     /* segment files listed in the manifest */
+	size_t ndisk;
+	struct seg **mem; /* sealed, in memory, not yet in a file; LSN order */
+	size_t nmem;
+	uint64_t mem_rows;
+	int64_t mem_since_ms; /* when the oldest of mem was applied */
+	struct store_snap *snap;
+	bool dirty; /* snap is out of date */
+	uint32_t npersons;
+
+	/* applier only */
+	struct seg_builder *memtable;
+	int64_t memtable_since_ms, last_seal_ms;
+	uint64_t applied_lsn;
+	struct persons persons;
+
+	uint64_t flushed_lsn, next_id; /* next_id under wlock */
+	uint64_t flushes, merges, flush_errors, bad_records;
+
+	/* background merge */
+	pthread_t merger;
+	pthread_cond_t cond;
+	bool merger_running, stop;
+};
+
+int64_t store_now_ms(void);
+/* Writes img as segment file <id> (tmp, fdatasync, rename) and maps it. */
+int store_write_segment(struct store *s, const unsigned char *img, size_t len, uint64_t id,
+			struct seg **out);
+/* Replaces the manifest: the disk list plus add, minus drop. Caller holds wlock. */
+int store_commit_manifest(struct store *s, struct seg *add, struct seg *const *drop, size_t ndrop,
+			  uint64_t flushed_lsn);
+
+/* The segments of a snapshot (for scans). */
+size_t store_snap_segments(const struct store_snap *sn, struct seg *const **out);
+
+/* Merges small segment files now; returns how many merges were done. */
+int compact_run(struct store *s);
+void compact_start(struct store *s);
+void compact_stop(struct store *s);
+void compact_poke(struct store *s);
+
+#endif
