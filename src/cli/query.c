@@ -10,15 +10,18 @@
 #include "cli/cli.h"
 #include "cli/qformat.h"
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/td.h"
 #include "query/query.h"
 #include "store/store.h"
 #include "wal/wal.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The query language reads at most this much text. */
 #define QUERY_TEXT_MAX (1u << 20)
@@ -119,29 +122,59 @@ static int replay_wal(struct store *s, const char *data)
 	return 0;
 }
 
-/* Runs the query on a snapshot of the data directory; the result goes to out. */
-static int run(const char *data, const struct td_buf *q, size_t max_memory, struct td_buf *out)
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/*
+ * Opens DATA/events read-only. A server that has not written its first
+ * segment file yet has no MANIFEST, and a read-only store cannot be opened
+ * without one: then every event is still in the WAL, and it is replayed into
+ * an empty scratch store in a temporary directory (scratch gets its path;
+ * empty otherwise), removed when the query is done.
+ */
+static int open_store(const char *data, struct store **s, char *scratch, size_t cap)
 {
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%s/events", data);
 	struct store_options so = {.dir = dir, .read_only = true, .no_merge = true};
-	struct store *s;
-	int rc = store_open(&s, &so);
+	scratch[0] = '\0';
+	int rc = store_open(s, &so);
+	struct stat st;
+	if (rc != TD_ENOTFOUND || stat(data, &st) != 0 || !S_ISDIR(st.st_mode))
+		return rc;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(scratch, cap, "%s/tandem-query-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(scratch)) {
+		rc = td_from_errno(errno);
+		scratch[0] = '\0';
+		return rc;
+	}
+	so.dir = scratch;
+	so.read_only = false;
+	return store_open(s, &so);
+}
+
+/* Runs the query on a snapshot of the data directory; the result goes to out. */
+static int run(const char *data, const struct td_buf *q, size_t max_memory, struct td_buf *out)
+{
+	char scratch[4096];
+	struct store *s = NULL;
+	int rc = open_store(data, &s, scratch, sizeof(scratch));
 	if (rc == TD_ENOTFOUND) {
-		fprintf(stderr,
-			"tandem query: no event store in %s (run 'tandem serve --data %s' once to "
-			"create it)\n",
-			dir, data);
+		fprintf(stderr, "tandem query: no data directory %s\n", data);
 		return 1;
 	}
 	if (rc) {
-		fprintf(stderr, "tandem query: cannot open the event store in %s: %s\n", dir,
-			td_strerror(rc));
-		return 1;
+		fprintf(stderr, "tandem query: cannot open the event store in %s/events: %s%s\n",
+			data, td_strerror(rc),
+			rc == TD_ECORRUPT ? " (run 'tandem check' for details)" : "");
+		goto out;
 	}
 	if (replay_wal(s, data)) {
-		store_close(s);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	struct query_limits limits = {.max_memory = max_memory};
 	char err[1024];
@@ -149,7 +182,6 @@ static int run(const char *data, const struct td_buf *q, size_t max_memory, stru
 	rc = query_run_limited(q->data ? q->data : "", q->len, store_snap_source(snap), &limits,
 			       out, err, sizeof(err));
 	store_snap_release(snap);
-	store_close(s);
 	if (rc == TD_EINVAL)
 		fprintf(stderr, "tandem query: %s\n", err);
 	else if (rc == TD_ETOOLARGE)
@@ -165,6 +197,10 @@ static int run(const char *data, const struct td_buf *q, size_t max_memory, stru
 			max_memory);
 	else if (rc)
 		fprintf(stderr, "tandem query: the query failed: %s (%s)\n", td_strerror(rc), err);
+out:
+	store_close(s);
+	if (scratch[0])
+		nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return rc ? 1 : 0;
 }
 
@@ -179,6 +215,7 @@ int cmd_query(int argc, char **argv)
 	int rc = cli_parse(argc, argv, "query", usage, opts, &text, 1);
 	if (rc >= 0)
 		return rc;
+	td_log_quiet = true; /* stdout is the result; warnings and errors still go to stderr */
 	enum qformat fmt;
 	if (qformat_from_name(format, &fmt)) {
 		fprintf(stderr, "tandem query: --format is json, table or csv, not '%s'\n", format);

@@ -78,7 +78,7 @@ const Q = {
     date_to: '2024-03-10',
   },
   paths: { kind: 'paths', anchor: { event: V }, depth: 2 },
-  events: { kind: 'events', limit: 3 },
+  events: { kind: 'events', limit: 3, date_to: '2024-12-31' }, // not the fresh events added below
 };
 
 function bearer(token) {
@@ -389,6 +389,7 @@ describe('query API under load', () => {
       batch.push(message([`u${i % 300}`, i % 3 ? V : A, new Date(Date.UTC(2024, 2, 1) + i * 60_000).toISOString(), {}]));
     }
     assert.equal((await srv.post('/v1/batch', { batch }, { key, timeout: 30_000 })).status, 200);
+    await visibleAt(srv, token, { kind: 'events', limit: 1, offset: batch.length - 1 }, 1);
     const funnel = { kind: 'funnel', steps: [{ event: V }, { event: A }, { event: V }] };
     // many queries at once: some wait in the queue, the collector still answers
     const queries = Array.from({ length: 40 }, () => query(srv, token, funnel).catch((e) => e));
