@@ -375,6 +375,26 @@ describe('query API and tandem query on a hand-built data set', () => {
       const r = await cli(['query', '--data', dir, '--format', 'csv', JSON.stringify(Q.funnel)]);
       assert.equal(r.stdout, funnelCsv(http.funnel));
     });
+
+    it('after a restart, tandem query reads the segment files plus the new WAL records', T, async () => {
+      await srv.start();
+      const more = [
+        ['u2', O, '2024-03-02T10:00:00.000Z', { revenue: 5 }],
+        ['u5', V, '2024-03-09T13:00:00.000Z', {}],
+      ];
+      const res = await srv.post('/v1/batch', { batch: more.map(message) }, { key });
+      assert.equal(res.status, 200, res.text);
+      await visibleAt(srv, token, { ...Q.events, limit: 100 }, ROWS.length + more.length);
+      const funnel = await ok(srv, token, Q.funnel);
+      assert.deepEqual(
+        funnel.steps.map((x) => x.persons),
+        [5, 3, 2],
+      );
+      for (const doc of Object.values(Q)) {
+        const { stdout } = await cli(['query', '--data', dir, JSON.stringify(doc)]);
+        assert.deepEqual(JSON.parse(stdout), await ok(srv, token, doc), doc.kind);
+      }
+    });
   });
 });
 
