@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The query language reads at most this much text. */
 #define QUERY_TEXT_MAX (1u << 20)
@@ -224,6 +225,11 @@ int cmd_query(int argc, char **argv)
 	if (!!text + !!file + dash != 1) {
 		fprintf(stderr, "tandem query: give the query once: as an argument, with --file "
 				"FILE, or '-' for stdin (see 'tandem query --help')\n");
+		return 2;
+	}
+	if (text && text[strspn(text, " \t\r\n")] != '{' && access(text, R_OK) == 0) {
+		fprintf(stderr, "tandem query: '%s' is a file; read it with --file %s\n", text,
+			text);
 		return 2;
 	}
 	if (dash)

@@ -339,6 +339,9 @@ describe('query API and tandem query on a hand-built data set', () => {
       await writeFile(file, JSON.stringify(Q.paths));
       let r = await cli(['query', '--data', dir, '--file', file]);
       assert.deepEqual(JSON.parse(r.stdout), http.paths);
+      r = await runCli(['query', '--data', dir, file]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /is a file; read it with --file/);
       r = await cli(['query', '--data', dir, '-'], { input: JSON.stringify(Q.trends) });
       assert.deepEqual(JSON.parse(r.stdout), http.trends);
       r = await cli(['query', '--data', dir, '--format=csv', '--file', '-'], { input: JSON.stringify(Q.funnel) });
