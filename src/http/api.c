@@ -42,13 +42,15 @@ static void query_failed(struct req *r, int rc, const char *err)
 			   "or steps, a smaller breakdown_limit, or a smaller page (limit)",
 			   lim->max_result);
 		break;
-	case TD_ENOMEM:
+	case TD_ENOMEM: {
+		bool mib = lim->max_memory >= (1u << 20);
 		http_error(r, 400, "query_too_expensive",
-			   "the query needs more than %zu MiB of memory (the server's limit per "
+			   "the query needs more than %zu %s of memory (the server's limit per "
 			   "query); narrow it: a shorter date range, fewer steps or series, "
 			   "filters on the events",
-			   lim->max_memory >> 20);
+			   mib ? lim->max_memory >> 20 : lim->max_memory, mib ? "MiB" : "bytes");
 		break;
+	}
 	default:
 		/* TD_ECORRUPT, a store read error: ours, not the client's */
 		td_log_error("api: query failed: %s: %s", td_strerror(rc), err);

@@ -22,16 +22,18 @@
 
 void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
 {
-	char msg[512];
+	struct td_buf msg; /* whole, not cut: a query error may quote long names */
+	td_buf_init(&msg, 64u << 10);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	td_buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
 	r->status = status;
 	td_buf_reset(&r->resp);
 	td_buf_printf(&r->resp, "{\"success\":false,\"code\":\"%s\",\"error\":", code);
-	td_buf_json_str(&r->resp, msg);
+	td_buf_json_str(&r->resp, msg.data ? msg.data : "");
 	td_buf_putc(&r->resp, '}');
+	td_buf_release(&msg);
 	r->state = REQ_DONE;
 }
 

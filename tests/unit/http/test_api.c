@@ -140,5 +140,6 @@ Test(http_api, query_over_the_memory_limit)
 			"\"date_from\":\"2024-01-01\",\"date_to\":\"2025-02-10\"}";
 	cr_assert_eq(post(port, admin, q, resp, sizeof(resp)), 400, "%s", resp);
 	cr_assert(strstr(resp, "\"code\":\"query_too_expensive\""), "%s", resp);
+	cr_assert(strstr(resp, "more than 1024 bytes of memory"), "%s", resp);
 	http_stop(srv);
 }
