@@ -20,7 +20,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 CLI_UNIT_OBJS := $(BUILD)/src/cli/qformat.o
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps run check unit integration asan bench clean format fuzz
+.PHONY: all deps run check unit integration asan bench query-bench clean format fuzz
 
 all: $(BUILD)/tandem
 
@@ -77,6 +77,12 @@ run: deps
 
 bench: all $(BENCH_BINS)
 	bench/run.sh $(BUILD)
+
+# `make query-bench`: builds $(BUILD)/query-bench (see bench/README.md).
+query-bench: $(BUILD)/query-bench
+
+$(BUILD)/query-bench: bench/query_bench.c $(BUILD)/libtandem.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 format:
 	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(UNIT_SRCS) $(wildcard src/*/*.h) $(wildcard bench/*.c)

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 const char *td_strerror(int err)
 {
@@ -153,4 +155,14 @@ int td_random_hex(char *out, size_t n)
 	}
 	out[2 * n] = '\0';
 	return 0;
+}
+
+int td_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return td_from_errno(errno);
+	int rc = fsync(fd) ? td_from_errno(errno) : 0;
+	close(fd);
+	return rc;
 }

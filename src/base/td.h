@@ -53,6 +53,9 @@ void *td_try_realloc(void *p, size_t n);
 #define TD_MIN(a, b)	((a) < (b) ? (a) : (b))
 #define TD_MAX(a, b)	((a) > (b) ? (a) : (b))
 
+/* fsync of a directory: makes a rename, creation or removal in it durable. */
+int td_fsync_dir(const char *dir);
+
 /* Fills buf with n cryptographically random bytes (getrandom). */
 int td_random(void *buf, size_t n);
 

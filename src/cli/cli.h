@@ -73,12 +73,22 @@ struct cli_pipeline {
 	struct ingest *ing;
 	struct wal *wal;
 	struct applier *applier;
-	char waldir[4096];
+	char waldir[4096], ckpt_path[4096];
 };
 struct wal_options;
 int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 		      struct wal_options *wo, int64_t dedupe_window_ms);
-/* Closes what open opened (any part may be NULL); the store gets everything. */
+/* Opens the event store of DATA read-only and applies the WAL records it does
+ * not have yet (in memory), so readers see every acknowledged event, also
+ * while a server runs. Prints what failed and returns 1. */
+int cli_store_open_read(struct store **out, const char *cmd, const char *data);
+/* Removes the WAL files whose records are all durable, in segment files and
+ * in a dedupe checkpoint (saving one when files could go, at most every
+ * checkpoint_interval_ms); remove = false keeps every file. Call every few
+ * seconds. */
+void cli_pipeline_gc(struct cli_pipeline *p, bool remove, int64_t checkpoint_interval_ms);
+/* Saves the dedupe checkpoint, closes what open opened (any part may be
+ * NULL); the store gets everything. Call after the last append. */
 void cli_pipeline_close(struct cli_pipeline *p);
 
 #endif

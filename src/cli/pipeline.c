@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "base/td.h"
+#include "base/timeutil.h"
 #include "collect/collect.h"
 #include "store/applier.h"
 #include "store/store.h"
@@ -12,6 +13,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int replay(void *ctx, const struct wal_record *rec)
 {
@@ -37,8 +39,20 @@ int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 		return 1;
 	}
 	p->ing = ingest_new(dedupe_window_ms);
+	snprintf(p->ckpt_path, sizeof(p->ckpt_path), "%s/%s", data, INGEST_CHECKPOINT_FILE);
+	uint64_t ckpt_lsn;
+	err = ingest_checkpoint_restore(p->ing, p->ckpt_path, &ckpt_lsn);
+	if (err) {
+		fprintf(stderr, "tandem %s: cannot read %s: %s\n", cmd, p->ckpt_path,
+			td_strerror(err));
+		cli_pipeline_close(p);
+		return 1;
+	}
 	snprintf(p->waldir, sizeof(p->waldir), "%s/wal", data);
 	wo->dir = p->waldir;
+	/* replay from the lowest LSN a consumer still needs: the dedupe index what
+	 * its checkpoint does not cover, the store what it has not flushed */
+	wo->replay_from_lsn = TD_MIN(ckpt_lsn, store_flushed_lsn(p->store)) + 1;
 	err = wal_open(&p->wal, wo, replay, p);
 	if (err) {
 		fprintf(stderr, "tandem %s: cannot open the write-ahead log in %s: %s\n", cmd,
@@ -52,16 +66,83 @@ int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 		cli_pipeline_close(p);
 		return 1;
 	}
-	wal_set_commit_hook(p->wal, applier_feed, p->applier);
+	wal_set_commit_hook(p->wal, applier_feed, applier_full, p->applier);
 	return 0;
+}
+
+void cli_pipeline_gc(struct cli_pipeline *p, bool remove, int64_t checkpoint_interval_ms)
+{
+	/* a record is safe outside the WAL once it is durable, in a segment
+	 * file (the store's flushed LSN) and, for dedupe, in a checkpoint
+	 * (ingest_wal_gc saves one when files could go) */
+	uint64_t covered = TD_MIN(wal_durable_lsn(p->wal), store_flushed_lsn(p->store));
+	struct ingest_gc_policy policy = {.checkpoint_interval_ms = checkpoint_interval_ms};
+	struct ingest_gc_result res;
+	ingest_wal_gc(p->ing, p->wal, p->ckpt_path, remove ? covered : 0, td_now_ms(), &policy,
+		      &res);
 }
 
 void cli_pipeline_close(struct cli_pipeline *p)
 {
+	/* so the next start need not replay for dedupe what is stored now */
+	if (p->wal && p->ing)
+		ingest_checkpoint_save(p->ing, p->ckpt_path, wal_durable_lsn(p->wal), td_now_ms());
 	/* the WAL's last commits still reach the applier, which then drains */
 	wal_close(p->wal);
 	applier_stop(p->applier);
 	store_close(p->store);
 	ingest_free(p->ing);
 	memset(p, 0, sizeof(*p));
+}
+
+/* Applies the WAL records past what the store has to a read-only store. */
+static int catch_up(struct store *s, const char *waldir, const char *cmd)
+{
+	struct wal_reader *r;
+	int rc = wal_reader_open(&r, waldir);
+	if (rc == TD_ENOTFOUND)
+		return 0;
+	if (rc) {
+		fprintf(stderr, "tandem %s: cannot read %s: %s\n", cmd, waldir, td_strerror(rc));
+		return rc;
+	}
+	struct wal_record rec;
+	uint64_t from = store_flushed_lsn(s);
+	while ((rc = wal_reader_next(r, &rec)) == 1)
+		if (rec.type == WAL_REC_EVENT && rec.lsn > from)
+			store_apply(s, rec.lsn, rec.payload, rec.len);
+	if (rc < 0)
+		fprintf(stderr, "tandem %s: read error in the WAL: %s\n", cmd, td_strerror(rc));
+	const char *damage = wal_reader_damage(r);
+	if (damage)
+		fprintf(stderr, "tandem %s: damage in the WAL (records before it are used):\n%s",
+			cmd, damage);
+	wal_reader_free(r);
+	return rc < 0 ? rc : store_tick(s, true);
+}
+
+int cli_store_open_read(struct store **out, const char *cmd, const char *data)
+{
+	char dir[4096], waldir[4096];
+	snprintf(dir, sizeof(dir), "%s/events", data);
+	snprintf(waldir, sizeof(waldir), "%s/wal", data);
+	struct store_options so = {.dir = dir, .read_only = true};
+	struct stat sb;
+	if (stat(data, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "tandem %s: no data directory %s\n", cmd, data);
+		return 1;
+	}
+	int rc = store_open(out, &so);
+	if (rc) {
+		fprintf(stderr, "tandem %s: cannot open the event store in %s: %s%s\n", cmd, dir,
+			td_strerror(rc),
+			rc == TD_ECORRUPT ? " (run 'tandem check' for details)" : "");
+		return 1;
+	}
+	if (catch_up(*out, waldir, cmd)) {
+		store_close(*out);
+		*out = NULL;
+		return 1;
+	}
+	return 0;
 }

@@ -6,6 +6,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/td.h"
+#include "base/timeutil.h"
 #include "collect/collect.h"
 #include "http/http.h"
 #include "meta/meta.h"
@@ -39,7 +40,14 @@ static const char usage[] =
     "  --trusted-proxy CIDR     honour X-Forwarded-For from these peers (repeatable)\n"
     "  --threads N              HTTP event-loop threads (default: number of cores)\n"
     "  --wal-segment-bytes N    rotate WAL files at this size (default 64m)\n"
-    "  --wal-queue-bytes N      answer 429 when this much is waiting for disk (default 64m)\n";
+    "  --wal-queue-bytes N      answer 429 when this much is waiting for disk (default 64m)\n"
+    "  --wal-retention consumed|all\n"
+    "                           consumed (default): remove the WAL files whose events are\n"
+    "                           all in segment files and in the dedupe checkpoint; all:\n"
+    "                           keep every file (for audits; the disk fills up)\n"
+    "  --dedupe-checkpoint-interval SECONDS\n"
+    "                           save the dedupe checkpoint that WAL removal needs at most\n"
+    "                           this often (default 60)\n";
 
 struct serve_opts {
 	const char *data;
@@ -48,6 +56,8 @@ struct serve_opts {
 	struct http_config http;
 	struct wal_options wal;
 	long long dedupe_window_s;
+	bool wal_remove_consumed; /* --wal-retention consumed */
+	long long ckpt_interval_s;
 	struct td_buf config_text; /* values read from --config; options point into it */
 };
 
@@ -113,6 +123,20 @@ static int apply(struct serve_opts *o, const char *name, const char *v)
 		o->wal.segment_bytes = cli_size("--wal-segment-bytes", v);
 	} else if (!strcmp(name, "wal-queue-bytes")) {
 		o->wal.max_pending_bytes = cli_size("--wal-queue-bytes", v);
+	} else if (!strcmp(name, "wal-retention")) {
+		if (strcmp(v, "all") && strcmp(v, "consumed")) {
+			fprintf(stderr,
+				"tandem serve: --wal-retention is all or consumed, not '%s'\n", v);
+			return 2;
+		}
+		o->wal_remove_consumed = !strcmp(v, "consumed");
+	} else if (!strcmp(name, "dedupe-checkpoint-interval")) {
+		o->ckpt_interval_s = (long long)cli_size("--dedupe-checkpoint-interval", v);
+		if (o->ckpt_interval_s < 1 || o->ckpt_interval_s > 86400) {
+			fprintf(stderr, "tandem serve: --dedupe-checkpoint-interval is 1 to 86400 "
+					"seconds\n");
+			return 2;
+		}
 	} else if (!strcmp(name, "trusted-proxy")) {
 		if (o->http.nproxies == HTTP_MAX_PROXIES) {
 			fprintf(stderr, "tandem serve: at most %d --trusted-proxy ranges\n",
@@ -256,6 +280,8 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 	o->port = 8080;
 	collect_limits_default(&o->http.limits);
 	o->dedupe_window_s = 7 * 86400;
+	o->ckpt_interval_s = INGEST_CHECKPOINT_INTERVAL_MS / 1000;
+	o->wal_remove_consumed = true;
 
 	for (int i = 1; i < argc; i++) {
 		if (cli_is_help(argv[i])) {
@@ -356,9 +382,18 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 	td_log_info("serve: data %s, durability %s, pid %ld", o->data,
 		    o->wal.durability == WAL_SYNC ? "sync" : "async", (long)getpid());
 
-	int sig = 0;
-	sigwait(&sigs, &sig);
+	int64_t tick_ms = TD_MIN(5000, o->ckpt_interval_s * 1000);
+	int sig;
+	for (;;) {
+		struct timespec ts = {(time_t)(tick_ms / 1000), (long)(tick_ms % 1000) * 1000000};
+		sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGINT || sig == SIGTERM)
+			break;
+		cli_pipeline_gc(&pipe, o->wal_remove_consumed, o->ckpt_interval_s * 1000);
+	}
 	td_log_info("serve: %s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	http_stop(http);
+	http = NULL;
 	rc = 0;
 out:
 	http_stop(http);

@@ -171,9 +171,10 @@ void quarantine_write(struct quarantine *q, const char *source, const char *endp
 /*
  * Ingest: deduplication and the WAL append, shared by HTTP and import.
  * The dedupe index holds (source, messageId) pairs of the last `window_ms`
- * as 128-bit XXH3 hashes with the LSN of the first copy (a collision needs
- * ~2^64 messages, so it is exact for any real workload). It is rebuilt from
- * the WAL at start (ingest_replay is the wal_open replay callback).
+ * as 96 bits of their XXH3-128 hash with the second the first copy was
+ * received (a false match needs ~10^10 messages in the window). At start it
+ * is restored from its checkpoint (below) and rebuilt from the WAL records
+ * after it (ingest_replay is the wal_open replay callback).
  */
 struct ingest;
 
@@ -186,11 +187,108 @@ struct ingest_result {
 struct ingest *ingest_new(int64_t window_ms);
 void ingest_free(struct ingest *g);
 void ingest_attach(struct ingest *g, struct wal *w);
+/* wal_open replay callback: remembers the record's key; records at or below
+ * the LSN of a checkpoint loaded before are skipped (the checkpoint has them). */
 int ingest_replay(void *ingest, const struct wal_record *rec);
 /* Appends the batch's events (skipping duplicates) to the WAL, atomically
  * with respect to other submits. Wait for res->wait_lsn before acknowledging. */
 void ingest_submit(struct ingest *g, const struct collect_batch *b, int64_t now_ms,
 		   struct ingest_result *res);
 size_t ingest_dedupe_size(struct ingest *g);
+
+/*
+ * Dedupe checkpoint (checkpoint.c): the index written to a file, so that
+ * the WAL files it was built from can be removed and a start does not replay
+ * a week of log. File DATA/dedupe.ckpt, little-endian:
+ *
+ *   offset size  field
+ *   0      8     magic "TDDEDUP\x1a"
+ *   8      4     format version (1)
+ *   12     4     dedupe window of the saver, seconds
+ *   16     8     covered LSN L: the key of every event record with an LSN <= L
+ *                still inside the window when saved is here
+ *   24     8     saved at, ms since the Unix epoch
+ *   32     8     entry count N
+ *   40     4     CRC-32C of the N entries (bytes 48 .. 48+16N)
+ *   44     4     CRC-32C of bytes 0..43
+ *   48     16*N  entries:
+ *                0  8  h1: low 64 bits of XXH3-128(source id as 4 bytes LE,
+ *                        then the messageId bytes)
+ *                8  4  h2: low 32 bits of the hash's high 64 bits
+ *                12 4  second the first copy was received: seconds since
+ *                        2020-01-01T00:00:00Z plus 2 (so >= 2)
+ *
+ * The file size is exactly 48 + 16N. Entries may also come from records past
+ * L (durable ones only); replaying them again is harmless.
+ */
+#define INGEST_CHECKPOINT_FILE "dedupe.ckpt"
+
+/*
+ * Writes every key still inside the window at now_ms to path, crash-safely
+ * (path.tmp, fsync, rename, fsync of the directory). lsn is the covered LSN:
+ * it must be durable (<= wal_durable_lsn of the attached WAL, else
+ * TD_EINVAL). Safe while other threads call ingest_submit: the ingest lock is
+ * taken once per shard, only to copy that shard (1/64 of the index), and keys
+ * of records past lsn that are not durable yet are left out (a failed write
+ * may still take them back). Saves are serialized. Returns 0 or an I/O error.
+ */
+int ingest_checkpoint_save(struct ingest *g, const char *path, uint64_t lsn, int64_t now_ms);
+
+/*
+ * Adds the keys of the checkpoint at path that are still inside g's window
+ * to g, sets *lsn to its covered LSN and makes ingest_replay skip records up
+ * to it. TD_ENOTFOUND if there is no file, TD_ECORRUPT if it is damaged or
+ * not a checkpoint (g is then unchanged), or an I/O error. Call before
+ * wal_open.
+ */
+int ingest_checkpoint_load(struct ingest *g, const char *path, uint64_t *lsn);
+
+/*
+ * Start-up: ingest_checkpoint_load, where no checkpoint is no error (*lsn =
+ * 0) and a damaged one is reported, renamed to path.damaged and ignored (*lsn
+ * = 0: the index is rebuilt from what the WAL still holds; messages of WAL
+ * files removed before are no longer recognised). Returns 0 or an I/O error.
+ */
+int ingest_checkpoint_restore(struct ingest *g, const char *path, uint64_t *lsn);
+
+struct ingest_checkpoint_stats {
+	uint64_t lsn;	     /* of the newest checkpoint saved or loaded; 0 if none */
+	int64_t saved_ms;    /* when that one was saved, 0 if none */
+	uint64_t bytes;	     /* its file size */
+	uint64_t entries;    /* keys in it */
+	uint32_t window_sec; /* the dedupe window it was saved with */
+	double seconds;	     /* the last save, from start to the directory fsync */
+	double lock_seconds; /* the last save: longest single hold of the ingest lock */
+	uint64_t saves, errors;
+	bool damaged; /* the checkpoint found at start was damaged and set aside */
+};
+void ingest_checkpoint_stats(struct ingest *g, struct ingest_checkpoint_stats *st);
+
+/*
+ * WAL removal policy (walgc.c), for a caller to run every few seconds.
+ * consumers_lsn: every record up to it is safe outside the WAL (the event
+ * store's flushed LSN). The dedupe index is the other consumer; its
+ * checkpoint at ckpt_path covers it. When closed WAL files exist that
+ * consumers_lsn (capped at the durable LSN) covers and the checkpoint does
+ * not, a new checkpoint is saved at the durable LSN first, at most once per
+ * checkpoint_interval_ms unless force; then the files covered by both are
+ * removed. Returns 0, or the error of the save or the removal (the other step
+ * still ran as far as it could).
+ */
+struct ingest_gc_policy {
+	int64_t checkpoint_interval_ms; /* 0 = INGEST_CHECKPOINT_INTERVAL_MS */
+	bool force;			/* save a needed checkpoint now, whatever the interval */
+};
+#define INGEST_CHECKPOINT_INTERVAL_MS 60000
+
+struct ingest_gc_result {
+	uint64_t files_removed, bytes_removed;
+	bool checkpoint_saved;
+	uint64_t checkpoint_lsn; /* of the checkpoint in force after the call (0: none) */
+};
+
+int ingest_wal_gc(struct ingest *g, struct wal *w, const char *ckpt_path, uint64_t consumers_lsn,
+		  int64_t now_ms, const struct ingest_gc_policy *policy,
+		  struct ingest_gc_result *res);
 
 #endif

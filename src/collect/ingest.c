@@ -15,7 +15,7 @@
  * (taken inside wal_append). The WAL's rollback hook takes ingest.mu without
  * holding the WAL lock.
  */
-#include "collect/collect.h"
+#include "collect/ingest_int.h"
 #include "base/td.h"
 #include "base/timeutil.h"
 #include "wal/wal.h"
@@ -25,49 +25,12 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define NSHARDS	    64
-#define EPOCH_MS    1577836800000LL /* 2020-01-01: seconds count from here */
-#define SEC_EXPIRED 1u		    /* a rolled-back entry: never inside the window */
-
-struct slot {
-	uint64_t h1;  /* low 64 bits of the hash */
-	uint32_t h2;  /* 32 more bits */
-	uint32_t sec; /* 0 = empty slot, else seconds since EPOCH_MS + 2 (to 2156) */
-};
-
-struct shard {
-	struct slot *slots;
-	size_t mask, used; /* used counts every non-empty slot */
-	size_t dead;	   /* of those, taken back (SEC_EXPIRED) */
-};
-
-/* Messages appended but maybe not durable yet, oldest first: what a failed
- * WAL write takes back. */
-struct pend {
-	uint64_t h1, lsn;
-	uint32_t h2;
-};
-
-struct ingest {
-	pthread_mutex_t mu;
-	struct shard shards[NSHARDS];
-	uint32_t window_sec;
-	struct wal *wal;
-	uint64_t last_lsn; /* last LSN this ingest appended */
-	struct pend *pend;
-	size_t pend_head, npend, cappend;
-};
-
-static uint32_t second_of(int64_t ms)
-{
-	int64_t sec = (ms - EPOCH_MS) / 1000 + 2;
-	return sec < 2 ? 2 : sec > UINT32_MAX ? UINT32_MAX : (uint32_t)sec;
-}
-
 struct ingest *ingest_new(int64_t window_ms)
 {
 	struct ingest *g = td_calloc(1, sizeof(*g));
 	pthread_mutex_init(&g->mu, NULL);
+	pthread_mutex_init(&g->save_mu, NULL);
+	pthread_mutex_init(&g->ck_mu, NULL);
 	for (int i = 0; i < NSHARDS; i++) {
 		g->shards[i].mask = 1023;
 		g->shards[i].slots = td_calloc(1024, sizeof(struct slot));
@@ -82,6 +45,8 @@ void ingest_free(struct ingest *g)
 	if (!g)
 		return;
 	pthread_mutex_destroy(&g->mu);
+	pthread_mutex_destroy(&g->save_mu);
+	pthread_mutex_destroy(&g->ck_mu);
 	for (int i = 0; i < NSHARDS; i++)
 		free(g->shards[i].slots);
 	free(g->pend);
@@ -108,28 +73,6 @@ static void key_hash(uint32_t source, const char *mid, size_t mlen, uint64_t *h1
 	*h2 = (uint32_t)h.high64;
 }
 
-static bool is_live(const struct slot *s, uint32_t now_sec, uint32_t window)
-{
-	return s->sec > SEC_EXPIRED && s->sec + window >= now_sec;
-}
-
-static struct shard *shard_of(struct ingest *g, uint64_t h1)
-{
-	return &g->shards[h1 >> 58];
-}
-
-/* The slot of a key, or the empty slot where it would go. */
-static struct slot *find(struct shard *sh, uint64_t h1, uint32_t h2)
-{
-	size_t j = h1 & sh->mask;
-	for (;;) {
-		struct slot *s = &sh->slots[j];
-		if (!s->sec || (s->h1 == h1 && s->h2 == h2))
-			return s;
-		j = (j + 1) & sh->mask;
-	}
-}
-
 /* Rehashes a shard, dropping expired entries, into a size that leaves it at
  * most half full. */
 static void rebuild(struct ingest *g, struct shard *sh, uint32_t now_sec)
@@ -154,7 +97,7 @@ static void rebuild(struct ingest *g, struct shard *sh, uint32_t now_sec)
 	free(old);
 }
 
-static void insert(struct ingest *g, uint64_t h1, uint32_t h2, uint32_t sec, uint32_t now_sec)
+void ingest_insert(struct ingest *g, uint64_t h1, uint32_t h2, uint32_t sec, uint32_t now_sec)
 {
 	struct shard *sh = shard_of(g, h1);
 	if ((sh->used + 1) * 10 > (sh->mask + 1) * 7)
@@ -171,6 +114,8 @@ int ingest_replay(void *ctx, const struct wal_record *rec)
 {
 	struct ingest *g = ctx;
 	struct collect_event_view v;
+	if (rec->lsn <= g->replay_after_lsn)
+		return 0; /* in the checkpoint already */
 	if (rec->type != WAL_REC_EVENT || collect_event_decode(rec->payload, rec->len, &v) ||
 	    v.id_assigned)
 		return 0;
@@ -180,7 +125,7 @@ int ingest_replay(void *ctx, const struct wal_record *rec)
 	uint64_t h1;
 	uint32_t h2;
 	key_hash(v.source_id, v.message_id, v.message_id_len, &h1, &h2);
-	insert(g, h1, h2, at, now_sec);
+	ingest_insert(g, h1, h2, at, now_sec);
 	return 0;
 }
 
@@ -258,7 +203,7 @@ static int submit_range(struct ingest *g, const struct collect_batch *b, size_t 
 				ndup++; /* stored before, or earlier in this batch */
 				continue;
 			}
-			insert(g, k.h1, k.h2, second_of(v.received_ms), now_sec);
+			ingest_insert(g, k.h1, k.h2, second_of(v.received_ms), now_sec);
 			k.lsn = 1; /* remembered: needs a pending entry */
 		}
 		keys[nnew] = k;

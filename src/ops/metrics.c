@@ -3,6 +3,7 @@
  */
 #include "ops/metrics.h"
 #include "base/td.h"
+#include "base/timeutil.h"
 #include "wal/wal.h"
 
 #include <pthread.h>
@@ -121,6 +122,48 @@ static void histogram(struct td_buf *out, const char *name, const double *bounds
 		      (unsigned long long)total);
 }
 
+static void render_checkpoint(struct td_buf *out, struct ingest *g)
+{
+	struct ingest_checkpoint_stats ck;
+	ingest_checkpoint_stats(g, &ck);
+	if (ck.saved_ms) {
+		int64_t age = td_now_ms() - ck.saved_ms;
+		td_buf_printf(out,
+			      "# HELP tandem_dedupe_checkpoint_age_seconds Time since the dedupe "
+			      "checkpoint in force was saved.\n"
+			      "# TYPE tandem_dedupe_checkpoint_age_seconds gauge\n"
+			      "tandem_dedupe_checkpoint_age_seconds %.3f\n",
+			      age > 0 ? (double)age / 1000 : 0.0);
+	}
+	td_buf_printf(
+	    out,
+	    "# HELP tandem_dedupe_checkpoint_lsn WAL position the dedupe checkpoint covers.\n"
+	    "# TYPE tandem_dedupe_checkpoint_lsn gauge\ntandem_dedupe_checkpoint_lsn %llu\n"
+	    "# HELP tandem_dedupe_checkpoint_bytes Size of the dedupe checkpoint file.\n"
+	    "# TYPE tandem_dedupe_checkpoint_bytes gauge\ntandem_dedupe_checkpoint_bytes %llu\n"
+	    "# HELP tandem_dedupe_checkpoint_entries Keys in the dedupe checkpoint.\n"
+	    "# TYPE tandem_dedupe_checkpoint_entries gauge\n"
+	    "tandem_dedupe_checkpoint_entries %llu\n"
+	    "# HELP tandem_dedupe_checkpoint_duration_seconds Time the last checkpoint save "
+	    "took.\n# TYPE tandem_dedupe_checkpoint_duration_seconds gauge\n"
+	    "tandem_dedupe_checkpoint_duration_seconds %.6f\n"
+	    "# HELP tandem_dedupe_checkpoint_lock_seconds Longest time the last checkpoint save "
+	    "held the ingest lock at once.\n# TYPE tandem_dedupe_checkpoint_lock_seconds gauge\n"
+	    "tandem_dedupe_checkpoint_lock_seconds %.6f\n"
+	    "# HELP tandem_dedupe_checkpoint_saves_total Dedupe checkpoints saved.\n"
+	    "# TYPE tandem_dedupe_checkpoint_saves_total counter\n"
+	    "tandem_dedupe_checkpoint_saves_total %llu\n"
+	    "# HELP tandem_dedupe_checkpoint_errors_total Dedupe checkpoint saves that failed.\n"
+	    "# TYPE tandem_dedupe_checkpoint_errors_total counter\n"
+	    "tandem_dedupe_checkpoint_errors_total %llu\n"
+	    "# HELP tandem_dedupe_checkpoint_damaged 1 if the checkpoint found at start was "
+	    "damaged (set aside; duplicates from removed WAL files are not recognised).\n"
+	    "# TYPE tandem_dedupe_checkpoint_damaged gauge\ntandem_dedupe_checkpoint_damaged %d\n",
+	    (unsigned long long)ck.lsn, (unsigned long long)ck.bytes,
+	    (unsigned long long)ck.entries, ck.seconds, ck.lock_seconds,
+	    (unsigned long long)ck.saves, (unsigned long long)ck.errors, ck.damaged ? 1 : 0);
+}
+
 int metrics_render(struct td_buf *out, struct wal *w, struct ingest *g)
 {
 	td_buf_printf(out,
@@ -193,6 +236,16 @@ int metrics_render(struct td_buf *out, struct wal *w, struct ingest *g)
 		    (unsigned long long)st.pending_bytes, (unsigned long long)st.pending_records,
 		    (unsigned long long)st.durable_lsn, (unsigned long long)st.disk_bytes,
 		    (unsigned long long)st.files, (unsigned long long)st.damaged_files);
+		td_buf_printf(
+		    out,
+		    "# HELP tandem_wal_removed_files_total WAL files removed because "
+		    "every consumer covers them.\n"
+		    "# TYPE tandem_wal_removed_files_total counter\n"
+		    "tandem_wal_removed_files_total %llu\n"
+		    "# HELP tandem_wal_removed_bytes_total Bytes of the WAL files removed.\n"
+		    "# TYPE tandem_wal_removed_bytes_total counter\n"
+		    "tandem_wal_removed_bytes_total %llu\n",
+		    (unsigned long long)st.files_removed, (unsigned long long)st.bytes_removed);
 	}
 	if (g)
 		td_buf_printf(out,
@@ -200,5 +253,7 @@ int metrics_render(struct td_buf *out, struct wal *w, struct ingest *g)
 			      "dedupe window.\n# TYPE tandem_dedupe_entries gauge\n"
 			      "tandem_dedupe_entries %zu\n",
 			      ingest_dedupe_size(g));
+	if (g)
+		render_checkpoint(out, g);
 	return 0;
 }

@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#define QA_SLAB	 (64 * 1024)
-#define QA_SMALL (8 * 1024) /* larger requests get their own block */
-#define QA_ALIGN 16
+#define QA_SLAB	     (64 * 1024)
+#define QA_SMALL     (8 * 1024) /* larger requests get their own block */
+#define QA_ALIGN     16
+#define QA_HUGE	     (4u << 20) /* blocks this big ask for 2 MB pages */
+#define QA_HUGE_PAGE (2u << 20)
 
 struct qa_block {
 	struct qa_block *next, *prev;
@@ -28,10 +31,8 @@ void qa_init(struct qarena *a, jmp_buf *oom)
 	a->oom = oom;
 	a->used = 0;
 	a->limit = 0;
+	pthread_mutex_init(&a->lock, NULL);
 }
-
-/* Accounts for n more bytes, or runs out when past the limit. */
-static void charge(struct qarena *a, size_t n);
 
 static void free_list(struct qa_block *b)
 {
@@ -48,6 +49,7 @@ void qa_release(struct qarena *a)
 	free_list(a->big);
 	free_list(a->slabs);
 	a->small = a->big = a->slabs = NULL;
+	pthread_mutex_destroy(&a->lock);
 }
 
 static void *oom(struct qarena *a)
@@ -57,29 +59,74 @@ static void *oom(struct qarena *a)
 	abort();
 }
 
-static void charge(struct qarena *a, size_t n)
+/* Memory for a big block. Big blocks ask for transparent huge pages: a
+ * query fills its big arrays once, and with 4 KB pages the page faults (one
+ * per 4 KB, each zeroing its page) cost more than the work on them. */
+static void *sys_alloc(size_t n)
 {
-	if (a->limit && (n > a->limit || a->used > a->limit - n))
-		oom(a);
-	a->used += n;
+	if (n < QA_HUGE)
+		return td_try_malloc(n);
+	size_t r = (n + QA_HUGE_PAGE - 1) & ~(size_t)(QA_HUGE_PAGE - 1);
+	void *p = aligned_alloc(QA_HUGE_PAGE, r);
+	if (p)
+		madvise(p, r, MADV_HUGEPAGE); /* advice only: failure is harmless */
+	return p;
 }
 
-static struct qa_block *big_block(struct qarena *a, size_t n)
+/* Accounts for n more bytes; false when past the limit. Caller holds lock. */
+static bool charge_locked(struct qarena *a, size_t n)
 {
-	if (n > SIZE_MAX - sizeof(struct qa_block))
-		return oom(a);
-	charge(a, n);
-	struct qa_block *b = td_try_malloc(sizeof(*b) + n);
-	if (!b)
-		return oom(a);
-	b->size = n;
-	b->used = n;
+	if (a->limit && (n > a->limit || a->used > a->limit - n))
+		return false;
+	a->used += n;
+	return true;
+}
+
+static void charge(struct qarena *a, size_t n)
+{
+	pthread_mutex_lock(&a->lock);
+	bool ok = charge_locked(a, n);
+	pthread_mutex_unlock(&a->lock);
+	if (!ok)
+		oom(a);
+}
+
+/* Caller holds lock. */
+static void link_big(struct qarena *a, struct qa_block *b)
+{
 	b->prev = NULL;
 	b->next = a->big;
 	if (a->big)
 		a->big->prev = b;
 	a->big = b;
+}
+
+static struct qa_block *try_big_block(struct qarena *a, size_t n)
+{
+	if (n > SIZE_MAX - sizeof(struct qa_block))
+		return NULL;
+	pthread_mutex_lock(&a->lock);
+	bool ok = charge_locked(a, n);
+	pthread_mutex_unlock(&a->lock);
+	if (!ok)
+		return NULL;
+	struct qa_block *b = sys_alloc(sizeof(*b) + n);
+	pthread_mutex_lock(&a->lock);
+	if (!b) {
+		a->used -= n;
+	} else {
+		b->size = n;
+		b->used = n;
+		link_big(a, b);
+	}
+	pthread_mutex_unlock(&a->lock);
 	return b;
+}
+
+static struct qa_block *big_block(struct qarena *a, size_t n)
+{
+	struct qa_block *b = try_big_block(a, n);
+	return b ? b : oom(a);
 }
 
 void *qa_alloc(struct qarena *a, size_t n)
@@ -156,6 +203,7 @@ static struct qa_block *block_of(void *p)
 	return (struct qa_block *)((unsigned char *)p - offsetof(struct qa_block, data));
 }
 
+/* Caller holds lock. */
 static void unlink_big(struct qarena *a, struct qa_block *b)
 {
 	if (b->prev)
@@ -166,35 +214,44 @@ static void unlink_big(struct qarena *a, struct qa_block *b)
 		b->next->prev = b->prev;
 }
 
-void *qa_big_realloc(struct qarena *a, void *p, size_t n)
+void *qa_try_big_realloc(struct qarena *a, void *p, size_t n)
 {
-	if (!p)
-		return big_block(a, n ? n : 1)->data;
+	if (!p) {
+		struct qa_block *b = try_big_block(a, n ? n : 1);
+		return b ? b->data : NULL;
+	}
 	if (n > SIZE_MAX - sizeof(struct qa_block))
-		return oom(a);
+		return NULL;
 	struct qa_block *b = block_of(p);
-	if (n > b->size)
-		charge(a, n - b->size);
-	else
+	pthread_mutex_lock(&a->lock);
+	if (n > b->size && !charge_locked(a, n - b->size)) {
+		pthread_mutex_unlock(&a->lock);
+		return NULL;
+	}
+	if (n <= b->size)
 		a->used -= b->size - n;
 	unlink_big(a, b);
+	pthread_mutex_unlock(&a->lock);
 	struct qa_block *nb = td_try_realloc(b, sizeof(*b) + (n ? n : 1));
+	pthread_mutex_lock(&a->lock);
 	if (!nb) {
-		/* still ours: put it back so qa_release() frees it */
-		b->prev = NULL;
-		b->next = a->big;
-		if (a->big)
-			a->big->prev = b;
-		a->big = b;
-		return oom(a);
+		/* still ours, at its old size: put it back so qa_release() frees it */
+		a->used -= n > b->size ? n - b->size : 0;
+		a->used += n < b->size ? b->size - n : 0;
+		link_big(a, b);
+		pthread_mutex_unlock(&a->lock);
+		return NULL;
 	}
 	nb->size = nb->used = n;
-	nb->prev = NULL;
-	nb->next = a->big;
-	if (a->big)
-		a->big->prev = nb;
-	a->big = nb;
+	link_big(a, nb);
+	pthread_mutex_unlock(&a->lock);
 	return nb->data;
+}
+
+void *qa_big_realloc(struct qarena *a, void *p, size_t n)
+{
+	void *r = qa_try_big_realloc(a, p, n);
+	return r ? r : oom(a);
 }
 
 void qa_big_free(struct qarena *a, void *p)
@@ -202,8 +259,10 @@ void qa_big_free(struct qarena *a, void *p)
 	if (!p)
 		return;
 	struct qa_block *b = block_of(p);
+	pthread_mutex_lock(&a->lock);
 	a->used -= b->size;
 	unlink_big(a, b);
+	pthread_mutex_unlock(&a->lock);
 	free(b);
 }
 

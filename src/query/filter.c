@@ -538,3 +538,29 @@ int qsel_eval(struct qctx *q, const struct qsel *sel, const struct query_chunk *
 	}
 	return 0;
 }
+
+static bool filter_same(const struct qfilter *a, const struct qfilter *b)
+{
+	if (strcmp(a->path, b->path) != 0 || a->op != b->op || a->vkind != b->vkind ||
+	    a->nv != b->nv)
+		return false;
+	for (size_t i = 0; i < a->nv; i++) {
+		bool same = a->vkind == QV_STRING   ? strcmp(a->sv[i], b->sv[i]) == 0
+			    : a->vkind == QV_NUMBER ? a->dv[i] == b->dv[i]
+			    : a->vkind == QV_BOOL   ? a->bv[i] == b->bv[i]
+						    : true;
+		if (!same)
+			return false;
+	}
+	return true;
+}
+
+bool qsel_same(const struct qsel *a, const struct qsel *b)
+{
+	if (strcmp(a->event, b->event) != 0 || a->nf != b->nf)
+		return false;
+	for (size_t i = 0; i < a->nf; i++)
+		if (!filter_same(&a->f[i], &b->f[i]))
+			return false;
+	return true;
+}

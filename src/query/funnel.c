@@ -54,10 +54,6 @@ struct funnel {
 	bool want_persons, p_dropped;
 	int64_t p_step, p_offset, p_limit;
 	struct qintern intern;
-	struct qvec entries; /* struct fentry */
-	struct qvec bds;     /* int32_t per entry (breakdown only) */
-	struct qvec persons; /* uint32_t: the persons list asked for */
-	uint32_t *count;     /* npersons + 1: entries per person, at [person + 1] */
 };
 
 /* What one person's walk yields. */
@@ -212,146 +208,167 @@ static bool applies(const struct qsel *s, const char *name)
 	return !*s->event || strcmp(s->event, name) == 0;
 }
 
-/* Entries for every row of chunks(name) that matters to the funnel. */
-static int gather_name(struct qctx *q, struct funnel *f, const char *name, const char *src_name)
-{
-	int steps_here[QUERY_MAX_STEPS], nsh = 0;
-	int excl_here[QUERY_MAX_STEPS], nxh = 0;
-	for (int s = 0; s < f->nsteps; s++)
-		if (applies(&f->steps[s], name))
-			steps_here[nsh++] = s;
-	for (size_t x = 0; x < f->nexcl; x++)
-		if (applies(&f->excl[x].sel, name))
-			excl_here[nxh++] = (int)x;
-	/* strict order: every row of a step's event name takes part, matching or not */
-	bool considered = f->order == ORDER_STRICT && nsh > 0;
-	if (!nsh && !nxh)
-		return 0;
-	const struct query_chunk *chunks;
-	size_t nchunks = q->src->chunks(q->src->ctx, src_name, &chunks);
-	uint64_t *bits[2 * QUERY_MAX_STEPS + 1];
-	struct qbits poolb = {0};
-	uint64_t *pool = NULL;
-	/* strict order also needs the rows that pass only the global filters */
-	struct qsel global = {.field = "filters", .event = "", .f = q->global, .nf = q->nglobal};
-	int nsel = nsh + nxh + (considered ? 1 : 0);
-	for (size_t ci = 0; ci < nchunks; ci++) {
-		const struct query_chunk *c = &chunks[ci];
-		size_t lo, hi;
-		qchunk_range(q, c, &lo, &hi);
-		if (lo >= hi)
-			continue;
-		pool = qbits_fit(&q->arena, &poolb, hi - lo, (size_t)nsel);
-		for (int k = 0; k < nsel; k++) {
-			bits[k] = pool + (size_t)k * poolb.cap;
-			const struct qsel *sel = k < nsh	 ? &f->steps[steps_here[k]]
-						 : k < nsh + nxh ? &f->excl[excl_here[k - nsh]].sel
-								 : &global;
-			int rc = qsel_eval(q, sel, c, lo, hi, bits[k]);
-			if (rc)
-				return rc;
-		}
-		struct qbdcol bc;
-		bool bd = f->bd_path && nsh > 0;
-		if (bd) {
-			int rc = qbdcol_open(q, &f->intern, f->bd_path, c, &bc);
-			if (rc)
-				return rc;
-		}
-		for (size_t i = 0; i < hi - lo; i++) {
-			uint32_t mask = 0, gaps = 0;
-			for (int k = 0; k < nsh; k++)
-				if (qbit(bits[k], i))
-					mask |= 1u << steps_here[k];
-			for (int k = 0; k < nxh; k++)
-				if (qbit(bits[nsh + k], i))
-					gaps |= f->excl[excl_here[k]].gaps;
-			bool other = considered && qbit(bits[nsh + nxh], i);
-			if (!mask && !gaps && !other)
-				continue;
-			uint32_t person;
-			if (qperson(q, c->pid[lo + i], &person))
-				return qerr_pid(q, c->pid[lo + i]);
-			if (f->entries.n + 2 > f->entries.cap)
-				qvec_reserve(&q->arena, &f->entries, f->entries.n + 2);
-			f->count[person + 1] += (mask || other) + (gaps != 0);
-			if (mask || other) {
-				struct fentry *e = (struct fentry *)f->entries.p + f->entries.n++;
-				e->ts = c->ts[lo + i];
-				e->who = person;
-				e->mask = mask;
-				if (f->bd_path) {
-					int32_t *b = qvec_push(&q->arena, &f->bds);
-					*b = mask && bd ? qbdcol_get(q, &f->intern, &bc, lo + i)
-							: QBD_NONE;
-				}
-			}
-			if (gaps) {
-				struct fentry *e = (struct fentry *)f->entries.p + f->entries.n++;
-				e->ts = c->ts[lo + i];
-				e->who = person;
-				e->mask = F_EXCL | gaps;
-				if (f->bd_path) {
-					int32_t *b = qvec_push(&q->arena, &f->bds);
-					*b = QBD_NONE;
-				}
-			}
-		}
-		if (bd)
-			qbdcol_close(q, &bc);
-	}
-	qa_big_free(&q->arena, pool);
-	return 0;
-}
+/* What the rows of one event name can be to the funnel. */
+struct fname {
+	int steps_here[QUERY_MAX_STEPS], nsh;
+	int excl_here[QUERY_MAX_STEPS], nxh;
+	bool considered; /* strict order: every row of a step's name takes part */
+	int nsel;	 /* selectors evaluated per chunk: steps, exclusions, considered */
+};
 
-/* Rows of name inside the range: room to reserve before gathering. */
-static size_t rows_in_range(struct qctx *q, const char *name)
-{
-	const struct query_chunk *chunks;
-	size_t n = q->src->chunks(q->src->ctx, name, &chunks), rows = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t lo, hi;
-		qchunk_range(q, &chunks[i], &lo, &hi);
-		rows += hi - lo;
-	}
-	return rows;
-}
-
-static int gather(struct qctx *q, struct funnel *f)
-{
-	bool every = false;
-	for (int s = 0; s < f->nsteps; s++)
-		every |= !*f->steps[s].event;
-	for (size_t x = 0; x < f->nexcl; x++)
-		every |= !*f->excl[x].sel.event;
+/* One chunk's rows in the range, with every selector evaluated. */
+struct fjob {
+	const struct query_chunk *c;
+	size_t lo, hi;
+	const struct fname *nm;
+	const uint64_t *bits[2 * QUERY_MAX_STEPS + 1]; /* per selector; NULL: every row */
+	bool any_bits;
+	const int32_t *bd; /* breakdown value id of row lo + i, or NULL */
+	uint32_t *hist;	   /* entries per person bucket, then where the next one goes */
+	uint64_t nentries;
 	int rc;
-	if (every) {
-		/* some selector reads every event: walk the names one by one so
-		 * each chunk is read once and knows its name */
-		for (size_t i = 0; i < q->nnames; i++)
-			if ((rc = gather_name(q, f, q->names[i], q->names[i])))
-				return rc;
-		return 0;
+	uint32_t bad;
+};
+
+/* Step mask, exclusion gaps and "considered" of row lo + i. */
+static inline void row_bits(const struct funnel *f, const struct fjob *j, size_t i, uint32_t *mask,
+			    uint32_t *gaps, bool *other)
+{
+	const struct fname *nm = j->nm;
+	uint32_t m = 0, g = 0;
+	for (int k = 0; k < nm->nsh; k++)
+		if (!j->bits[k] || qbit(j->bits[k], i))
+			m |= 1u << nm->steps_here[k];
+	for (int k = 0; k < nm->nxh; k++)
+		if (!j->bits[nm->nsh + k] || qbit(j->bits[nm->nsh + k], i))
+			g |= f->excl[nm->excl_here[k]].gaps;
+	int ko = nm->nsh + nm->nxh;
+	*other = nm->considered && (!j->bits[ko] || qbit(j->bits[ko], i));
+	*mask = m;
+	*gaps = g;
+}
+
+/* The parallel part of a funnel. Gathering turns rows into entries placed
+ * by person bucket (person >> shift): a first pass over each chunk counts
+ * its entries per bucket, prefix sums give every (bucket, chunk) its place,
+ * a second pass writes them there (tasks per chunk). Then each bucket is
+ * sorted by person inside the bucket (a range that fits in cache) and its
+ * persons walked (tasks per bucket), each worker summing into its own
+ * counts and conversion times. */
+struct fpar {
+	const struct funnel *f;
+	const struct query_source *src;
+	struct fjob *jobs;
+	unsigned shift;
+	size_t nb;	    /* person buckets */
+	uint32_t *bstart;   /* nb + 1: entries of bucket b at [bstart[b], bstart[b + 1]) */
+	struct fentry *tmp; /* entries by bucket */
+	int32_t *tmp_bd;    /* their breakdown ids (breakdown only) */
+	struct fentry *mv;  /* entries moved to another bucket by canonical[] */
+	int32_t *mv_bd;
+	uint32_t *mstart; /* nb + 1: moved entries of bucket b */
+	struct qarena *arena;
+	size_t nslots;
+	struct fworker *w;
+	uint64_t *persons;    /* bitmap of the persons listed, or NULL */
+	const uint64_t *keep; /* stored ids whose rows are gathered, or NULL: all */
+	int *rc;	      /* per bucket */
+	uint32_t *bad;	      /* per bucket: the id with a canonical id out of range */
+};
+
+/* A worker's scratch (each sized for the largest bucket) and results. */
+struct fworker {
+	uint32_t *local;     /* (1 << shift) + 1 counts */
+	struct fentry *by;   /* the bucket's entries by person */
+	struct fentry *stmp; /* merge sort room */
+	int64_t *mts;	     /* order "any" */
+	uint32_t *mmask;
+	uint64_t *count; /* nslots * N */
+	struct ftime *times;
+	size_t ntimes, captimes;
+	struct fmove *moves; /* entries found in the wrong bucket */
+	size_t nmoves, capmoves;
+};
+
+struct fmove {
+	struct fentry e; /* who: the canonical person */
+	int32_t bd;
+	uint32_t bucket;
+};
+
+static void count_task(void *arg, size_t ji, unsigned worker)
+{
+	struct fpar *fp = arg;
+	struct fjob *j = &fp->jobs[ji];
+	(void)worker;
+	memset(j->hist, 0, fp->nb * sizeof(uint32_t));
+	uint32_t cmask = 0, cgaps = 0;
+	bool cother = false;
+	if (!j->any_bits)
+		row_bits(fp->f, j, 0, &cmask, &cgaps, &cother);
+	uint64_t total = 0;
+	for (size_t i = 0; i < j->hi - j->lo; i++) {
+		uint32_t mask = cmask, gaps = cgaps;
+		bool other = cother;
+		if (j->any_bits)
+			row_bits(fp->f, j, i, &mask, &gaps, &other);
+		uint32_t ne = (mask || other) + (gaps != 0);
+		if (!ne)
+			continue;
+		uint32_t pid = j->c->pid[j->lo + i];
+		if (pid >= fp->src->npersons) {
+			j->rc = TD_ECORRUPT;
+			j->bad = pid;
+			return;
+		}
+		if (fp->keep && !qbit(fp->keep, pid))
+			continue;
+		j->hist[pid >> fp->shift] += ne;
+		total += ne;
 	}
-	const char *done[2 * QUERY_MAX_STEPS];
-	size_t ndone = 0, rows = 0;
-	for (size_t k = 0; k < (size_t)f->nsteps + f->nexcl; k++) {
-		const char *name =
-		    k < (size_t)f->nsteps ? f->steps[k].event : f->excl[k - f->nsteps].sel.event;
-		bool seen = false;
-		for (size_t d = 0; d < ndone; d++)
-			seen |= strcmp(done[d], name) == 0;
-		if (!seen) {
-			done[ndone++] = name;
-			rows += rows_in_range(q, name);
+	j->nentries = total;
+}
+
+static void place_task(void *arg, size_t ji, unsigned worker)
+{
+	struct fpar *fp = arg;
+	struct fjob *j = &fp->jobs[ji];
+	(void)worker;
+	uint32_t cmask = 0, cgaps = 0;
+	bool cother = false;
+	if (!j->any_bits)
+		row_bits(fp->f, j, 0, &cmask, &cgaps, &cother);
+	const int64_t *ts = j->c->ts;
+	for (size_t i = 0; i < j->hi - j->lo; i++) {
+		uint32_t mask = cmask, gaps = cgaps;
+		bool other = cother;
+		if (j->any_bits)
+			row_bits(fp->f, j, i, &mask, &gaps, &other);
+		if (!mask && !gaps && !other)
+			continue;
+		uint32_t person = j->c->pid[j->lo + i]; /* checked when counting */
+		if (fp->keep && !qbit(fp->keep, person))
+			continue;
+		uint32_t *at = &j->hist[person >> fp->shift];
+		if (mask || other) {
+			struct fentry *e = &fp->tmp[*at];
+			e->ts = ts[j->lo + i];
+			e->who = person;
+			e->mask = mask;
+			if (fp->tmp_bd)
+				fp->tmp_bd[*at] = mask && j->bd ? j->bd[i] : QBD_NONE;
+			(*at)++;
+		}
+		if (gaps) {
+			struct fentry *e = &fp->tmp[*at];
+			e->ts = ts[j->lo + i];
+			e->who = person;
+			e->mask = F_EXCL | gaps;
+			if (fp->tmp_bd)
+				fp->tmp_bd[*at] = QBD_NONE;
+			(*at)++;
 		}
 	}
-	/* most rows of the steps' events become one entry: reserve once */
-	qvec_reserve(&q->arena, &f->entries, rows + 2);
-	for (size_t d = 0; d < ndone; d++)
-		if ((rc = gather_name(q, f, done[d], done[d])))
-			return rc;
-	return 0;
 }
 
 /* ---- per-person automata -------------------------------------------- */
@@ -551,27 +568,56 @@ struct ftime {
 	int64_t ms;
 };
 
-static int cmp_fentry_ts(const void *a, const void *b)
+/* Sorts one person's entries by time. They arrive as a few ascending runs
+ * (one per chunk they came from, in chunk order), so a small person gets an
+ * insertion sort and a big one a natural merge sort: runs merged pairwise
+ * through tmp (room for n entries) until one is left. Both are stable. */
+static void sort_person(struct fentry *e, size_t n, struct fentry *tmp)
 {
-	const struct fentry *x = a, *y = b;
-	return (x->ts > y->ts) - (x->ts < y->ts);
-}
-
-static void sort_person(struct fentry *e, size_t n)
-{
-	if (n > 32) {
-		q_qsort(e, n, sizeof(*e), cmp_fentry_ts);
+	if (n <= 32) {
+		for (size_t i = 1; i < n; i++) {
+			struct fentry x = e[i];
+			size_t j = i;
+			while (j > 0 && e[j - 1].ts > x.ts) {
+				e[j] = e[j - 1];
+				j--;
+			}
+			e[j] = x;
+		}
 		return;
 	}
-	for (size_t i = 1; i < n; i++) {
-		struct fentry x = e[i];
-		size_t j = i;
-		while (j > 0 && e[j - 1].ts > x.ts) {
-			e[j] = e[j - 1];
-			j--;
+	struct fentry *src = e, *dst = tmp;
+	for (;;) {
+		size_t nruns = 0;
+		for (size_t i = 0; i < n;) {
+			size_t a = i, m = i + 1;
+			while (m < n && src[m - 1].ts <= src[m].ts)
+				m++;
+			size_t b = m;
+			if (b < n)
+				for (b++; b < n && src[b - 1].ts <= src[b].ts;)
+					b++;
+			if (nruns == 0 && m == n)
+				goto sorted; /* one run: nothing to merge */
+			size_t x = a, y = m, o = a;
+			while (x < m && y < b)
+				dst[o++] = src[y].ts < src[x].ts ? src[y++] : src[x++];
+			while (x < m)
+				dst[o++] = src[x++];
+			while (y < b)
+				dst[o++] = src[y++];
+			nruns++;
+			i = b;
 		}
-		e[j] = x;
+		struct fentry *t = src;
+		src = dst;
+		dst = t;
+		if (nruns == 1)
+			break;
 	}
+sorted:
+	if (src != e)
+		memcpy(e, src, n * sizeof(*e));
 }
 
 /* The k-th smallest of v[0..n) (v is reordered so that v[0..k) <= v[k]):
@@ -671,6 +717,329 @@ static void write_steps(struct qctx *q, const struct funnel *f, const uint64_t *
 	qo_raw(q, "]");
 }
 
+/* ---- walking persons, in parallel ------------------------------------ */
+
+/* Grows a worker's array (thread-safe arena calls only); false when out of memory. */
+static bool fgrow(struct qarena *a, void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return true;
+	size_t n = *cap ? *cap : 64;
+	while (n < need)
+		n *= 2;
+	void *x = qa_try_big_realloc(a, *p, n * size);
+	if (!x)
+		return false;
+	*p = x;
+	*cap = n;
+	return true;
+}
+
+static int walk_person(struct fpar *fp, struct fworker *w, struct fentry *e, size_t k,
+		       uint32_t person)
+{
+	const struct funnel *f = fp->f;
+	int N = f->nsteps;
+	sort_person(e, k, w->stmp);
+	struct fresult r;
+	if (f->order == ORDER_SEQUENTIAL)
+		walk_sequential(f, e, k, &r);
+	else if (f->order == ORDER_STRICT)
+		walk_strict(f, e, k, &r);
+	else
+		walk_any(f, e, k, &r, w->mts, w->mmask);
+	if (r.level == 0)
+		return 0;
+	uint32_t slot = 0;
+	if (f->bd_path)
+		slot = (uint32_t)(attribute(f, e, k) + 1);
+	for (int s = 0; s < r.level; s++)
+		w->count[(size_t)slot * N + s]++;
+	if (r.level > 1 && !fgrow(fp->arena, (void **)&w->times, &w->captimes,
+				  w->ntimes + (size_t)r.level, sizeof(*w->times)))
+		return TD_ENOMEM;
+	for (int s = 1; s < r.level; s++) {
+		struct ftime *t = &w->times[w->ntimes++];
+		t->key = slot * (uint32_t)N + (uint32_t)s;
+		t->ms = r.time[s];
+	}
+	if (fp->persons) {
+		bool in_list = f->p_dropped ? r.level == f->p_step - 1 : r.level >= f->p_step;
+		if (in_list) /* buckets may share a word of the bitmap */
+			__atomic_fetch_or(&fp->persons[person >> 6], 1ULL << (person & 63),
+					  __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+#define F_DEAD UINT32_MAX /* an entry that moved to another bucket */
+
+/* Entries were placed by stored person id, which needs no read of
+ * canonical[] per row; here each bucket maps its ids, reading only its own
+ * slice of canonical[]. Entries whose canonical person belongs to another
+ * bucket are set aside (and marked dead here) for the main thread to hand
+ * over. */
+static void map_task(void *arg, size_t b, unsigned worker)
+{
+	struct fpar *fp = arg;
+	struct fworker *w = &fp->w[worker];
+	const uint32_t *canon = fp->src->canonical;
+	uint32_t np = fp->src->npersons;
+	for (size_t i = fp->bstart[b]; i < fp->bstart[b + 1]; i++) {
+		uint32_t p = fp->tmp[i].who, c = canon[p];
+		if (c >= np) {
+			fp->rc[b] = TD_ECORRUPT;
+			fp->bad[b] = p;
+			return;
+		}
+		if ((c >> fp->shift) == b) {
+			fp->tmp[i].who = c;
+			continue;
+		}
+		if (!fgrow(fp->arena, (void **)&w->moves, &w->capmoves, w->nmoves + 1,
+			   sizeof(*w->moves))) {
+			fp->rc[b] = TD_ENOMEM;
+			return;
+		}
+		struct fmove *m = &w->moves[w->nmoves++];
+		m->e = fp->tmp[i];
+		m->e.who = c;
+		m->bd = fp->tmp_bd ? fp->tmp_bd[i] : QBD_NONE;
+		m->bucket = c >> fp->shift;
+		fp->tmp[i].who = F_DEAD;
+	}
+}
+
+/* Sorts bucket b's entries by person (a counting sort over the bucket's
+ * persons; "who" becomes the breakdown value id) and walks each person. */
+static void walk_task(void *arg, size_t b, unsigned worker)
+{
+	struct fpar *fp = arg;
+	struct fworker *w = &fp->w[worker];
+	size_t a = fp->bstart[b], z = fp->bstart[b + 1];
+	size_t ma = fp->mstart ? fp->mstart[b] : 0, mz = fp->mstart ? fp->mstart[b + 1] : 0;
+	if (a == z && ma == mz)
+		return;
+	size_t nloc = (size_t)1 << fp->shift;
+	uint32_t *cnt = w->local, lowmask = (uint32_t)nloc - 1;
+	memset(cnt, 0, (nloc + 1) * sizeof(uint32_t));
+	for (size_t i = a; i < z; i++)
+		if (fp->tmp[i].who != F_DEAD)
+			cnt[(fp->tmp[i].who & lowmask) + 1]++;
+	for (size_t i = ma; i < mz; i++)
+		cnt[(fp->mv[i].who & lowmask) + 1]++;
+	for (size_t p = 0; p < nloc; p++)
+		cnt[p + 1] += cnt[p];
+	struct fentry *by = w->by;
+	for (size_t i = a; i < z; i++) {
+		struct fentry x = fp->tmp[i];
+		if (x.who == F_DEAD)
+			continue;
+		uint32_t p = x.who & lowmask;
+		x.who = fp->tmp_bd ? (uint32_t)fp->tmp_bd[i] : (uint32_t)QBD_NONE;
+		by[cnt[p]++] = x;
+	}
+	for (size_t i = ma; i < mz; i++) {
+		struct fentry x = fp->mv[i];
+		uint32_t p = x.who & lowmask;
+		x.who = fp->mv_bd ? (uint32_t)fp->mv_bd[i] : (uint32_t)QBD_NONE;
+		by[cnt[p]++] = x;
+	}
+	/* cnt[p] is now the end of local person p's entries */
+	uint32_t base = (uint32_t)(b << fp->shift);
+	for (size_t p = 0, from = 0; p < nloc; p++) {
+		size_t to = cnt[p];
+		if (to > from) {
+			int rc = walk_person(fp, w, by + from, to - from, base + (uint32_t)p);
+			if (rc) {
+				fp->rc[b] = rc;
+				return;
+			}
+		}
+		from = to;
+	}
+}
+
+/* Every chunk of every name the funnel reads, with its selectors evaluated
+ * (filters read columns: on the query's thread). */
+static int make_jobs(struct qctx *q, struct funnel *f, struct qvec *jobs)
+{
+	bool every = false;
+	for (int s = 0; s < f->nsteps; s++)
+		every |= !*f->steps[s].event;
+	for (size_t x = 0; x < f->nexcl; x++)
+		every |= !*f->excl[x].sel.event;
+	/* names to read: each once, so each chunk is read once and knows its name */
+	const char **names =
+	    qa_alloc(&q->arena, (q->nnames + 2 * QUERY_MAX_STEPS + 1) * sizeof(*names));
+	size_t nn = 0;
+	if (every) {
+		for (size_t i = 0; i < q->nnames; i++)
+			names[nn++] = q->names[i];
+	} else {
+		for (size_t k = 0; k < (size_t)f->nsteps + f->nexcl; k++) {
+			const char *name = k < (size_t)f->nsteps ? f->steps[k].event
+								 : f->excl[k - f->nsteps].sel.event;
+			bool seen = false;
+			for (size_t d = 0; d < nn; d++)
+				seen |= strcmp(names[d], name) == 0;
+			if (!seen)
+				names[nn++] = name;
+		}
+	}
+	/* strict order also needs the rows that pass only the global filters */
+	struct qsel *global = qa_alloc(&q->arena, sizeof(*global));
+	*global = (struct qsel){.field = "filters", .event = "", .f = q->global, .nf = q->nglobal};
+	for (size_t d = 0; d < nn; d++) {
+		struct fname *nm = qa_calloc(&q->arena, 1, sizeof(*nm));
+		for (int s = 0; s < f->nsteps; s++)
+			if (applies(&f->steps[s], names[d]))
+				nm->steps_here[nm->nsh++] = s;
+		for (size_t x = 0; x < f->nexcl; x++)
+			if (applies(&f->excl[x].sel, names[d]))
+				nm->excl_here[nm->nxh++] = (int)x;
+		nm->considered = f->order == ORDER_STRICT && nm->nsh > 0;
+		nm->nsel = nm->nsh + nm->nxh + (nm->considered ? 1 : 0);
+		if (!nm->nsh && !nm->nxh)
+			continue;
+		const struct query_chunk *chunks;
+		size_t nchunks = q->src->chunks(q->src->ctx, names[d], &chunks);
+		for (size_t ci = 0; ci < nchunks; ci++) {
+			const struct query_chunk *c = &chunks[ci];
+			size_t lo, hi;
+			qchunk_range(q, c, &lo, &hi);
+			if (lo >= hi)
+				continue;
+			struct fjob *j = qvec_push(&q->arena, jobs);
+			memset(j, 0, sizeof(*j));
+			j->c = c;
+			j->lo = lo;
+			j->hi = hi;
+			j->nm = nm;
+			for (int k = 0; k < nm->nsel; k++) {
+				const struct qsel *sel =
+				    k < nm->nsh ? &f->steps[nm->steps_here[k]]
+				    : k < nm->nsh + nm->nxh
+					? &f->excl[nm->excl_here[k - nm->nsh]].sel
+					: global;
+				if (!sel->nf)
+					continue;
+				uint64_t *bits = qa_big_realloc(
+				    &q->arena, NULL, (hi - lo + 63) / 64 * sizeof(uint64_t));
+				int rc = qsel_eval(q, sel, c, lo, hi, bits);
+				if (rc)
+					return rc;
+				j->bits[k] = bits;
+				j->any_bits = true;
+			}
+			if (f->bd_path && nm->nsh > 0) {
+				struct qbdcol bc;
+				int rc = qbdcol_open(q, &f->intern, f->bd_path, c, &bc);
+				if (rc)
+					return rc;
+				int32_t *bd =
+				    qa_big_realloc(&q->arena, NULL, (hi - lo) * sizeof(int32_t));
+				for (size_t i = lo; i < hi; i++)
+					bd[i - lo] = qbdcol_get(q, &f->intern, &bc, i);
+				qbdcol_close(q, &bc);
+				j->bd = bd;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Maps stored ids to canonical persons (map_task), then hands the entries
+ * that belong to another bucket over: grouped by bucket into fp->mv. */
+static int map_canonical(struct qctx *q, struct fpar *fp, unsigned nthr)
+{
+	qpar_for(nthr, fp->nb, map_task, fp);
+	for (size_t b = 0; b < fp->nb; b++) {
+		if (fp->rc[b] == TD_ECORRUPT)
+			return qerr_pid(q, fp->bad[b]);
+		if (fp->rc[b])
+			return qerr_code(q, fp->rc[b],
+					 "query: not enough memory to run this query");
+	}
+	size_t n = 0;
+	for (unsigned t = 0; t < nthr; t++)
+		n += fp->w[t].nmoves;
+	fp->mstart = qa_big_realloc(&q->arena, NULL, (fp->nb + 1) * sizeof(uint32_t));
+	memset(fp->mstart, 0, (fp->nb + 1) * sizeof(uint32_t));
+	for (unsigned t = 0; t < nthr; t++)
+		for (size_t i = 0; i < fp->w[t].nmoves; i++)
+			fp->mstart[fp->w[t].moves[i].bucket + 1]++;
+	for (size_t b = 0; b < fp->nb; b++)
+		fp->mstart[b + 1] += fp->mstart[b];
+	uint32_t *next = qa_big_realloc(&q->arena, NULL, (fp->nb + 1) * sizeof(uint32_t));
+	memcpy(next, fp->mstart, (fp->nb + 1) * sizeof(uint32_t));
+	fp->mv = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(*fp->mv));
+	if (fp->tmp_bd)
+		fp->mv_bd = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(int32_t));
+	for (unsigned t = 0; t < nthr; t++) {
+		for (size_t i = 0; i < fp->w[t].nmoves; i++) {
+			const struct fmove *m = &fp->w[t].moves[i];
+			uint32_t at = next[m->bucket]++;
+			fp->mv[at] = m->e;
+			if (fp->mv_bd)
+				fp->mv_bd[at] = m->bd;
+		}
+		qa_big_free(&q->arena, fp->w[t].moves);
+		fp->w[t].moves = NULL;
+	}
+	qa_big_free(&q->arena, next);
+	return 0;
+}
+
+/*
+ * Whoever has no row of step 2 ends at step 1 (with a row of step 1) or
+ * nowhere, in every order and whatever the exclusions: so only the rows of
+ * persons with a step-2 row need gathering and walking. Sets fp->keep (the
+ * stored ids whose canonical person has a step-2 row) and *only1 (the
+ * canonical persons with a step-1 row and none of step 2). Not with a
+ * breakdown: its attribution reads every person's rows.
+ */
+static int step2_persons(struct qctx *q, struct funnel *f, struct fpar *fp, uint64_t **only1)
+{
+	int64_t from = q->range.set ? q->range.from : INT64_MIN;
+	int64_t to = q->range.set ? q->range.to : INT64_MAX;
+	uint32_t np = q->src->npersons;
+	size_t nw = ((size_t)np + 63) / 64;
+	uint64_t *s1 = qa_big_realloc(&q->arena, NULL, (nw ? nw : 1) * sizeof(uint64_t));
+	uint64_t *s2 = qa_big_realloc(&q->arena, NULL, (nw ? nw : 1) * sizeof(uint64_t));
+	memset(s1, 0, (nw ? nw : 1) * sizeof(uint64_t));
+	memset(s2, 0, (nw ? nw : 1) * sizeof(uint64_t));
+	for (int s = 0; s < 2; s++) {
+		struct qspan *sp;
+		size_t nsp;
+		int rc = qspans_get(q, &f->steps[s], from, to, &sp, &nsp);
+		if (rc || (rc = qperson_set(q, sp, nsp, from, to, s ? s2 : s1)))
+			return rc;
+		for (size_t i = 0; i < nsp; i++)
+			qa_big_free(&q->arena, (void *)sp[i].pass);
+		qa_big_free(&q->arena, sp);
+	}
+	/* in stored ids; a canonical id out of range is kept, for the error */
+	uint64_t *keep = qa_big_realloc(&q->arena, NULL, (nw ? nw : 1) * sizeof(uint64_t));
+	memset(keep, 0, (nw ? nw : 1) * sizeof(uint64_t));
+	const uint32_t *canon = q->src->canonical;
+	for (uint32_t p = 0; p < np; p++) {
+		uint32_t c = canon ? canon[p] : p;
+		if (c >= np || qbit(s2, c))
+			keep[p >> 6] |= 1ULL << (p & 63);
+	}
+	for (size_t w = 0; w < nw; w++)
+		s1[w] &= ~s2[w];
+	qa_big_free(&q->arena, s2);
+	fp->keep = keep;
+	*only1 = s1;
+	return 0;
+}
+
+/* Average entries per person bucket: the bucket's entries (16 bytes each,
+ * twice over while sorting) stay well inside a core's cache. */
+#define F_BUCKET_ENTRIES 8192
+
 int query_funnel(struct qctx *q)
 {
 	struct funnel *f = qa_calloc(&q->arena, 1, sizeof(*f));
@@ -678,118 +1047,144 @@ int query_funnel(struct qctx *q)
 	if (rc)
 		return rc;
 	qintern_init(&f->intern);
-	qvec_init(&f->entries, sizeof(struct fentry));
-	qvec_init(&f->bds, sizeof(int32_t));
-	qvec_init(&f->persons, sizeof(uint32_t));
-	uint32_t np = q->src->npersons;
-	f->count = qa_big_realloc(&q->arena, NULL, ((size_t)np + 1) * sizeof(uint32_t));
-	memset(f->count, 0, ((size_t)np + 1) * sizeof(uint32_t));
-	if ((rc = gather(q, f)))
+	struct qvec jobs;
+	qvec_init(&jobs, sizeof(struct fjob));
+	if ((rc = make_jobs(q, f, &jobs)))
 		return rc;
 
-	/* counting sort of the entries by person; after it, "who" holds the
-	 * entry's breakdown value id */
-	size_t n = f->entries.n;
+	uint32_t np = q->src->npersons;
+	struct fpar fp = {.f = f, .src = q->src, .jobs = jobs.p, .arena = &q->arena};
+	uint64_t rows = 0;
+	for (size_t i = 0; i < jobs.n; i++)
+		rows += fp.jobs[i].hi - fp.jobs[i].lo;
+	uint64_t *only1 = NULL;
+	if (!f->bd_path && (rc = step2_persons(q, f, &fp, &only1)))
+		return rc;
+	unsigned nthr = qpar_threads(q, rows);
+	/* person buckets: about F_BUCKET_ENTRIES entries each, at most 2^16,
+	 * and at least a few per thread so that threads balance */
+	uint64_t want = TD_MAX(rows / F_BUCKET_ENTRIES, 4 * (uint64_t)nthr);
+	unsigned shift = 0;
+	while (shift < 32 && ((uint64_t)np >> shift) > (want < 65536 ? want : 65536))
+		shift++;
+	fp.shift = shift;
+	fp.nb = np ? (((size_t)np - 1) >> shift) + 1 : 1;
+	for (size_t i = 0; i < jobs.n; i++)
+		fp.jobs[i].hist = qa_big_realloc(&q->arena, NULL, fp.nb * sizeof(uint32_t));
+	qpar_for(nthr, jobs.n, count_task, &fp);
+	uint64_t n = 0;
+	for (size_t i = 0; i < jobs.n; i++) {
+		if (fp.jobs[i].rc)
+			return qerr_pid(q, fp.jobs[i].bad);
+		n += fp.jobs[i].nentries;
+	}
 	if (n >= UINT32_MAX)
 		return qerr_code(q, TD_ETOOLARGE, "query: more than 4 billion funnel events");
-	/* off[p] = start of person p's run, off[p + 1] its end */
-	uint32_t *off = f->count;
-	for (uint32_t p = 0; p < np; p++)
-		off[p + 1] += off[p];
-	/* Two passes for cache locality (an MSD radix sort): first into 1024
-	 * buckets of person ids (1024 sequential write streams), then by person
-	 * inside each bucket, whose range fits in cache. A single scatter into
-	 * the whole array misses the cache on almost every entry. */
-	unsigned shift = 0;
-	while (shift < 32 && ((uint64_t)np >> shift) > 1024)
-		shift++;
-	size_t nb = ((size_t)np >> shift) + 1;
-	uint32_t *bcur = qa_big_realloc(&q->arena, NULL, (nb + 1) * sizeof(uint32_t));
-	for (size_t b = 0; b <= nb; b++)
-		bcur[b] = off[TD_MIN((size_t)np, b << shift)];
-	struct fentry *in = f->entries.p;
-	struct fentry *tmp = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(*tmp));
-	const int32_t *bds = f->bds.p;
-	int32_t *tmp_bd = NULL;
+	/* where each (bucket, chunk) goes: buckets in order, chunks in order inside */
+	fp.bstart = qa_big_realloc(&q->arena, NULL, (fp.nb + 1) * sizeof(uint32_t));
+	uint32_t at = 0;
+	for (size_t b = 0; b < fp.nb; b++) {
+		fp.bstart[b] = at;
+		for (size_t i = 0; i < jobs.n; i++) {
+			uint32_t c = fp.jobs[i].hist[b];
+			fp.jobs[i].hist[b] = at;
+			at += c;
+		}
+	}
+	fp.bstart[fp.nb] = at;
+	fp.tmp = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(*fp.tmp));
 	if (f->bd_path)
-		tmp_bd = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(int32_t));
-	for (size_t i = 0; i < n; i++) {
-		uint32_t at = bcur[in[i].who >> shift]++;
-		tmp[at] = in[i];
-		if (tmp_bd)
-			tmp_bd[at] = bds[i];
+		fp.tmp_bd = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(int32_t));
+	qpar_for(nthr, jobs.n, place_task, &fp);
+	for (size_t i = 0; i < jobs.n; i++) {
+		qa_big_free(&q->arena, fp.jobs[i].hist);
+		qa_big_free(&q->arena, (void *)fp.jobs[i].bd);
+		for (int k = 0; k < fp.jobs[i].nm->nsel; k++)
+			qa_big_free(&q->arena, (void *)fp.jobs[i].bits[k]);
 	}
-	qa_big_free(&q->arena, bcur);
-	/* second pass: back into the first array, now by person */
-	struct fentry *by = in;
-	for (size_t i = 0; i < n; i++) {
-		struct fentry x = tmp[i];
-		uint32_t p = x.who;
-		x.who = tmp_bd ? (uint32_t)tmp_bd[i] : (uint32_t)QBD_NONE;
-		by[off[p]++] = x;
-	}
-	/* off[p] is now the end of person p's run (the start of p + 1's) */
-	qa_big_free(&q->arena, tmp);
-	qa_big_free(&q->arena, tmp_bd);
-	qa_big_free(&q->arena, f->bds.p);
-	f->bds.p = NULL;
 
 	int N = f->nsteps;
 	/* slot 0: no breakdown value (or no breakdown); slot id + 1: value id */
 	size_t nslots = f->bd_path ? f->intern.n + 1 : 1;
-	uint64_t *count = qa_calloc(&q->arena, nslots * (size_t)N, sizeof(uint64_t));
-	struct qvec times;
-	qvec_init(&times, sizeof(struct ftime));
-	int64_t *mts = NULL;
-	uint32_t *mmask = NULL;
-	size_t mcap = 0;
-	for (uint32_t p = 0; p < np; p++) {
-		size_t a = p ? off[p - 1] : 0, b = off[p];
-		if (a == b)
-			continue;
-		struct fentry *e = by + a;
-		size_t k = b - a;
-		sort_person(e, k);
-		struct fresult r;
-		if (f->order == ORDER_SEQUENTIAL) {
-			walk_sequential(f, e, k, &r);
-		} else if (f->order == ORDER_STRICT) {
-			walk_strict(f, e, k, &r);
-		} else {
-			if (k > mcap) {
-				mcap = k * 2;
-				mts = qa_big_realloc(&q->arena, mts, mcap * sizeof(*mts));
-				mmask = qa_big_realloc(&q->arena, mmask, mcap * sizeof(*mmask));
-			}
-			walk_any(f, e, k, &r, mts, mmask);
+	fp.nslots = nslots;
+	fp.w = qa_calloc(&q->arena, nthr, sizeof(*fp.w));
+	fp.rc = qa_calloc(&q->arena, fp.nb, sizeof(int));
+	fp.bad = qa_calloc(&q->arena, fp.nb, sizeof(uint32_t));
+	if (q->src->canonical && (rc = map_canonical(q, &fp, nthr)))
+		return rc;
+	size_t maxb = 1;
+	for (size_t b = 0; b < fp.nb; b++)
+		maxb = TD_MAX(maxb, (size_t)(fp.bstart[b + 1] - fp.bstart[b]) +
+					(fp.mstart ? fp.mstart[b + 1] - fp.mstart[b] : 0));
+	for (unsigned t = 0; t < nthr; t++) {
+		struct fworker *w = &fp.w[t];
+		w->local =
+		    qa_big_realloc(&q->arena, NULL, (((size_t)1 << shift) + 1) * sizeof(uint32_t));
+		w->by = qa_big_realloc(&q->arena, NULL, maxb * sizeof(*w->by));
+		w->stmp = qa_big_realloc(&q->arena, NULL, maxb * sizeof(*w->stmp));
+		if (f->order == ORDER_ANY) {
+			w->mts = qa_big_realloc(&q->arena, NULL, maxb * sizeof(*w->mts));
+			w->mmask = qa_big_realloc(&q->arena, NULL, maxb * sizeof(*w->mmask));
 		}
-		if (r.level == 0)
-			continue;
-		uint32_t slot = 0;
-		if (f->bd_path)
-			slot = (uint32_t)(attribute(f, e, k) + 1);
-		for (int s = 0; s < r.level; s++)
-			count[(size_t)slot * N + s]++;
-		for (int s = 1; s < r.level; s++) {
-			struct ftime *t = qvec_push(&q->arena, &times);
-			t->key = slot * (uint32_t)N + (uint32_t)s;
-			t->ms = r.time[s];
-		}
-		if (f->want_persons) {
-			bool in_list =
-			    f->p_dropped ? r.level == f->p_step - 1 : r.level >= f->p_step;
-			if (in_list)
-				*(uint32_t *)qvec_push(&q->arena, &f->persons) = p;
-		}
+		w->count = qa_calloc(&q->arena, nslots * (size_t)N, sizeof(uint64_t));
+	}
+	if (f->want_persons) {
+		size_t nw = ((size_t)np + 63) / 64;
+		fp.persons = qa_big_realloc(&q->arena, NULL, (nw ? nw : 1) * sizeof(uint64_t));
+		memset(fp.persons, 0, (nw ? nw : 1) * sizeof(uint64_t));
+	}
+	fp.rc = qa_calloc(&q->arena, fp.nb, sizeof(int));
+	qpar_for(nthr, fp.nb, walk_task, &fp);
+	for (size_t b = 0; b < fp.nb; b++)
+		if (fp.rc[b])
+			return qerr_code(q, fp.rc[b], "query: not enough memory to run this query");
+	qa_big_free(&q->arena, fp.tmp);
+	qa_big_free(&q->arena, fp.tmp_bd);
+	qa_big_free(&q->arena, fp.mv);
+	qa_big_free(&q->arena, fp.mv_bd);
+	for (unsigned t = 0; t < nthr; t++) {
+		qa_big_free(&q->arena, fp.w[t].by);
+		qa_big_free(&q->arena, fp.w[t].stmp);
+		qa_big_free(&q->arena, fp.w[t].mts);
+		qa_big_free(&q->arena, fp.w[t].mmask);
 	}
 
+	/* the workers' counts and times together */
+	uint64_t *count = fp.w[0].count;
+	if (only1) { /* persons at step 1 who were not walked */
+		size_t nw = ((size_t)np + 63) / 64;
+		count[0] += qbits_count(only1, nw);
+		bool listed = f->p_dropped ? f->p_step == 2 : f->p_step == 1;
+		if (fp.persons && listed)
+			for (size_t w = 0; w < nw; w++)
+				fp.persons[w] |= only1[w];
+	}
+	size_t nt_all = 0;
+	for (unsigned t = 0; t < nthr; t++)
+		nt_all += fp.w[t].ntimes;
+	struct ftime *tv = qa_big_realloc(&q->arena, NULL, (nt_all ? nt_all : 1) * sizeof(*tv));
+	size_t nt_done = 0;
+	for (unsigned t = 0; t < nthr; t++) {
+		if (t)
+			for (size_t i = 0; i < nslots * (size_t)N; i++)
+				count[i] += fp.w[t].count[i];
+		if (fp.w[t].ntimes)
+			memcpy(tv + nt_done, fp.w[t].times, fp.w[t].ntimes * sizeof(*tv));
+		nt_done += fp.w[t].ntimes;
+		qa_big_free(&q->arena, fp.w[t].times);
+	}
+	struct qvec persons;
+	qvec_init(&persons, sizeof(uint32_t));
+	if (fp.persons)
+		for (uint32_t p = 0; p < np; p++)
+			if (qbit(fp.persons, p))
+				*(uint32_t *)qvec_push(&q->arena, &persons) = p;
 	/* overall: all slots together */
 	uint64_t total[QUERY_MAX_STEPS] = {0};
 	for (size_t sl = 0; sl < nslots; sl++)
 		for (int s = 0; s < N; s++)
 			total[s] += count[sl * N + s];
-	struct ftime *tv = times.p;
-	size_t nt = times.n;
+	size_t nt = nt_all;
 	/* overall times: by step alone */
 	struct ftime *all = qa_big_realloc(&q->arena, NULL, (nt ? nt : 1) * sizeof(*all));
 	for (size_t i = 0; i < nt; i++) {
@@ -852,8 +1247,8 @@ int query_funnel(struct qctx *q)
 	}
 
 	if (f->want_persons) {
-		const uint32_t *pl = f->persons.p;
-		size_t total_p = f->persons.n;
+		const uint32_t *pl = persons.p;
+		size_t total_p = persons.n;
 		qo_printf(
 		    q,
 		    ",\"persons\":{\"step\":%lld,\"dropped\":%s,\"offset\":%lld,\"limit\":%lld,"

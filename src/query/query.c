@@ -176,6 +176,9 @@ int query_run_limited(const char *json, size_t len, const struct query_source *s
 	}
 	qa_init(&q->arena, &q->oom);
 	q->arena.limit = limits ? limits->max_memory : 0;
+	unsigned threads = limits ? limits->threads : 0;
+	q->threads_auto = threads == 0;
+	q->nthreads = threads ? TD_MIN(threads, QUERY_MAX_THREADS) : qpar_cores();
 	rc = run_guarded(q);
 	if (!rc && q->out_err) {
 		rc = q->out_err;

@@ -79,6 +79,12 @@ int query_run(const char *json, size_t len, const struct query_source *src, stru
 /* Resource limits of one query. */
 struct query_limits {
 	size_t max_memory; /* bytes the query may allocate (0 = no limit); past it TD_ENOMEM */
+	/* Threads a query may use (the caller's included): 0 = automatic (the
+	 * number of online cores, at most QUERY_MAX_THREADS, and one thread for
+	 * queries too small to gain from more); n = exactly min(n,
+	 * QUERY_MAX_THREADS), whatever the size (tests use it to exercise the
+	 * parallel paths on small data). */
+	unsigned threads;
 };
 
 /* query_run() under limits (NULL = none). */
@@ -96,5 +102,6 @@ int query_run_limited(const char *json, size_t len, const struct query_source *s
 #define QUERY_MAX_PATH_DEPTH 20	   /* paths depth */
 #define QUERY_MAX_PAGE	     10000 /* persons / events per page */
 #define QUERY_MAX_OFFSET     1000000
+#define QUERY_MAX_THREADS    16 /* threads inside one query */
 
 #endif

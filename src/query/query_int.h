@@ -18,6 +18,7 @@
 #include "query/query.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +33,9 @@
 
 struct qa_block;
 
+/* Locking: lock guards big, used and limit, so that qa_try_big_realloc()
+ * may be called from the tasks of a parallel loop (par.c); everything else
+ * is for the query's own thread, outside parallel loops. */
 struct qarena {
 	struct qa_block *small; /* current slab for small allocations */
 	struct qa_block *big;	/* doubly linked list of single big allocations */
@@ -39,6 +43,7 @@ struct qarena {
 	jmp_buf *oom;		/* where to go when memory runs out */
 	size_t used;		/* bytes of live blocks */
 	size_t limit;		/* most bytes allowed, 0 = no limit */
+	pthread_mutex_t lock;
 };
 
 void qa_init(struct qarena *a, jmp_buf *oom);
@@ -52,6 +57,9 @@ char *qa_printf(struct qarena *a, const char *fmt, ...) __attribute__((format(pr
 /* Growable arrays: p is NULL or a pointer qa_big_realloc() returned. */
 void *qa_big_realloc(struct qarena *a, void *p, size_t n);
 void qa_big_free(struct qarena *a, void *p);
+/* qa_big_realloc() that returns NULL (p untouched, still owned by the arena)
+ * instead of jumping; safe in the tasks of a parallel loop. */
+void *qa_try_big_realloc(struct qarena *a, void *p, size_t n);
 
 /* A growable array of fixed-size items in the arena. */
 struct qvec {
@@ -157,6 +165,9 @@ struct qctx {
 	size_t nnames;
 	struct qfilter *global; /* top-level "filters", applied to every selector */
 	size_t nglobal;
+	unsigned nthreads;     /* threads a parallel loop may use (query_limits.threads) */
+	const uint64_t *moved; /* qcanon_moved(), once computed */
+	bool threads_auto;     /* nthreads is the number of cores: small work stays on one */
 	/* scratch reused across chunks */
 	uint8_t *scratch;
 	size_t scratch_cap;
@@ -263,6 +274,8 @@ int qsel_eval(struct qctx *q, const struct qsel *sel, const struct query_chunk *
 void qchunk_range(const struct qctx *q, const struct query_chunk *c, size_t *lo, size_t *hi);
 /* Index range [lo, hi) of rows with from <= ts < to. */
 void qchunk_span(const struct query_chunk *c, int64_t from, int64_t to, size_t *lo, size_t *hi);
+/* True if a and b select the same rows (same event, same filters in order). */
+bool qsel_same(const struct qsel *a, const struct qsel *b);
 /* True if name is an event name of the source. */
 bool q_event_exists(const struct qctx *q, const char *name);
 
@@ -355,6 +368,77 @@ void q_distinct_by_key(struct qctx *q, const uint32_t *key, const uint32_t *pid,
 /* out[k] = quantile p of val[i] among items with key[i] == k; NaN if none. */
 void q_quantile_by_key(struct qctx *q, const uint32_t *key, const double *val, size_t n,
 		       size_t nkeys, double p, double *out);
+
+/* ---- spans, runs and person bitmaps (scan.c) ------------------------ */
+
+/* The rows of one chunk in a time range that pass a selector: rows
+ * [lo, hi) of c, row lo + i passing when bit i of pass is set (pass NULL:
+ * every row passes). */
+struct qspan {
+	const struct query_chunk *c;
+	size_t lo, hi;
+	const uint64_t *pass;
+};
+/* Spans of every chunk of sel's event with rows in [from, to), filters
+ * evaluated (on the query's thread: it reads columns). Arena memory. */
+int qspans_get(struct qctx *q, const struct qsel *sel, int64_t from, int64_t to, struct qspan **out,
+	       size_t *n);
+uint64_t qspans_rows(const struct qspan *sp, size_t n);
+
+/* A stretch of time [from, to) whose instants all have bucket key `key`. */
+struct qrun {
+	int64_t from, to, key;
+};
+/* Cuts [from, to) into runs of one key, in time order (keys usually grow,
+ * but a clock set back can repeat one). Arena memory; returns the count. */
+size_t qruns_get(struct qctx *q, enum qinterval iv, int64_t from, int64_t to, struct qrun **out);
+/* First index in [lo, hi) with ts >= t (hi if none). */
+size_t qlower_bound(const int64_t *ts, size_t lo, size_t hi, int64_t t);
+/*
+ * Person bitmaps go in two steps, so that no row pays a random read of
+ * canonical[] (as big as the person space, far bigger than a cache): rows
+ * mark their stored person ids (a bitmap that stays in cache), and
+ * qcanon_bits() maps the marked ids to canonical persons in id order, where
+ * only ids that were merged into another need canonical[] at all.
+ */
+/* Sets in bits (np bits) the stored person id of every passing row of the
+ * spans with from <= ts < to. Only reads its inputs, so tasks of a parallel
+ * loop may call it. Returns 0, or TD_ECORRUPT with *bad set to an id >= np. */
+int qmark_pids(uint32_t np, const struct qspan *sp, size_t n, int64_t from, int64_t to,
+	       uint64_t *bits, uint32_t *bad);
+/* Bitmap of the ids whose canonical person is another (computed once per
+ * query, arena memory); NULL when the source has no canonical[]. */
+const uint64_t *qcanon_moved(struct qctx *q);
+/* ORs into out the canonical persons of the ids set in raw (nw words) and
+ * clears raw. Safe in parallel tasks. TD_ECORRUPT (*bad = the id) when a
+ * canonical id is out of range. */
+int qcanon_bits(const struct query_source *src, const uint64_t *moved, uint64_t *raw, uint64_t *out,
+		size_t nw, uint32_t *bad);
+/* ORs into out (npersons bits) the canonical persons of the passing rows of
+ * the spans with from <= ts < to, with a parallel loop over the spans. */
+int qperson_set(struct qctx *q, const struct qspan *sp, size_t n, int64_t from, int64_t to,
+		uint64_t *out);
+/* Number of set bits in w[0..nw). */
+uint64_t qbits_count(const uint64_t *w, size_t nw);
+/* ORs the bitmaps of workers 1..nworkers-1 (nw words each, one after the
+ * other from w) into worker 0's, at w. */
+void qbits_or_workers(uint64_t *w, size_t nw, unsigned nworkers);
+/* Number of set bits among bits [from, to) of w. */
+uint64_t qbits_count_range(const uint64_t *w, size_t from, size_t to);
+
+/* ---- parallel loops (par.c) ------------------------------------------ */
+
+/* Online cores, at most QUERY_MAX_THREADS. */
+unsigned qpar_cores(void);
+/* Threads worth using for work over this many rows: q->nthreads when the
+ * caller set it, else fewer for small work (one below a few 100k rows). */
+unsigned qpar_threads(const struct qctx *q, uint64_t rows);
+/* Runs task(arg, i, worker) for every i in [0, ntasks) on up to nthreads
+ * threads (the caller's included) and returns when all are done; worker
+ * (< nthreads) names the thread, for per-thread scratch. See par.c for what
+ * tasks may do. */
+void qpar_for(unsigned nthreads, size_t ntasks, void (*task)(void *arg, size_t i, unsigned worker),
+	      void *arg);
 
 /* ---- kinds ---------------------------------------------------------- */
 

@@ -71,6 +71,8 @@ struct tscan {
 	size_t nacc;
 	struct qvec rslot, rbucket, rpid; /* uint32 each: rows for unique persons */
 	struct qvec rval;		  /* double: values for percentiles (with rslot, rbucket) */
+	uint64_t *ucell;		  /* unique persons per bucket, when found with bitmaps */
+	uint64_t utotal;		  /* ... and over the whole period */
 };
 
 static int parse_series(struct qctx *q, struct trends *t)
@@ -203,6 +205,166 @@ static struct tacc *slot_acc(struct qctx *q, struct tscan *sc, size_t slot, size
 	return sc->acc[slot];
 }
 
+/* Unique persons without breakdown: one task per bucket marks the persons
+ * of the bucket's rows in its worker's bitmap (npersons bits, small enough
+ * to stay in cache), counts them and folds them into the worker's bitmap of
+ * the whole range. */
+struct tuniq {
+	const struct query_source *src;
+	const struct qspan *sp;
+	size_t nsp;
+	const struct qrun *runs;
+	const uint32_t *first, *order; /* runs of bucket b: order[first[b] .. first[b + 1]) */
+	const uint64_t *moved;
+	size_t nw;
+	uint64_t *raw, *cur, *all; /* per worker: nw words each */
+	uint64_t *cell;		   /* distinct persons per bucket */
+	int *rc;		   /* per bucket */
+	uint32_t *bad;
+};
+
+static void uniq_task(void *arg, size_t b, unsigned worker)
+{
+	struct tuniq *u = arg;
+	uint64_t *cur = u->cur + worker * u->nw, *all = u->all + worker * u->nw;
+	uint64_t *raw = u->raw + worker * u->nw;
+	for (uint32_t k = u->first[b]; k < u->first[b + 1]; k++) {
+		const struct qrun *r = &u->runs[u->order[k]];
+		int rc =
+		    qmark_pids(u->src->npersons, u->sp, u->nsp, r->from, r->to, raw, &u->bad[b]);
+		if (rc) {
+			u->rc[b] = rc;
+			memset(raw, 0, u->nw * sizeof(uint64_t));
+			return;
+		}
+	}
+	int rc = qcanon_bits(u->src, u->moved, raw, cur, u->nw, &u->bad[b]);
+	if (rc) {
+		u->rc[b] = rc;
+		return;
+	}
+	/* count, keep for the total, clear for the next bucket: one pass */
+	uint64_t n = 0;
+	for (size_t i = 0; i < u->nw; i++) {
+		uint64_t x = cur[i];
+		if (!x)
+			continue;
+		n += (uint64_t)__builtin_popcountll(x);
+		all[i] |= x;
+		cur[i] = 0;
+	}
+	u->cell[b] = n;
+}
+
+/* Bucket of a run's key, clamped: a clock set back across a bucket boundary
+ * at the range's edge can give a key outside; it counts in the edge bucket. */
+static uint32_t run_bucket(const struct tperiod *p, int64_t key)
+{
+	int64_t k = key - p->k0;
+	return (uint32_t)(k < 0 ? 0 : k >= (int64_t)p->nb ? (int64_t)p->nb - 1 : k);
+}
+
+static int scan_unique(struct qctx *q, const struct tseries *s, const struct tperiod *p,
+		       const struct qrun *runs, size_t nruns, struct tscan *sc)
+{
+	struct tuniq u = {.src = q->src, .runs = runs};
+	struct qspan *sp;
+	int rc = qspans_get(q, &s->sel, p->from, p->to, &sp, &u.nsp);
+	if (rc)
+		return rc;
+	u.sp = sp;
+	size_t nb = p->nb;
+	uint32_t *first = qa_calloc(&q->arena, nb + 1, sizeof(uint32_t));
+	uint32_t *order = qa_alloc(&q->arena, (nruns ? nruns : 1) * sizeof(uint32_t));
+	for (size_t r = 0; r < nruns; r++)
+		first[run_bucket(p, runs[r].key) + 1]++;
+	for (size_t b = 0; b < nb; b++)
+		first[b + 1] += first[b];
+	uint32_t *next = qa_alloc(&q->arena, (nb + 1) * sizeof(uint32_t));
+	memcpy(next, first, (nb + 1) * sizeof(uint32_t));
+	for (size_t r = 0; r < nruns; r++)
+		order[next[run_bucket(p, runs[r].key)]++] = (uint32_t)r;
+	u.first = first;
+	u.order = order;
+	unsigned nt = qpar_threads(q, qspans_rows(sp, u.nsp));
+	u.nw = ((size_t)q->src->npersons + 63) / 64;
+	size_t words = (u.nw ? u.nw : 1) * nt;
+	u.moved = qcanon_moved(q);
+	u.raw = qa_big_realloc(&q->arena, NULL, words * sizeof(uint64_t));
+	u.cur = qa_big_realloc(&q->arena, NULL, words * sizeof(uint64_t));
+	u.all = qa_big_realloc(&q->arena, NULL, words * sizeof(uint64_t));
+	memset(u.raw, 0, words * sizeof(uint64_t));
+	memset(u.cur, 0, words * sizeof(uint64_t));
+	memset(u.all, 0, words * sizeof(uint64_t));
+	u.cell = qa_calloc(&q->arena, nb, sizeof(uint64_t));
+	u.rc = qa_calloc(&q->arena, nb, sizeof(int));
+	u.bad = qa_calloc(&q->arena, nb, sizeof(uint32_t));
+	qpar_for(nt, nb, uniq_task, &u);
+	for (size_t b = 0; b < nb; b++)
+		if (u.rc[b])
+			return qerr_pid(q, u.bad[b]);
+	qbits_or_workers(u.all, u.nw, nt);
+	sc->ucell = u.cell;
+	sc->utotal = qbits_count(u.all, u.nw);
+	qa_big_free(&q->arena, u.raw);
+	qa_big_free(&q->arena, u.cur);
+	qa_big_free(&q->arena, u.all);
+	for (size_t i = 0; i < u.nsp; i++)
+		qa_big_free(&q->arena, (void *)sp[i].pass);
+	qa_big_free(&q->arena, sp);
+	return 0;
+}
+
+/* Rows [a, b) of c, all in one bucket. */
+static int scan_rows(struct qctx *q, struct trends *t, const struct tseries *s,
+		     const struct tperiod *p, struct tscan *sc, const struct query_chunk *c,
+		     size_t lo, const uint64_t *pass, size_t a, size_t b, uint32_t bucket,
+		     struct qbdcol *bc, const struct query_column *pc, bool has_prop)
+{
+	if (!t->bd_path && s->math == M_COUNT) {
+		/* counting needs no row: the run's length, or its passing bits */
+		struct tacc *acc = slot_acc(q, sc, 0, p->nb);
+		acc->count[bucket] += pass ? qbits_count_range(pass, a - lo, b - lo) : b - a;
+		return 0;
+	}
+	struct tacc *acc = t->bd_path ? NULL : slot_acc(q, sc, 0, p->nb);
+	for (size_t row = a; row < b; row++) {
+		if (pass && !qbit(pass, row - lo))
+			continue;
+		uint32_t slot = 0;
+		if (t->bd_path) {
+			slot = (uint32_t)(qbdcol_get(q, &t->intern, bc, row) + 1);
+			acc = slot_acc(q, sc, slot, p->nb);
+		}
+		acc->count[bucket]++;
+		if (s->math == M_UNIQUE) {
+			uint32_t person;
+			if (qperson(q, c->pid[row], &person))
+				return qerr_pid(q, c->pid[row]);
+			*(uint32_t *)qvec_push(&q->arena, &sc->rslot) = slot;
+			*(uint32_t *)qvec_push(&q->arena, &sc->rbucket) = bucket;
+			*(uint32_t *)qvec_push(&q->arena, &sc->rpid) = person;
+		} else if (has_prop && qcol_has(pc, row)) {
+			double v = pc->num[row];
+			acc->nval[bucket]++;
+			acc->sum[bucket] += v;
+			if (v < acc->min[bucket])
+				acc->min[bucket] = v;
+			if (v > acc->max[bucket])
+				acc->max[bucket] = v;
+			if (math_keeps_values(s->math)) {
+				*(uint32_t *)qvec_push(&q->arena, &sc->rslot) = slot;
+				*(uint32_t *)qvec_push(&q->arena, &sc->rbucket) = bucket;
+				*(double *)qvec_push(&q->arena, &sc->rval) = v;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Every row of the period is in one run of time with one bucket key: rows
+ * are walked run by run (found by binary search in the time-ordered chunk),
+ * never keyed one at a time. */
 static int scan(struct qctx *q, struct trends *t, const struct tseries *s, const struct tperiod *p,
 		struct tscan *sc)
 {
@@ -211,8 +373,10 @@ static int scan(struct qctx *q, struct trends *t, const struct tseries *s, const
 	qvec_init(&sc->rbucket, sizeof(uint32_t));
 	qvec_init(&sc->rpid, sizeof(uint32_t));
 	qvec_init(&sc->rval, sizeof(double));
-	struct qbucketer b;
-	qbucketer_init(&b, &q->tz, t->iv);
+	struct qrun *runs;
+	size_t nruns = qruns_get(q, t->iv, p->from, p->to, &runs);
+	if (s->math == M_UNIQUE && !t->bd_path)
+		return scan_unique(q, s, p, runs, nruns, sc);
 	const struct query_chunk *chunks;
 	size_t nchunks = q->src->chunks(q->src->ctx, s->sel.event, &chunks);
 	uint64_t *pass = NULL;
@@ -223,10 +387,14 @@ static int scan(struct qctx *q, struct trends *t, const struct tseries *s, const
 		qchunk_span(c, p->from, p->to, &lo, &hi);
 		if (lo >= hi)
 			continue;
-		pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
-		int rc = qsel_eval(q, &s->sel, c, lo, hi, pass);
-		if (rc)
-			return rc;
+		const uint64_t *rpass = NULL;
+		int rc;
+		if (s->sel.nf) {
+			pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
+			if ((rc = qsel_eval(q, &s->sel, c, lo, hi, pass)))
+				return rc;
+			rpass = pass;
+		}
 		struct qbdcol bc;
 		if (t->bd_path && (rc = qbdcol_open(q, &t->intern, t->bd_path, c, &bc)))
 			return rc;
@@ -246,41 +414,22 @@ static int scan(struct qctx *q, struct trends *t, const struct tseries *s, const
 					    pc.kind == QCOL_STRING ? "strings" : "booleans",
 					    math_names[s->math]);
 		}
-		for (size_t i = 0; i < hi - lo; i++) {
-			if (!qbit(pass, i))
-				continue;
-			size_t row = lo + i;
-			int64_t k = qbucketer_key(&b, c->ts[row]) - p->k0;
-			/* a clock set back across a bucket boundary at the range's
-			 * edge can give a key outside: count it in the edge bucket */
-			uint32_t bucket = (uint32_t)(k < 0		   ? 0
-						     : k >= (int64_t)p->nb ? (int64_t)p->nb - 1
-									   : k);
-			uint32_t slot =
-			    t->bd_path ? (uint32_t)(qbdcol_get(q, &t->intern, &bc, row) + 1) : 0;
-			struct tacc *a = slot_acc(q, sc, slot, p->nb);
-			a->count[bucket]++;
-			if (s->math == M_UNIQUE) {
-				uint32_t person;
-				if (qperson(q, c->pid[row], &person))
-					return qerr_pid(q, c->pid[row]);
-				*(uint32_t *)qvec_push(&q->arena, &sc->rslot) = slot;
-				*(uint32_t *)qvec_push(&q->arena, &sc->rbucket) = bucket;
-				*(uint32_t *)qvec_push(&q->arena, &sc->rpid) = person;
-			} else if (has_prop && qcol_has(&pc, row)) {
-				double v = pc.num[row];
-				a->nval[bucket]++;
-				a->sum[bucket] += v;
-				if (v < a->min[bucket])
-					a->min[bucket] = v;
-				if (v > a->max[bucket])
-					a->max[bucket] = v;
-				if (math_keeps_values(s->math)) {
-					*(uint32_t *)qvec_push(&q->arena, &sc->rslot) = slot;
-					*(uint32_t *)qvec_push(&q->arena, &sc->rbucket) = bucket;
-					*(double *)qvec_push(&q->arena, &sc->rval) = v;
-				}
-			}
+		/* the run holding the chunk's first row, then run after run */
+		size_t r = 0, rhi = nruns;
+		while (r < rhi) {
+			size_t m = r + (rhi - r) / 2;
+			if (runs[m].to <= c->ts[lo])
+				r = m + 1;
+			else
+				rhi = m;
+		}
+		for (size_t a = lo; a < hi && r < nruns; r++) {
+			size_t b = qlower_bound(c->ts, a, hi, runs[r].to);
+			if (b > a &&
+			    (rc = scan_rows(q, t, s, p, sc, c, lo, rpass, a, b,
+					    run_bucket(p, runs[r].key), &bc, &pc, has_prop)))
+				return rc;
+			a = b;
 		}
 		if (t->bd_path)
 			qbdcol_close(q, &bc);
@@ -367,7 +516,13 @@ static void write_series(struct qctx *q, struct trends *t, const struct tseries 
 			kt[i] = pos[rs[i]];
 			kc[i] = kt[i] * (uint32_t)nb + rb[i];
 		}
-		if (s->math == M_UNIQUE) {
+		if (s->math == M_UNIQUE && sc->ucell) {
+			/* no breakdown: one group, already counted */
+			cellu = qa_calloc(&q->arena, cells, sizeof(uint64_t));
+			totu = qa_calloc(&q->arena, nout, sizeof(uint64_t));
+			memcpy(cellu, sc->ucell, nb * sizeof(uint64_t));
+			totu[0] = sc->utotal;
+		} else if (s->math == M_UNIQUE) {
 			cellu = qa_alloc(&q->arena, cells * sizeof(uint64_t));
 			totu = qa_alloc(&q->arena, nout * sizeof(uint64_t));
 			q_distinct_by_key(q, kc, sc->rpid.p, nr, cells, cellu);

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+/* Past this many bytes waiting for the store, the WAL refuses appends (429). */
+#define APPLIER_MAX_BACKLOG (256u << 20)
+
 struct applier {
 	struct store *s;
 	pthread_t thread;
@@ -19,6 +22,7 @@ struct applier {
 	pthread_cond_t cond;
 	unsigned char *q; /* framed records waiting */
 	size_t qlen, qcap;
+	size_t qlen_pub; /* bytes waiting or being applied, read without the lock */
 	bool stop;
 	uint64_t replayed;
 };
@@ -36,8 +40,15 @@ void applier_feed(void *ctx, const void *records, size_t len)
 	}
 	memcpy(a->q + a->qlen, records, len);
 	a->qlen += len;
+	__atomic_store_n(&a->qlen_pub, a->qlen, __ATOMIC_RELAXED);
 	pthread_cond_signal(&a->cond);
 	pthread_mutex_unlock(&a->mu);
+}
+
+bool applier_full(void *ctx)
+{
+	struct applier *a = ctx;
+	return __atomic_load_n(&a->qlen_pub, __ATOMIC_RELAXED) > APPLIER_MAX_BACKLOG;
 }
 
 size_t applier_backlog(struct applier *a)
@@ -90,6 +101,8 @@ static void *applier_main(void *arg)
 		a->q = work;
 		a->qcap = workcap;
 		a->qlen = 0;
+		/* still counts as queued until applied */
+		__atomic_store_n(&a->qlen_pub, qlen, __ATOMIC_RELAXED);
 		bool stop = a->stop;
 		pthread_mutex_unlock(&a->mu);
 		if (qlen)
@@ -98,6 +111,7 @@ static void *applier_main(void *arg)
 		work = q;
 		workcap = qcap;
 		pthread_mutex_lock(&a->mu);
+		__atomic_store_n(&a->qlen_pub, a->qlen, __ATOMIC_RELAXED);
 		if (stop && a->qlen == 0)
 			break;
 	}

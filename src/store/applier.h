@@ -5,12 +5,13 @@
  *
  * Start-up: replay the WAL with applier_replay() (directly, before the WAL
  * takes appends), then applier_start() and wal_set_commit_hook(w,
- * applier_feed, a). Stop: unhook, applier_stop() (applies what is queued),
+ * applier_feed, applier_full, a). Stop: unhook, applier_stop() (applies what is queued),
  * then store_close() writes the rest.
  */
 #ifndef TD_STORE_APPLIER_H
 #define TD_STORE_APPLIER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@ int applier_start(struct applier **out, struct store *s);
 void applier_stop(struct applier *a);
 /* wal_commit_fn: copies the framed records into the queue. */
 void applier_feed(void *applier, const void *records, size_t len);
+/* For wal_set_commit_hook: true while too much waits to be applied. */
+bool applier_full(void *applier);
 /* Bytes queued and not yet applied. */
 size_t applier_backlog(struct applier *a);
 /* A replay step for wal_open: applies an event record to the store (ctx). */

@@ -24,9 +24,11 @@ struct brow {
 	uint32_t raw_len, pid, name, val_start, nvals;
 };
 
+#define BVAL_RARE 3 /* a value that only counts towards a rare path */
+
 struct bval {
 	uint32_t path;
-	uint8_t kind; /* QCOL_* */
+	uint8_t kind; /* QCOL_*, BVAL_RARE */
 	union {
 		double num;
 		uint32_t str;
@@ -55,6 +57,10 @@ struct seg_builder {
 	int type;
 	uint32_t name;
 	bool has_name;
+	size_t sealed;		  /* rows [0, sealed) are in images made by seg_builder_seal */
+	uint64_t seal_min_lsn;	  /* lowest LSN of the rows after them */
+	uint32_t leaf;		  /* leaves of the message so far */
+	uint32_t path_cache[128]; /* path id of the previous message's leaf at each position */
 };
 
 struct seg_builder *seg_builder_new(void)
@@ -63,7 +69,8 @@ struct seg_builder *seg_builder_new(void)
 	intern_init(&b->names);
 	intern_init(&b->paths);
 	intern_init(&b->strs);
-	b->min_lsn = UINT64_MAX;
+	b->min_lsn = b->seal_min_lsn = UINT64_MAX;
+	memset(b->path_cache, 0xff, sizeof(b->path_cache));
 	return b;
 }
 
@@ -110,6 +117,18 @@ static void copy_id(char *dst, size_t cap, const char *s, size_t n, const char *
 	*out = dst;
 }
 
+/* Top-level fields that hold a different value in (nearly) every message:
+ * their dictionaries would be as large as the data, so they stay rare. */
+static bool unique_valued(const char *path, size_t n)
+{
+	static const char *const names[] = {"messageId", "timestamp", "originalTimestamp", "sentAt",
+					    "receivedAt"};
+	for (size_t i = 0; i < TD_ARRAY_LEN(names); i++)
+		if (strlen(names[i]) == n && !memcmp(path, names[i], n))
+			return true;
+	return false;
+}
+
 static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_kind k,
 		    const char *str, size_t slen, double num, bool bv)
 {
@@ -125,7 +144,18 @@ static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_k
 		}
 	}
 	struct bval *v = push_val(b);
-	v->path = intern_id(&b->paths, path, pathlen);
+	/* messages of one source repeat their shape: try the path the previous
+	 * message had at this position before hashing */
+	uint32_t at = b->leaf++ % TD_ARRAY_LEN(b->path_cache), id = b->path_cache[at];
+	if (id < b->paths.n && intern_len(&b->paths, id) == pathlen &&
+	    memcmp(intern_str(&b->paths, id), path, pathlen) == 0)
+		v->path = id;
+	else
+		v->path = b->path_cache[at] = intern_id(&b->paths, path, pathlen);
+	if (k == SEG_LEAF_STR && unique_valued(path, pathlen)) {
+		v->kind = BVAL_RARE; /* counted, never a column: not worth interning */
+		return;
+	}
 	switch (k) {
 	case SEG_LEAF_STR:
 		v->kind = QCOL_STRING;
@@ -155,6 +185,7 @@ int seg_builder_add(struct seg_builder *b, uint64_t lsn, const void *payload, si
 	b->type = v.type;
 	b->user_id = b->anon_id = NULL;
 	b->has_name = false;
+	b->leaf = 0;
 	const char *tn = seg_type_event_name(v.type);
 	if (tn) {
 		b->name = intern_id(&b->names, tn, strlen(tn));
@@ -208,6 +239,8 @@ void seg_builder_row(struct seg_builder *b, const char *name, int64_t ts, uint32
 
 void seg_builder_lsn(struct seg_builder *b, uint64_t min_lsn, uint64_t max_lsn)
 {
+	if (min_lsn < b->seal_min_lsn)
+		b->seal_min_lsn = min_lsn;
 	if (min_lsn < b->min_lsn)
 		b->min_lsn = min_lsn;
 	if (max_lsn > b->max_lsn)
@@ -328,7 +361,8 @@ struct pstat {
 	int32_t col; /* column index, -1 = rare */
 };
 
-static void write_raw(struct out *o, const struct seg_builder *b, const uint32_t *idx, size_t n)
+static void write_raw(struct out *o, const struct seg_builder *b, const uint32_t *idx, size_t n,
+		      int level)
 {
 	size_t nblocks = (n + SEG_RAW_BLOCK - 1) / SEG_RAW_BLOCK;
 	unsigned char *index = td_calloc(nblocks ? nblocks : 1, 16);
@@ -349,13 +383,20 @@ static void write_raw(struct out *o, const struct seg_builder *b, const uint32_t
 			o->err = td_buf_reserve(&raw, bound);
 		if (o->err)
 			break;
-		size_t c = ZSTD_compressCCtx(cc, raw.data + raw.len, bound, blk.data, blk.len, 1);
-		if (ZSTD_isError(c)) {
-			o->err = TD_ENOMEM;
-			break;
+		size_t c;
+		if (level == SEG_STORE_PLAIN) {
+			memcpy(raw.data + raw.len, blk.data, blk.len);
+			c = blk.len;
+		} else {
+			c = ZSTD_compressCCtx(cc, raw.data + raw.len, bound, blk.data, blk.len,
+					      level);
+			if (ZSTD_isError(c)) {
+				o->err = TD_ENOMEM;
+				break;
+			}
 		}
 		uint64_t off = raw.len;
-		uint32_t cl = (uint32_t)c, ul = (uint32_t)blk.len;
+		uint32_t cl = level == SEG_STORE_PLAIN ? 0 : (uint32_t)c, ul = (uint32_t)blk.len;
 		memcpy(index + k * 16, &off, 8);
 		memcpy(index + k * 16 + 8, &cl, 4);
 		memcpy(index + k * 16 + 12, &ul, 4);
@@ -371,7 +412,14 @@ static void write_raw(struct out *o, const struct seg_builder *b, const uint32_t
 
 /* Builds and writes the column of path p over the group's rows; returns false
  * (writing nothing) when a string column's dictionary would be too large. */
-static bool write_column(struct out *o, const struct seg_builder *b, const uint32_t *ent,
+/* One value of a path, copied out of the row-ordered values so each column
+ * is built from a sequential run. */
+struct pent {
+	uint32_t row;
+	struct bval v;
+};
+
+static bool write_column(struct out *o, const struct seg_builder *b, const struct pent *ent,
 			 size_t nent, size_t n, uint32_t p, const struct pstat *st, uint32_t *remap)
 {
 	size_t words = (n + 63) / 64;
@@ -382,8 +430,8 @@ static bool write_column(struct out *o, const struct seg_builder *b, const uint3
 	size_t dict_limit = TD_MAX((size_t)1024, (size_t)st->count / 4);
 	bool ok = true;
 	for (size_t e = 0; e < nent && ok; e++) {
-		size_t i = ent[2 * e];
-		const struct bval *v = &b->vals[ent[2 * e + 1]];
+		size_t i = ent[e].row;
+		const struct bval *v = &ent[e].v;
 		{
 			if (!(present[i / 64] >> (i % 64) & 1))
 				count++;
@@ -469,7 +517,7 @@ static bool write_column(struct out *o, const struct seg_builder *b, const uint3
 }
 
 static void write_group(struct out *o, const struct seg_builder *b, uint32_t name,
-			const uint32_t *idx, size_t n, struct pstat *st, uint32_t *remap)
+			const uint32_t *idx, size_t n, struct pstat *st, uint32_t *remap, int level)
 {
 	const char *nm = intern_str(&b->names, name);
 	put_str16(&o->dir, nm, strlen(nm), &o->err);
@@ -486,7 +534,7 @@ static void write_group(struct out *o, const struct seg_builder *b, uint32_t nam
 	area(o, pid, n * sizeof(*pid));
 	free(ts);
 	free(pid);
-	write_raw(o, b, idx, n);
+	write_raw(o, b, idx, n, level);
 
 	/* path statistics: kind of the first value in time order, rows with it */
 	uint32_t *touched = td_malloc(((size_t)b->paths.n + 1) * sizeof(uint32_t));
@@ -506,13 +554,13 @@ static void write_group(struct out *o, const struct seg_builder *b, uint32_t nam
 		}
 	}
 	qsort_r(touched, ntouched, sizeof(*touched), cmp_str_ids, (void *)&b->paths);
-	/* the values of each path together: ent[st[p].pos ..] = (row, value index) */
+	/* the values of each path together: ent[st[p].pos ..] = (row, value) */
 	size_t total = 0;
 	for (uint32_t t = 0; t < ntouched; t++) {
 		st[touched[t]].pos = total;
 		total += st[touched[t]].count;
 	}
-	uint32_t *ent = td_malloc((total ? total : 1) * 2 * sizeof(uint32_t));
+	struct pent *ent = td_malloc((total ? total : 1) * sizeof(*ent));
 	for (size_t i = 0; i < n; i++) {
 		const struct brow *r = &b->rows[idx[i]];
 		for (uint32_t k = 0; k < r->nvals; k++) {
@@ -521,8 +569,8 @@ static void write_group(struct out *o, const struct seg_builder *b, uint32_t nam
 			if (s->kind != v->kind)
 				continue;
 			size_t at = s->pos + s->fill++;
-			ent[2 * at] = (uint32_t)i;
-			ent[2 * at + 1] = r->val_start + k;
+			ent[at].row = (uint32_t)i;
+			ent[at].v = *v;
 		}
 	}
 	/* columns: paths in >= 1 % of the rows (all of a small group), at most
@@ -533,8 +581,9 @@ static void write_group(struct out *o, const struct seg_builder *b, uint32_t nam
 	for (uint32_t t = 0; t < ntouched; t++) {
 		struct pstat *s = &st[touched[t]];
 		s->col = -1;
-		if (ncols < SEG_MAX_COLUMNS && (n < 100 || (uint64_t)s->count * 100 >= n) &&
-		    write_column(o, b, ent + 2 * s->pos, s->count, n, touched[t], s, remap))
+		if (ncols < SEG_MAX_COLUMNS && s->kind != BVAL_RARE &&
+		    (n < 100 || (uint64_t)s->count * 100 >= n) &&
+		    write_column(o, b, ent + s->pos, s->count, n, touched[t], s, remap))
 			s->col = (int32_t)ncols++;
 	}
 	if (!o->err)
@@ -565,9 +614,10 @@ static void write_group(struct out *o, const struct seg_builder *b, uint32_t nam
 	free(touched);
 }
 
-static void builder_reset(struct seg_builder *b)
+void seg_builder_reset(struct seg_builder *b)
 {
-	b->nrows = b->nvals = b->raw_len = b->nrare = 0;
+	b->nrows = b->nvals = b->raw_len = b->nrare = b->sealed = 0;
+	b->seal_min_lsn = UINT64_MAX;
 	intern_clear(&b->names);
 	intern_clear(&b->paths);
 	intern_clear(&b->strs);
@@ -575,23 +625,28 @@ static void builder_reset(struct seg_builder *b)
 	b->max_lsn = 0;
 }
 
-int seg_builder_finish(struct seg_builder *b, unsigned char **img, size_t *len)
+/* The image of rows [from, nrows) covering LSNs [min_lsn, max_lsn]. */
+static int finish_range(struct seg_builder *b, size_t from, uint64_t min_lsn, uint64_t max_lsn,
+			int level, unsigned char **img, size_t *len)
 {
 	*img = NULL;
 	*len = 0;
-	if (b->nrows == 0)
+	if (b->nrows <= from)
 		return TD_EINVAL;
-	size_t n = b->nrows;
+	size_t n = b->nrows - from;
 	uint32_t nn = b->names.n;
 	/* counting sort by name, then (time, insertion) inside each name */
 	uint32_t *start = td_calloc((size_t)nn + 1, sizeof(uint32_t));
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = from; i < b->nrows; i++)
 		start[b->rows[i].name + 1]++;
-	for (uint32_t k = 0; k < nn; k++)
+	uint32_t ngroups = 0;
+	for (uint32_t k = 0; k < nn; k++) {
+		ngroups += start[k + 1] > 0;
 		start[k + 1] += start[k];
+	}
 	uint32_t *idx = td_malloc(n * sizeof(uint32_t)), *fill = td_malloc(nn * sizeof(uint32_t));
 	memcpy(fill, start, nn * sizeof(uint32_t));
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = from; i < b->nrows; i++)
 		idx[fill[b->rows[i].name]++] = (uint32_t)i;
 	for (uint32_t k = 0; k < nn; k++)
 		qsort_r(idx + start[k], start[k + 1] - start[k], sizeof(uint32_t), cmp_rows, b);
@@ -603,6 +658,10 @@ int seg_builder_finish(struct seg_builder *b, unsigned char **img, size_t *len)
 	struct out o = {.err = 0};
 	td_buf_init(&o.img, SIZE_MAX / 2);
 	td_buf_init(&o.dir, SIZE_MAX / 2);
+	/* room for everything up front: growing a large image by doubling costs
+	 * copies and page faults */
+	o.err = td_buf_reserve(&o.img, SEG_HEADER + b->raw_len + n * 16 * 2 + b->nvals * 8 +
+					   b->strs.arena_len + (1u << 16));
 	unsigned char hdr[SEG_HEADER] = {0};
 	put(&o.img, hdr, sizeof(hdr), &o.err);
 	struct pstat *st = td_calloc(b->paths.n ? b->paths.n : 1, sizeof(*st));
@@ -610,7 +669,9 @@ int seg_builder_finish(struct seg_builder *b, unsigned char **img, size_t *len)
 	memset(remap, 0xff, (b->strs.n ? b->strs.n : 1) * sizeof(uint32_t));
 	for (uint32_t k = 0; k < nn && !o.err; k++) {
 		uint32_t g = order[k];
-		write_group(&o, b, g, idx + start[g], start[g + 1] - start[g], st, remap);
+		if (start[g + 1] == start[g])
+			continue;
+		write_group(&o, b, g, idx + start[g], start[g + 1] - start[g], st, remap, level);
 	}
 	free(st);
 	free(remap);
@@ -633,10 +694,10 @@ int seg_builder_finish(struct seg_builder *b, unsigned char **img, size_t *len)
 	uint64_t rows = n;
 	memcpy(h, SEG_MAGIC, 8);
 	memcpy(h + 8, &ver, 4);
-	memcpy(h + 12, &nn, 4);
+	memcpy(h + 12, &ngroups, 4);
 	memcpy(h + 16, &rows, 8);
-	memcpy(h + 24, &b->min_lsn, 8);
-	memcpy(h + 32, &b->max_lsn, 8);
+	memcpy(h + 24, &min_lsn, 8);
+	memcpy(h + 32, &max_lsn, 8);
 	memcpy(h + 40, &dir_off, 8);
 	memcpy(h + 48, &dlen, 4);
 	memcpy(h + 52, &dcrc, 4);
@@ -645,6 +706,28 @@ int seg_builder_finish(struct seg_builder *b, unsigned char **img, size_t *len)
 	td_buf_release(&o.dir);
 	*len = o.img.len;
 	*img = (unsigned char *)td_buf_steal(&o.img);
-	builder_reset(b);
 	return 0;
+}
+
+int seg_builder_finish(struct seg_builder *b, int level, unsigned char **img, size_t *len)
+{
+	int rc = finish_range(b, 0, b->min_lsn, b->max_lsn, level, img, len);
+	if (!rc)
+		seg_builder_reset(b);
+	return rc;
+}
+
+int seg_builder_seal(struct seg_builder *b, unsigned char **img, size_t *len)
+{
+	int rc = finish_range(b, b->sealed, b->seal_min_lsn, b->max_lsn, SEG_STORE_PLAIN, img, len);
+	if (!rc) {
+		b->sealed = b->nrows;
+		b->seal_min_lsn = UINT64_MAX;
+	}
+	return rc;
+}
+
+size_t seg_builder_unsealed(const struct seg_builder *b)
+{
+	return b->nrows - b->sealed;
 }

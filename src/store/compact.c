@@ -52,7 +52,7 @@ static int merge_once(struct store *s)
 	size_t len = 0;
 	int rc = seg_merge_into(b, pick, take);
 	if (!rc)
-		rc = seg_builder_finish(b, &img, &len);
+		rc = seg_builder_finish(b, SEG_ZSTD_LEVEL, &img, &len);
 	seg_builder_free(b);
 	struct seg *out = NULL;
 	pthread_mutex_lock(&s->wlock);
@@ -90,7 +90,7 @@ static int merge_once(struct store *s)
 		unlink(path); /* snapshots still mapping it keep reading it */
 		seg_unref(pick[j]);
 	}
-	manifest_sync_dir(s->dir);
+	td_fsync_dir(s->dir);
 	pthread_mutex_unlock(&s->wlock);
 	free(pick);
 	return 1;

@@ -22,16 +22,6 @@ void manifest_seg_path(const char *dir, uint64_t id, char *out, size_t cap)
 	snprintf(out, cap, "%s/%016llx.tseg", dir, (unsigned long long)id);
 }
 
-int manifest_sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return td_from_errno(errno);
-	int rc = fsync(fd) ? td_from_errno(errno) : 0;
-	close(fd);
-	return rc;
-}
-
 void manifest_release(struct manifest *m)
 {
 	free(m->e);
@@ -120,7 +110,7 @@ int manifest_write(const char *dir, const struct manifest *m)
 	if (!rc && rename(tmp, path))
 		rc = td_from_errno(errno);
 	if (!rc)
-		rc = manifest_sync_dir(dir);
+		rc = td_fsync_dir(dir);
 	if (rc)
 		unlink(tmp);
 	return rc;

@@ -39,7 +39,5 @@ int manifest_write(const char *dir, const struct manifest *m);
 void manifest_release(struct manifest *m);
 /* DIR/<id>.tseg into out. */
 void manifest_seg_path(const char *dir, uint64_t id, char *out, size_t cap);
-/* fsync of a directory, after a rename or unlink in it. */
-int manifest_sync_dir(const char *dir);
 
 #endif

@@ -30,9 +30,9 @@
  *   area ts      int64[n]
  *   area pid     uint32[n]
  *   area rawidx  per block of SEG_RAW_BLOCK rows: u64 offset in raw, u32 compressed
- *                length, u32 decompressed length (16 bytes)
- *   area raw     zstd frames; a decompressed block is u32 length[k] then the k
- *                WAL event payloads (collect.h) back to back
+ *                length (0 = stored uncompressed), u32 decompressed length (16 bytes)
+ *   area raw     zstd frames (or plain blocks); a decompressed block is u32 length[k]
+ *                then the k WAL event payloads (collect.h) back to back
  *   u32 column count C, then per column:
  *     u16 path length, path bytes ("properties.revenue")
  *     u8 kind (0 string, 1 number, 2 bool), u32 rows that have a value
@@ -198,8 +198,20 @@ void seg_builder_val(struct seg_builder *b, uint32_t path, int kind, double num,
 void seg_builder_rare(struct seg_builder *b, const char *name, const char *path, uint32_t count);
 size_t seg_builder_rows(const struct seg_builder *b);
 size_t seg_builder_bytes(const struct seg_builder *b);
-/* Produces the image (malloc'd, *img owned by the caller) and empties the builder. */
-int seg_builder_finish(struct seg_builder *b, unsigned char **img, size_t *len);
+/* Produces the image (malloc'd, *img owned by the caller) and empties the
+ * builder. level: zstd level of the raw messages, or SEG_STORE_PLAIN to keep
+ * them uncompressed (in-memory segments, which are merged before they are
+ * written). */
+#define SEG_STORE_PLAIN INT32_MIN
+#define SEG_ZSTD_LEVEL	1
+int seg_builder_finish(struct seg_builder *b, int level, unsigned char **img, size_t *len);
+/* An uncompressed image of the rows added since the last seal (or reset),
+ * keeping every row in the builder: a memtable seals often for queries and
+ * is finished whole, once, for its file. */
+int seg_builder_seal(struct seg_builder *b, unsigned char **img, size_t *len);
+size_t seg_builder_unsealed(const struct seg_builder *b);
+/* Forgets every row. */
+void seg_builder_reset(struct seg_builder *b);
 
 /* Adds every row of the n segments to b (see merge.c); 0 or TD_ECORRUPT. */
 int seg_merge_into(struct seg_builder *b, struct seg *const *in, size_t n);

@@ -433,7 +433,16 @@ static int load_block(struct seg_cursor *c, uint32_t b)
 		c->blkcap = ul;
 	}
 	uint32_t first = b * SEG_RAW_BLOCK, k = TD_MIN(g->n - first, (uint32_t)SEG_RAW_BLOCK);
-	size_t got = ZSTD_decompress(c->blk, ul, g->seg->img + g->a_raw.off + off, cl);
+	const unsigned char *src = g->seg->img + g->a_raw.off + off;
+	size_t got;
+	if (cl == 0) { /* stored plain */
+		if (ul > g->a_raw.len - off)
+			return TD_ECORRUPT;
+		memcpy(c->blk, src, ul);
+		got = ul;
+	} else {
+		got = ZSTD_decompress(c->blk, ul, src, cl);
+	}
 	if (ZSTD_isError(got) || got != ul || (size_t)k * 4 > ul)
 		return TD_ECORRUPT;
 	c->blkno = b;

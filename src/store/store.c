@@ -15,12 +15,19 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+void store_tune_malloc(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 512 << 20);
+	mallopt(M_TRIM_THRESHOLD, 1024 << 20);
+}
 
 int64_t store_now_ms(void)
 {
@@ -82,7 +89,7 @@ int store_open(struct store **out, const struct store_options *o)
 	char err[512];
 	struct manifest m;
 	rc = manifest_read(s->dir, &m, err, sizeof(err));
-	if (rc == TD_ENOTFOUND && !o->read_only) {
+	if (rc == TD_ENOTFOUND) {
 		memset(&m, 0, sizeof(m));
 		m.next_id = 1;
 		rc = 0;
@@ -179,11 +186,11 @@ int store_apply(struct store *s, uint64_t lsn, const void *payload, size_t len)
 /* Seals the memtable into an in-memory segment that the next snapshot sees. */
 static int seal(struct store *s)
 {
-	if (seg_builder_rows(s->memtable) == 0)
+	if (seg_builder_unsealed(s->memtable) == 0)
 		return 0;
 	unsigned char *img;
 	size_t len;
-	int rc = seg_builder_finish(s->memtable, &img, &len);
+	int rc = seg_builder_seal(s->memtable, &img, &len);
 	if (rc)
 		return rc;
 	struct seg *g;
@@ -199,6 +206,7 @@ static int seal(struct store *s)
 	s->mem = td_realloc(s->mem, (s->nmem + 1) * sizeof(*s->mem));
 	s->mem[s->nmem++] = g;
 	s->mem_rows += g->rows;
+	s->mem_in_memtable++;
 	s->npersons = persons_count(&s->persons);
 	s->dirty = true;
 	pthread_mutex_unlock(&s->lock);
@@ -280,11 +288,23 @@ static int flush(struct store *s)
 	size_t len = 0;
 	if (n == 0)
 		goto out;
-	struct seg_builder *b = seg_builder_new();
-	rc = seg_merge_into(b, in, n);
-	if (!rc)
-		rc = seg_builder_finish(b, &img, &len);
-	seg_builder_free(b);
+	if (s->mem_in_memtable == n && seg_builder_unsealed(s->memtable) == 0) {
+		/* the memtable still holds exactly these rows: finish it once */
+		rc = seg_builder_finish(s->memtable, SEG_ZSTD_LEVEL, &img, &len);
+		s->mem_in_memtable = 0; /* reset, or unusable after a failure */
+	} else {
+		struct seg_builder *b = seg_builder_new();
+		rc = seg_merge_into(b, in, n);
+		if (!rc)
+			rc = seg_builder_finish(b, SEG_ZSTD_LEVEL, &img, &len);
+		seg_builder_free(b);
+		/* the images hold every row of the memtable (sealed above): the
+		 * memtable must not bring them back */
+		if (!rc && seg_builder_unsealed(s->memtable) == 0) {
+			seg_builder_reset(s->memtable);
+			s->mem_in_memtable = 0;
+		}
+	}
 	if (rc)
 		goto out;
 	rc = persons_sync(&s->persons);
@@ -341,7 +361,7 @@ int store_tick(struct store *s, bool force)
 	int64_t now = store_now_ms();
 	int rc = 0;
 	if (force || now - s->last_seal_ms >= (int64_t)s->o.seal_interval_ms ||
-	    seg_builder_rows(s->memtable) >= s->o.flush_rows) {
+	    seg_builder_unsealed(s->memtable) >= s->o.flush_rows) {
 		rc = seal(s);
 		s->last_seal_ms = now;
 	}
@@ -350,9 +370,15 @@ int store_tick(struct store *s, bool force)
 	pthread_mutex_lock(&s->lock);
 	bool due = s->nmem > 0 && (force || s->mem_rows >= s->o.flush_rows ||
 				   now - s->mem_since_ms >= (int64_t)s->o.flush_interval_ms);
+	if (!force && now < s->flush_retry_ms)
+		due = false; /* a write failed: retry once a second, not every tick */
 	pthread_mutex_unlock(&s->lock);
-	if (due)
-		rc = flush(s);
+	if (due) {
+		rc = seal(s); /* so the memtable's rows are all in the images */
+		if (!rc)
+			rc = flush(s);
+		s->flush_retry_ms = rc ? now + 1000 : 0;
+	}
 	return rc;
 }
 

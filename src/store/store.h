@@ -50,7 +50,8 @@ struct store_options {
 
 /* Opens (creating if missing) the store; on success *out owns it. Errors:
  * TD_ECORRUPT (manifest or a listed segment unreadable: the message on
- * stderr says which), TD_EIO, TD_ENOTFOUND (read_only and no store yet). */
+ * stderr says which), TD_EIO. A read-only open of a store that has no
+ * manifest yet (nothing flushed) gives an empty store. */
 int store_open(struct store **out, const struct store_options *o);
 
 /* Writes what the memtable holds (unless read_only), stops background work,
@@ -88,6 +89,11 @@ typedef int (*store_row_fn)(void *ctx, const char *event, int64_t ts, uint32_t p
 			    const void *payload, size_t len);
 int store_snap_scan(struct store_snap *snap, int64_t from_ms, int64_t to_ms, store_row_fn fn,
 		    void *ctx);
+
+/* Keeps large allocations in the heap instead of fresh mappings (mallopt):
+ * the store builds and frees segment-sized buffers all the time, and fresh
+ * mappings cost a page fault per 4 KiB each time. Call once at start. */
+void store_tune_malloc(void);
 
 struct store_stats {
 	uint64_t rows, rows_memory; /* all rows; rows not yet in segment files */

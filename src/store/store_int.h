@@ -28,8 +28,11 @@ struct store {
 	uint32_t npersons;
 
 	/* applier only */
-	struct seg_builder *memtable;
+	struct seg_builder *memtable; /* rows since the last flush (all of mem's, if
+					 mem_in_memtable == nmem) */
+	size_t mem_in_memtable;	      /* images of mem made from the memtable's rows */
 	int64_t memtable_since_ms, last_seal_ms;
+	int64_t flush_retry_ms; /* after a failed flush, none before this */
 	uint64_t applied_lsn;
 	struct persons persons;
 

@@ -38,6 +38,7 @@ struct wal {
 	wal_rollback_fn rollback;
 	void *rollback_ctx;
 	wal_commit_fn commit;
+	bool (*commit_full)(void *ctx);
 	void *commit_ctx;
 	pthread_t writer;
 
@@ -58,6 +59,8 @@ struct wal {
 	size_t nwaiters, capwaiters;
 	uint64_t commits, records_written, bytes_written, damaged_files;
 	struct wal_histograms hist;
+	uint32_t cur_seq; /* the file being written: never removed */
+	uint64_t files_removed, bytes_removed;
 
 	/* writer thread only */
 	int fd;
@@ -65,16 +68,6 @@ struct wal {
 	uint64_t file_size;
 	uint64_t files, disk_bytes;
 };
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return td_from_errno(errno);
-	int rc = fsync(fd) ? td_from_errno(errno) : 0;
-	close(fd);
-	return rc;
-}
 
 static int write_all(int fd, const void *data, size_t n)
 {
@@ -106,7 +99,7 @@ static int start_file(struct wal *w, uint32_t seq, uint64_t first_lsn)
 	if (!rc && fdatasync(fd))
 		rc = td_from_errno(errno);
 	if (!rc)
-		rc = fsync_dir(w->dir);
+		rc = td_fsync_dir(w->dir);
 	if (rc) {
 		close(fd);
 		unlink(path);
@@ -119,6 +112,9 @@ static int start_file(struct wal *w, uint32_t seq, uint64_t first_lsn)
 	w->file_size = WAL_FILE_HEADER;
 	w->files++;
 	w->disk_bytes += WAL_FILE_HEADER;
+	pthread_mutex_lock(&w->mu);
+	w->cur_seq = seq;
+	pthread_mutex_unlock(&w->mu);
 	return 0;
 }
 
@@ -277,11 +273,11 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static int replay(struct wal *w, wal_replay_fn fn, void *ctx)
+static int replay(struct wal *w, uint64_t from, wal_replay_fn fn, void *ctx)
 {
 	struct wal_reader *r;
 	struct wal_record rec;
-	int rc = wal_reader_open(&r, w->dir);
+	int rc = wal_reader_open_from(&r, w->dir, from);
 	if (rc)
 		return rc;
 	uint64_t n = 0;
@@ -290,17 +286,29 @@ static int replay(struct wal *w, wal_replay_fn fn, void *ctx)
 		if (fn && (rc = fn(ctx, &rec)) != 0)
 			break;
 	}
-	if (rc == 0 && wal_reader_last_lsn(r) >= (UINT64_C(1) << 62)) {
+	/* LSNs go on after every LSN the log has held, even one whose files are
+	 * gone (an empty newest file, removed files) */
+	uint64_t end = wal_reader_end_lsn(r);
+	if (rc == 0 && end >= (UINT64_C(1) << 62)) {
 		/* no real log gets here (2^62 records); a record that does is crafted
 		 * or damaged with a matching checksum, and continuing from it would
 		 * make every later record unreadable */
 		td_log_error("wal: LSN %llu is out of range: the log is damaged; move its files "
 			     "aside",
-			     (unsigned long long)wal_reader_last_lsn(r));
+			     (unsigned long long)end);
 		rc = TD_ECORRUPT;
 	}
+	if (rc == 0 && from > end + 1) {
+		/* consumers recorded LSNs the log no longer reaches (files moved
+		 * away by hand): never hand those LSNs out again */
+		td_log_warn("wal: the log ends at LSN %llu but its consumers have recorded up to "
+			    "%llu; were files removed by hand? New records start at %llu",
+			    (unsigned long long)end, (unsigned long long)(from - 1),
+			    (unsigned long long)from);
+		end = from - 1;
+	}
 	if (rc == 0) {
-		w->next_lsn = wal_reader_last_lsn(r) + 1;
+		w->next_lsn = end + 1;
 		w->durable_lsn = w->next_lsn - 1;
 		const char *damage = wal_reader_damage(r);
 		w->damaged_files = wal_reader_damaged_files(r);
@@ -308,7 +316,10 @@ static int replay(struct wal *w, wal_replay_fn fn, void *ctx)
 			td_log_warn("wal: damage found while replaying (records before it are "
 				    "kept; the damaged bytes are left in place):\n%s",
 				    damage);
-		td_log_info("wal: replayed %llu records, next LSN %llu", (unsigned long long)n,
+		td_log_info("wal: replayed %llu records from LSN %llu (%llu files before it not "
+			    "read), next LSN %llu",
+			    (unsigned long long)n, (unsigned long long)TD_MAX(from, 1),
+			    (unsigned long long)wal_reader_skipped_files(r),
 			    (unsigned long long)w->next_lsn);
 	}
 	wal_reader_free(r);
@@ -335,7 +346,9 @@ int wal_open(struct wal **out, const struct wal_options *opt, wal_replay_fn fn, 
 
 	uint32_t *seqs = NULL;
 	size_t nseqs = 0;
-	int rc = replay(w, fn, ctx);
+	int rc = opt->replay_from_lsn >= (UINT64_C(1) << 62)
+		     ? TD_EINVAL
+		     : replay(w, opt->replay_from_lsn, fn, ctx);
 	if (!rc)
 		rc = wal_list_files(w->dir, &seqs, &nseqs);
 	if (!rc) {
@@ -398,10 +411,11 @@ void wal_close(struct wal *w)
 	free(w);
 }
 
-void wal_set_commit_hook(struct wal *w, wal_commit_fn fn, void *ctx)
+void wal_set_commit_hook(struct wal *w, wal_commit_fn fn, bool (*full)(void *ctx), void *ctx)
 {
 	pthread_mutex_lock(&w->mu);
 	w->commit = fn;
+	w->commit_full = full;
 	w->commit_ctx = ctx;
 	pthread_mutex_unlock(&w->mu);
 }
@@ -432,7 +446,8 @@ int wal_append_many(struct wal *w, uint8_t type, const struct wal_iov *recs, siz
 		else
 			w->failed = 0;
 	}
-	if (!rc && w->pending.len + total > w->max_pending)
+	if (!rc && (w->pending.len + total > w->max_pending ||
+		    (w->commit_full && w->commit_full(w->commit_ctx))))
 		rc = TD_EFULL;
 	if (!rc)
 		rc = td_buf_reserve(&w->pending, total);
@@ -469,7 +484,8 @@ int wal_reserve_check(struct wal *w, size_t payload_bytes, size_t records)
 		rc = TD_ECLOSED;
 	else if (w->failed && td_now_ms() < w->failed_until)
 		rc = w->failed;
-	else if (w->pending.len + payload_bytes + records * WAL_REC_HEADER > w->max_pending)
+	else if (w->pending.len + payload_bytes + records * WAL_REC_HEADER > w->max_pending ||
+		 (w->commit_full && w->commit_full(w->commit_ctx)))
 		rc = TD_EFULL;
 	pthread_mutex_unlock(&w->mu);
 	return rc;
@@ -520,6 +536,42 @@ int wal_wait(struct wal *w, uint64_t lsn)
 	return rc;
 }
 
+static int covered(struct wal *w, uint64_t lsn, bool remove, uint64_t *files, uint64_t *bytes)
+{
+	uint64_t f = 0, b = 0;
+	pthread_mutex_lock(&w->mu);
+	uint32_t cur = w->cur_seq;
+	pthread_mutex_unlock(&w->mu);
+	int rc = wal_dir_covered(w->dir, cur, lsn, remove, &f, &b);
+	if (remove && f) {
+		pthread_mutex_lock(&w->mu);
+		w->files_removed += f;
+		w->bytes_removed += b;
+		pthread_mutex_unlock(&w->mu);
+		td_log_info("wal: removed %llu files (%llu bytes) covered by LSN %llu",
+			    (unsigned long long)f, (unsigned long long)b, (unsigned long long)lsn);
+	}
+	if (rc)
+		td_log_error("wal: %s files covered by LSN %llu: %s",
+			     remove ? "removing" : "looking for", (unsigned long long)lsn,
+			     td_strerror(rc));
+	if (files)
+		*files = f;
+	if (bytes)
+		*bytes = b;
+	return rc;
+}
+
+int wal_remove_covered(struct wal *w, uint64_t lsn, uint64_t *files, uint64_t *bytes)
+{
+	return covered(w, lsn, true, files, bytes);
+}
+
+int wal_count_covered(struct wal *w, uint64_t lsn, uint64_t *files, uint64_t *bytes)
+{
+	return covered(w, lsn, false, files, bytes);
+}
+
 uint64_t wal_durable_lsn(struct wal *w)
 {
 	pthread_mutex_lock(&w->mu);
@@ -551,6 +603,10 @@ void wal_get_stats(struct wal *w, struct wal_stats *st)
 	st->files = w->files;
 	st->disk_bytes = w->disk_bytes;
 	st->damaged_files = w->damaged_files;
+	st->files -= TD_MIN(st->files, w->files_removed);
+	st->disk_bytes -= TD_MIN(st->disk_bytes, w->bytes_removed);
+	st->files_removed = w->files_removed;
+	st->bytes_removed = w->bytes_removed;
 	st->last_error = w->last_error;
 	st->healthy = w->healthy;
 	pthread_mutex_unlock(&w->mu);

@@ -33,6 +33,15 @@
  * goes on with the next file; the damaged bytes are never overwritten because
  * every wal_open() starts a new file. So damage can never make an earlier
  * record unreadable.
+ *
+ * Removal: the log is consumed by derived state that records the LSN it
+ * covers (the event store, the dedupe checkpoint). wal_remove_covered()
+ * deletes the closed files every record of which is at or below an LSN all
+ * consumers cover. A file's records are bounded without reading it: each is
+ * below the first LSN in the header of any later file (LSNs increase over the
+ * whole log). The file being written is never removed, and since every start
+ * begins a new file whose header holds the next LSN, LSNs go on from where
+ * they were even when every older file is gone.
  */
 #ifndef TD_WAL_WAL_H
 #define TD_WAL_WAL_H
@@ -61,6 +70,12 @@ struct wal_options {
 	size_t max_pending_bytes; /* appends beyond this fail with TD_EFULL; 0 = 64 MiB */
 	enum wal_durability durability;
 	unsigned async_interval_ms; /* 0 = 200 */
+	/* First LSN given to the replay callback (0 = every record): the lowest
+	 * LSN a consumer still needs. Files whose records are all below it are
+	 * not read at all; records below it in the file that holds it are read
+	 * and checked but not passed on. LSNs handed out after the open are
+	 * at least this. */
+	uint64_t replay_from_lsn;
 };
 
 struct wal_record {
@@ -94,12 +109,14 @@ struct wal_stats {
 	uint64_t pending_bytes, pending_records;
 	uint64_t files, disk_bytes;
 	uint64_t damaged_files; /* files whose tail was found torn or corrupt at open */
-	int last_error;		/* TD_E* of the last failed write, 0 if none */
-	bool healthy;		/* false from a failed write until a write succeeds */
+	uint64_t files_removed, bytes_removed; /* by wal_remove_covered since open */
+	int last_error;			       /* TD_E* of the last failed write, 0 if none */
+	bool healthy; /* false from a failed write until a write succeeds */
 };
 
-/* Opens the log, replays every stored record through fn (may be NULL), starts
- * a new file and the writer thread. On success *out owns the log. */
+/* Opens the log, replays every stored record from opt->replay_from_lsn on
+ * through fn (may be NULL), starts a new file and the writer thread. On
+ * success *out owns the log. */
 int wal_open(struct wal **out, const struct wal_options *opt, wal_replay_fn fn, void *ctx);
 
 /* Writes what is pending, stops the writer, frees the log. Waiters still
@@ -111,9 +128,12 @@ void wal_set_rollback(struct wal *w, wal_rollback_fn fn, void *ctx);
 /* Called from the writer thread after each successful commit with the framed
  * records just made durable (headers as above, LSN order), so a consumer can
  * follow the log without reading it back. It must copy what it keeps and not
- * block or call back into the WAL. */
+ * block or call back into the WAL. full (may be NULL) is asked before every
+ * append: while it says true, appends fail with TD_EFULL (clients get 429), so
+ * a consumer that falls behind holds ingest back instead of queueing without
+ * bound. */
 typedef void (*wal_commit_fn)(void *ctx, const void *records, size_t len);
-void wal_set_commit_hook(struct wal *w, wal_commit_fn fn, void *ctx);
+void wal_set_commit_hook(struct wal *w, wal_commit_fn fn, bool (*full)(void *ctx), void *ctx);
 
 /*
  * Appends one record; *lsn receives its LSN. The payload is copied.
@@ -161,6 +181,18 @@ size_t wal_max_pending(const struct wal *w);
 uint64_t wal_durable_lsn(struct wal *w);
 void wal_get_stats(struct wal *w, struct wal_stats *st);
 
+/*
+ * Removes the closed files whose every record has an LSN <= lsn, oldest
+ * first, stopping at the first one that holds a later record; then fsyncs the
+ * directory. Never the file being written. *files and *bytes (may be NULL)
+ * receive what was removed. Any thread; readers that have a removed file open
+ * keep reading it, readers that reach it later skip it. Returns 0 or the I/O
+ * error that stopped it (what was removed before stays removed).
+ */
+int wal_remove_covered(struct wal *w, uint64_t lsn, uint64_t *files, uint64_t *bytes);
+/* What wal_remove_covered(w, lsn, ...) would remove now, without removing. */
+int wal_count_covered(struct wal *w, uint64_t lsn, uint64_t *files, uint64_t *bytes);
+
 /* Latency of write+fdatasync, for /metrics: fills counts for the bucket upper
  * bounds in seconds given by wal_fsync_buckets (cumulative, Prometheus style). */
 #define WAL_FSYNC_BUCKETS 12
@@ -180,11 +212,16 @@ void wal_get_histograms(struct wal *w, struct wal_histograms *h);
  * Reading. A reader walks every file of DIR in order and returns records one
  * by one; it never writes. Damage (a cut-short or corrupt record, a bad file
  * header) ends that file: it is described by wal_reader_damage() and reading
- * continues with the next file.
+ * continues with the next file. A file removed (wal_remove_covered) after the
+ * reader listed the directory is skipped if it was not open yet; one already
+ * open is read to its end.
  */
 struct wal_reader;
 
 int wal_reader_open(struct wal_reader **out, const char *dir);
+/* A reader that returns only records with LSN >= from_lsn: files whose
+ * records are all below it are not read (nor checked for damage). */
+int wal_reader_open_from(struct wal_reader **out, const char *dir, uint64_t from_lsn);
 /* Returns 1 and fills rec, 0 at the end of the log, or < 0 on an I/O error. */
 int wal_reader_next(struct wal_reader *r, struct wal_record *rec);
 /* Damage found so far, one line per damaged file ("00000003.wal at byte 4096:

@@ -8,7 +8,6 @@
 #include "base/crc32c.h"
 #include "base/td.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,66 +28,27 @@ struct wal_reader {
 	unsigned char *rec; /* current record (header + payload) */
 	size_t rec_cap;
 	uint64_t last_lsn;
+	uint64_t from_lsn;  /* records below it are read but not returned */
+	uint64_t floor_lsn; /* highest (first LSN - 1) of the file headers seen */
+	bool skipping;	    /* still looking for files below from_lsn to skip */
+	uint64_t skipped_files;
 	struct td_buf damage;
 	uint64_t damaged_files;
 };
 
 #define IO_SIZE (1u << 20)
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-int wal_list_files(const char *dir, uint32_t **seqs, size_t *n)
-{
-	DIR *d = opendir(dir);
-	*seqs = NULL;
-	*n = 0;
-	if (!d)
-		return errno == ENOENT ? 0 : td_from_errno(errno);
-	size_t cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		const char *name = e->d_name;
-		/* exactly 8 lowercase hex digits + ".wal", as wal_file_path writes */
-		if (strlen(name) != 12 || strcmp(name + 8, ".wal") != 0)
-			continue;
-		uint32_t v = 0;
-		bool ok = true;
-		for (int k = 0; k < 8 && ok; k++) {
-			char c = name[k];
-			if (c >= '0' && c <= '9')
-				v = v << 4 | (uint32_t)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v = v << 4 | (uint32_t)(c - 'a' + 10);
-			else
-				ok = false;
-		}
-		if (!ok || v == 0)
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			*seqs = td_realloc(*seqs, cap * sizeof(**seqs));
-		}
-		(*seqs)[(*n)++] = v;
-	}
-	closedir(d);
-	if (*n)
-		qsort(*seqs, *n, sizeof(**seqs), cmp_u32);
-	return 0;
-}
-
-void wal_file_path(char *out, size_t cap, const char *dir, uint32_t seq)
-{
-	snprintf(out, cap, "%s/%08x.wal", dir, seq);
-}
-
 int wal_reader_open(struct wal_reader **out, const char *dir)
+{
+	return wal_reader_open_from(out, dir, 0);
+}
+
+int wal_reader_open_from(struct wal_reader **out, const char *dir, uint64_t from_lsn)
 {
 	struct wal_reader *r = td_calloc(1, sizeof(*r));
 	r->dir = td_strdup(dir);
+	r->from_lsn = from_lsn;
+	r->skipping = from_lsn > 1;
 	r->fd = -1;
 	r->io = td_malloc(IO_SIZE);
 	td_buf_init(&r->damage, 1u << 20);
@@ -140,11 +100,33 @@ static ssize_t fill(struct wal_reader *r, size_t n)
 	return (ssize_t)TD_MIN(n, r->io_len);
 }
 
+/* Is every record of the next file below from_lsn? Then it need not be
+ * read: the first LSN of a later file bounds its records. Once a file is not
+ * covered, no later one is. */
+static bool skip_next_file(struct wal_reader *r)
+{
+	uint64_t bound;
+	size_t at;
+	if (r->skipping &&
+	    wal_next_first_lsn(r->dir, r->seqs, r->nseqs, r->next_file + 1, &bound, &at) &&
+	    bound <= r->from_lsn) {
+		r->floor_lsn = TD_MAX(r->floor_lsn, bound - 1);
+		return true;
+	}
+	r->skipping = false;
+	return false;
+}
+
 static int open_next_file(struct wal_reader *r)
 {
 	char path[4096];
 	unsigned char hdr[WAL_FILE_HEADER];
 	while (r->next_file < r->nseqs) {
+		if (skip_next_file(r)) {
+			r->next_file++;
+			r->skipped_files++;
+			continue;
+		}
 		r->cur_seq = r->seqs[r->next_file++];
 		wal_file_path(path, sizeof(path), r->dir, r->cur_seq);
 		r->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -171,6 +153,9 @@ static int open_next_file(struct wal_reader *r)
 			r->fd = -1;
 			continue;
 		}
+		uint64_t first = wal_get64(hdr + 16);
+		if (first > 0)
+			r->floor_lsn = TD_MAX(r->floor_lsn, first - 1);
 		r->offset = WAL_FILE_HEADER;
 		return 1;
 	}
@@ -241,6 +226,8 @@ int wal_reader_next(struct wal_reader *r, struct wal_record *rec)
 					rec->offset = r->offset;
 					r->last_lsn = lsn;
 					r->offset += total;
+					if (lsn < r->from_lsn)
+						continue; /* covered: checked, not returned */
 					return 1;
 				}
 			}
@@ -264,6 +251,16 @@ uint64_t wal_reader_damaged_files(const struct wal_reader *r)
 uint64_t wal_reader_last_lsn(const struct wal_reader *r)
 {
 	return r->last_lsn;
+}
+
+uint64_t wal_reader_end_lsn(const struct wal_reader *r)
+{
+	return TD_MAX(r->last_lsn, r->floor_lsn);
+}
+
+uint64_t wal_reader_skipped_files(const struct wal_reader *r)
+{
+	return r->skipped_files;
 }
 
 void wal_reader_free(struct wal_reader *r)

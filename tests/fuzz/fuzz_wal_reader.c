@@ -16,6 +16,10 @@
  *                extend the last file with 1.5 MiB of zeros (a sparse hole),
  *                so record lengths past the reader's 1 MiB buffer take the
  *                large-record path instead of ending as "cut short"
+ *   control & 32 read with wal_reader_open_from, from LSN 1 + 2 * (control >> 6)
+ *                (1, 3, 5 or 7): files whose records are all below it (a later
+ *                file's header starts at or below it) are skipped unread, and
+ *                records below it are not returned
  *
  * The files live in one temporary directory per process, created at start
  * and removed at exit; each input overwrites them.
@@ -23,7 +27,8 @@
  * Invariants checked: the reader returns exactly the records a reference
  * reader written from wal.h's byte tables finds (same LSNs, offsets, lengths,
  * types, files; so damage ends only its own file and never hides an earlier
- * record) and counts the same damaged files; every record is the bytes of its
+ * record) and counts the same damaged files (none in skipped files); every
+ * record is the bytes of its
  * file at rec.offset (its header re-framed from lsn/type/payload is
  * byte-identical), len <= WAL_MAX_PAYLOAD, LSNs strictly increase; replay's
  * collect_event_decode and ingest_replay take every record.
@@ -161,23 +166,43 @@ struct want {
  * skipped; a bad header, or a record that is cut short, too long, fails its
  * checksum or does not raise the LSN, is damage that ends its file.
  */
-static struct want *model(const struct file *files, size_t nfiles, size_t *nwant, uint64_t *damaged)
+static bool header_ok(const struct file *f)
 {
 	static const unsigned char magic[8] = {'T', 'D', 'W', 'A', 'L', '\r', '\n', 0x1a};
+	unsigned char hdr[WAL_FILE_HEADER];
+	if (f->disk_len < WAL_FILE_HEADER)
+		return false;
+	for (size_t k = 0; k < WAL_FILE_HEADER; k++)
+		hdr[k] = byte_at(f, k);
+	return memcmp(hdr, magic, 8) == 0 && le_at(f, 8, 4) == 1 &&
+	       le_at(f, 28, 4) == td_crc32c(0, hdr, 28);
+}
+
+/* Are all records of files[i] below `from`, by the first later good header? */
+static bool covered(const struct file *files, size_t nfiles, size_t i, uint64_t from)
+{
+	for (size_t j = i + 1; j < nfiles; j++)
+		if (header_ok(&files[j]))
+			return le_at(&files[j], 16, 8) <= from;
+	return false;
+}
+
+static struct want *model(const struct file *files, size_t nfiles, uint64_t from, size_t *nwant,
+			  uint64_t *damaged)
+{
 	struct want *w = NULL;
 	size_t n = 0, cap = 0;
 	uint64_t last = 0;
+	bool skipping = from > 1;
 	*damaged = 0;
 	for (size_t i = 0; i < nfiles; i++) {
 		const struct file *f = &files[i];
+		if (skipping && covered(files, nfiles, i, from))
+			continue;
+		skipping = false;
 		if (f->disk_len == 0)
 			continue;
-		unsigned char hdr[WAL_FILE_HEADER];
-		bool ok = f->disk_len >= WAL_FILE_HEADER;
-		for (size_t k = 0; ok && k < WAL_FILE_HEADER; k++)
-			hdr[k] = byte_at(f, k);
-		ok = ok && memcmp(hdr, magic, 8) == 0 && le_at(f, 8, 4) == 1 &&
-		     le_at(f, 28, 4) == td_crc32c(0, hdr, 28);
+		bool ok = header_ok(f);
 		uint64_t off = WAL_FILE_HEADER;
 		while (ok && off < f->disk_len) {
 			uint64_t len = le_at(f, off, 4);
@@ -194,8 +219,9 @@ static struct want *model(const struct file *files, size_t nfiles, size_t *nwant
 				FUZZ_CHECK(w != NULL);
 			}
 			last = le_at(f, off + 8, 8);
-			w[n++] = (struct want){last, off, (uint32_t)len, (uint32_t)i + 1,
-					       byte_at(f, off + 16)};
+			if (last >= from)
+				w[n++] = (struct want){last, off, (uint32_t)len, (uint32_t)i + 1,
+						       byte_at(f, off + 16)};
 			off += WAL_REC_HEADER + len;
 		}
 		if (!ok)
@@ -246,6 +272,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned control = data[0];
 	bool header = control & 1, split = control & 2, fix_crc = control & 4;
 	bool zero_tail = (control & 24) == 24;
+	uint64_t from = control & 32 ? 1 + 2 * (uint64_t)(control >> 6) : 0;
 	data++;
 	size--;
 
@@ -260,10 +287,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unlink(path2);
 
 	struct wal_reader *r = NULL;
-	FUZZ_CHECK(wal_reader_open(&r, dir) == 0 && r != NULL);
+	FUZZ_CHECK(wal_reader_open_from(&r, dir, from) == 0 && r != NULL);
 	size_t nwant = 0, got = 0;
 	uint64_t want_damaged = 0;
-	struct want *want = model(files, nfiles, &nwant, &want_damaged);
+	struct want *want = model(files, nfiles, from, &nwant, &want_damaged);
 	struct ingest *g = NULL; /* made on the first record: its table is 2 MiB */
 	struct wal_record rec;
 	uint64_t prev_lsn = 0;
@@ -282,7 +309,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(rc == 0);
 	FUZZ_CHECK(got == nwant);
 	FUZZ_CHECK(wal_reader_damaged_files(r) == want_damaged);
-	FUZZ_CHECK(wal_reader_last_lsn(r) == prev_lsn);
+	/* records below `from` are read (so counted as last) but not returned */
+	FUZZ_CHECK(from > 1 ? wal_reader_last_lsn(r) >= prev_lsn
+			    : wal_reader_last_lsn(r) == prev_lsn);
+	FUZZ_CHECK(wal_reader_end_lsn(r) >= wal_reader_last_lsn(r));
 	const char *damage = wal_reader_damage(r);
 	FUZZ_CHECK((damage != NULL) == (wal_reader_damaged_files(r) > 0));
 	if (damage)

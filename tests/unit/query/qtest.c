@@ -256,12 +256,15 @@ int qt_pick_filters(struct qt_rng *r, const struct qt_data *d, const char *name,
 	return n;
 }
 
+unsigned qt_threads;
+
 cJSON *qt_query(const struct query_source *src, const char *json)
 {
 	struct td_buf b;
 	td_buf_init(&b, 64 << 20);
 	char err[512];
-	int rc = query_run(json, strlen(json), src, &b, err, sizeof(err));
+	struct query_limits lim = {.threads = qt_threads};
+	int rc = query_run_limited(json, strlen(json), src, &lim, &b, err, sizeof(err));
 	cr_assert_eq(rc, 0, "query failed (%d): %s\nquery: %s", rc, err, json);
 	cJSON *out = cJSON_Parse(b.data);
 	cr_assert(out, "result is not JSON: %s", b.data);
@@ -274,7 +277,8 @@ int qt_query_fail(const struct query_source *src, const char *json, char *err, s
 	struct td_buf b;
 	td_buf_init(&b, 1 << 20);
 	td_buf_append(&b, "keep", 4);
-	int rc = query_run(json, strlen(json), src, &b, err, cap);
+	struct query_limits lim = {.threads = qt_threads};
+	int rc = query_run_limited(json, strlen(json), src, &lim, &b, err, cap);
 	cr_assert_neq(rc, 0, "query should fail: %s\nresult: %s", json, b.data);
 	cr_assert_eq(b.len, 4, "a failed query must leave the output as it was");
 	td_buf_release(&b);

@@ -82,6 +82,10 @@ int qt_pick_filters(struct qt_rng *r, const struct qt_data *d, const char *name,
 /* appends printf output to s (cap bytes) */
 void qt_cat(char *s, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Threads qt_query() and qt_query_fail() ask for (query_limits.threads; 0 =
+ * automatic, which keeps these small data sets on one thread). */
+extern unsigned qt_threads;
+
 /* Runs a query that must succeed; returns the parsed result (cJSON_Delete it). */
 cJSON *qt_query(const struct query_source *src, const char *json);
 /* Runs a query that must fail; returns its code, message in err. */

@@ -628,6 +628,21 @@ Test(query_funnel, any_order_matches_reference)
 	random_funnels(6, 2, 800, 2, 5);
 }
 
+/* The same references with the work split over several threads: person
+ * buckets of one or two persons, so canonical merges move entries between
+ * buckets, and chunks of a few rows handed to different threads. */
+Test(query_funnel, parallel_matches_references)
+{
+	static const unsigned threads[] = {2, 3, 7};
+	for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+		qt_threads = threads[i];
+		random_funnels(101 + i, 0, 500, 4, 4);
+		random_funnels(111 + i, 0, 300, 2, 5);
+		random_funnels(121 + i, 1, 400, 4, 4);
+		random_funnels(131 + i, 2, 400, 4, 4);
+	}
+}
+
 /* ---- hand-written cases --------------------------------------------- */
 
 /* Builds a one-person dataset from "NAME@ms" tokens ("NAME@ms+t" / "+f" also

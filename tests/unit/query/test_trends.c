@@ -470,6 +470,16 @@ Test(query_trends, random_long_ranges_across_dst)
 	random_trends(12, 2000, BASE, 70);
 }
 
+Test(query_trends, parallel_matches_reference)
+{
+	/* unique persons run a task per bucket, each with its own bitmaps */
+	for (unsigned t = 2; t <= 4; t++) {
+		qt_threads = t;
+		random_trends(40 + t, 300, 1711670400000LL /* 2024-03-29 */, 4);
+		random_trends(50 + t, 500, BASE, 70);
+	}
+}
+
 /* ---- hand-written cases --------------------------------------------- */
 
 static cJSON *one(const char *tz, const char *interval, const char *from, const char *to,

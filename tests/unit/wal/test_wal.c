@@ -8,11 +8,10 @@
 #include "base/log.h"
 #include "base/td.h"
 #include "wal/wal.h"
+#include "waltest.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,253 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char root[64];
-static char waldir[128];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void setup(void)
-{
-	td_log_quiet = true;
-	snprintf(root, sizeof(root), "/tmp/td-wal-XXXXXX");
-	cr_assert_not_null(mkdtemp(root));
-	snprintf(waldir, sizeof(waldir), "%s/wal", root);
-}
-
-static void teardown(void)
-{
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(wal, .init = setup, .fini = teardown);
-
-/* ------------------------------------------------------------- helpers */
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
-/* Payload number i: a length from 0 to 699 and bytes that depend on i. */
-static size_t make_payload(uint64_t i, unsigned char *buf)
-{
-	size_t len = (size_t)(mix(i) % 700);
-	for (size_t k = 0; k < len; k++)
-		buf[k] = (unsigned char)mix(i * 1000003u + k);
-	return len;
-}
-
-struct rec_copy {
-	uint64_t lsn;
-	uint8_t type;
-	uint32_t len;
-	unsigned char *data;
-	uint32_t file_seq;
-	uint64_t offset;
-};
-
-struct collected {
-	struct rec_copy *v;
-	size_t n, cap;
-};
-
-static int collect_cb(void *ctx, const struct wal_record *rec)
-{
-	struct collected *c = ctx;
-	if (c->n == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 256;
-		c->v = realloc(c->v, c->cap * sizeof(*c->v));
-		cr_assert_not_null(c->v);
-	}
-	struct rec_copy *r = &c->v[c->n++];
-	r->lsn = rec->lsn;
-	r->type = rec->type;
-	r->len = rec->len;
-	r->data = malloc(rec->len ? rec->len : 1);
-	cr_assert_not_null(r->data);
-	if (rec->len)
-		memcpy(r->data, rec->payload, rec->len);
-	r->file_seq = rec->file_seq;
-	r->offset = rec->offset;
-	return 0;
-}
-
-static void collected_free(struct collected *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		free(c->v[i].data);
-	free(c->v);
-	memset(c, 0, sizeof(*c));
-}
-
-/* What the log should hold: LSN -> payload number. */
-struct expect {
-	uint64_t lsn;
-	uint64_t payload_id;
-};
-
-static void check_records(const struct collected *c, const struct expect *want, size_t n)
-{
-	static unsigned char buf[1024];
-	cr_assert_eq(c->n, n, "replayed %zu records, want %zu", c->n, n);
-	for (size_t i = 0; i < n; i++) {
-		const struct rec_copy *r = &c->v[i];
-		cr_assert_eq(r->lsn, want[i].lsn, "record %zu: lsn %llu, want %llu", i,
-			     (unsigned long long)r->lsn, (unsigned long long)want[i].lsn);
-		cr_assert_eq(r->type, WAL_REC_EVENT);
-		size_t len = make_payload(want[i].payload_id, buf);
-		cr_assert_eq(r->len, len, "record %zu: length", i);
-		cr_assert_eq(memcmp(r->data, buf, len), 0, "record %zu: payload differs", i);
-		if (i > 0)
-			cr_assert_gt(r->lsn, c->v[i - 1].lsn, "LSN order");
-	}
-}
-
-static struct wal *open_wal(const struct wal_options *opt, struct collected *c)
-{
-	struct wal *w = NULL;
-	int rc = wal_open(&w, opt, c ? collect_cb : NULL, c);
-	cr_assert_eq(rc, 0, "wal_open: %s", td_strerror(rc));
-	cr_assert_not_null(w);
-	return w;
-}
-
-static struct wal_options default_opts(void)
-{
-	struct wal_options o;
-	memset(&o, 0, sizeof(o));
-	o.dir = waldir;
-	return o;
-}
-
-/* Appends payloads first_id .. first_id+n-1, waiting for each when `each`,
- * else only for the last; records LSN -> payload in want[]. */
-static void append_n(struct wal *w, uint64_t first_id, size_t n, bool each, struct expect *want)
-{
-	static unsigned char buf[1024];
-	uint64_t lsn = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t len = make_payload(first_id + i, buf);
-		int rc = wal_append(w, WAL_REC_EVENT, buf, len, &lsn);
-		cr_assert_eq(rc, 0, "append %zu: %s", i, td_strerror(rc));
-		if (want) {
-			want[i].lsn = lsn;
-			want[i].payload_id = first_id + i;
-		}
-		if (each)
-			cr_assert_eq(wal_wait(w, lsn), 0);
-	}
-	if (n)
-		cr_assert_eq(wal_wait(w, lsn), 0);
-}
-
-/* Replays the log with a fresh wal_open and closes it again. */
-static void replay_all(struct collected *c)
-{
-	struct wal_options o = default_opts();
-	memset(c, 0, sizeof(*c));
-	wal_close(open_wal(&o, c));
-}
-
-/* Sorted sequence numbers of the *.wal files in waldir. */
-static size_t list_seqs(uint32_t *seqs, size_t cap)
-{
-	DIR *d = opendir(waldir);
-	cr_assert_not_null(d);
-	size_t n = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		unsigned v;
-		char tail[8];
-		if (strlen(e->d_name) == 12 && sscanf(e->d_name, "%8x%7s", &v, tail) == 2 &&
-		    strcmp(tail, ".wal") == 0) {
-			cr_assert_lt(n, cap);
-			seqs[n++] = v;
-		}
-	}
-	closedir(d);
-	for (size_t i = 1; i < n; i++) /* insertion sort */
-		for (size_t k = i; k > 0 && seqs[k - 1] > seqs[k]; k--) {
-			uint32_t t = seqs[k];
-			seqs[k] = seqs[k - 1];
-			seqs[k - 1] = t;
-		}
-	return n;
-}
-
-static void seq_path(char *out, size_t cap, uint32_t seq)
-{
-	snprintf(out, cap, "%s/%08x.wal", waldir, seq);
-}
-
-static off_t file_size(const char *path)
-{
-	struct stat st;
-	cr_assert_eq(stat(path, &st), 0, "%s", path);
-	return st.st_size;
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	cr_assert_geq(fd, 0, "%s", path);
-	cr_assert_eq(write(fd, data, n), (ssize_t)n);
-	close(fd);
-}
-
-static unsigned char *read_file(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	cr_assert_not_null(f, "%s", path);
-	fseek(f, 0, SEEK_END);
-	long sz = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	unsigned char *p = malloc(sz > 0 ? (size_t)sz : 1);
-	cr_assert_not_null(p);
-	cr_assert_eq(fread(p, 1, (size_t)sz, f), (size_t)sz);
-	fclose(f);
-	*n = (size_t)sz;
-	return p;
-}
-
-static void flip_byte(const char *path, off_t at)
-{
-	int fd = open(path, O_RDWR);
-	cr_assert_geq(fd, 0);
-	unsigned char b;
-	cr_assert_eq(pread(fd, &b, 1, at), 1);
-	b ^= 0x40;
-	cr_assert_eq(pwrite(fd, &b, 1, at), 1);
-	close(fd);
-}
-
-/* Reads the whole log with a reader; returns the damage text (strdup'd) or
- * NULL, and the records in *c. */
-static char *read_log(struct collected *c, uint64_t *damaged_files)
-{
-	struct wal_reader *r;
-	struct wal_record rec;
-	memset(c, 0, sizeof(*c));
-	cr_assert_eq(wal_reader_open(&r, waldir), 0);
-	int rc;
-	while ((rc = wal_reader_next(r, &rec)) == 1)
-		collect_cb(c, &rec);
-	cr_assert_eq(rc, 0, "reader: %s", td_strerror(rc));
-	const char *damage = wal_reader_damage(r);
-	char *copy = damage ? strdup(damage) : NULL;
-	if (damaged_files)
-		*damaged_files = wal_reader_damaged_files(r);
-	wal_reader_free(r);
-	return copy;
-}
+TestSuite(wal, .init = wt_setup, .fini = wt_teardown);
 
 /* --------------------------------------------------------------- tests */
 
@@ -291,17 +44,17 @@ Test(wal, empty_and_missing_directory)
 {
 	struct wal_reader *r;
 	struct wal_record rec;
-	cr_assert_eq(wal_reader_open(&r, waldir), 0, "a missing directory is an empty log");
+	cr_assert_eq(wal_reader_open(&r, wt_waldir), 0, "a missing directory is an empty log");
 	cr_assert_eq(wal_reader_next(r, &rec), 0);
 	cr_assert_null(wal_reader_damage(r));
 	wal_reader_free(r);
 
-	struct collected c = {0};
-	struct wal_options o = default_opts();
-	struct wal *w = open_wal(&o, &c);
+	struct wt_collected c = {0};
+	struct wal_options o = wt_default_opts();
+	struct wal *w = wt_open_wal(&o, &c);
 	cr_assert_eq(c.n, 0);
 	struct stat st;
-	cr_assert_eq(stat(waldir, &st), 0);
+	cr_assert_eq(stat(wt_waldir, &st), 0);
 	cr_assert(S_ISDIR(st.st_mode));
 	cr_assert_eq(st.st_mode & 0077, 0, "WAL directory mode %o", (unsigned)st.st_mode & 0777);
 	struct wal_stats s;
@@ -316,10 +69,10 @@ Test(wal, empty_and_missing_directory)
 Test(wal, append_close_replay)
 {
 	enum { N = 1000 };
-	static struct expect want[3 * N];
-	struct wal_options o = default_opts();
-	struct wal *w = open_wal(&o, NULL);
-	append_n(w, 0, N, false, want);
+	static struct wt_expect want[3 * N];
+	struct wal_options o = wt_default_opts();
+	struct wal *w = wt_open_wal(&o, NULL);
+	wt_append_n(w, 0, N, false, want);
 	for (size_t i = 0; i < N; i++)
 		cr_assert_eq(want[i].lsn, i + 1, "LSNs start at 1 and are dense");
 	struct wal_stats s;
@@ -329,24 +82,24 @@ Test(wal, append_close_replay)
 	cr_assert_eq(s.records_written, N);
 	wal_close(w);
 
-	struct collected c = {0};
-	w = open_wal(&o, &c);
-	check_records(&c, want, N);
-	collected_free(&c);
+	struct wt_collected c = {0};
+	w = wt_open_wal(&o, &c);
+	wt_check_records(&c, want, N);
+	wt_collected_free(&c);
 	/* appends after a reopen continue the LSNs */
-	append_n(w, N, N, true, want + N);
+	wt_append_n(w, N, N, true, want + N);
 	cr_assert_eq(want[N].lsn, N + 1);
 	wal_close(w);
 
-	replay_all(&c);
-	check_records(&c, want, 2 * N);
-	collected_free(&c);
+	wt_replay_all(&c);
+	wt_check_records(&c, want, 2 * N);
+	wt_collected_free(&c);
 }
 
 Test(wal, zero_length_and_large_records)
 {
-	struct wal_options o = default_opts();
-	struct wal *w = open_wal(&o, NULL);
+	struct wal_options o = wt_default_opts();
+	struct wal *w = wt_open_wal(&o, NULL);
 	/* larger than the reader's 1 MiB buffer, and the largest allowed */
 	const size_t sizes[] = {
 	    0, 1, (1u << 20) - WAL_REC_HEADER, (1u << 20) + 1, 3u << 20, 5, WAL_MAX_PAYLOAD, 0, 17};
@@ -354,7 +107,7 @@ Test(wal, zero_length_and_large_records)
 	unsigned char *big = malloc(WAL_MAX_PAYLOAD + 64);
 	cr_assert_not_null(big);
 	for (size_t i = 0; i < WAL_MAX_PAYLOAD + 64; i++)
-		big[i] = (unsigned char)mix(i);
+		big[i] = (unsigned char)wt_mix(i);
 	uint64_t lsn = 0;
 	for (size_t i = 0; i < NS; i++) {
 		cr_assert_eq(wal_append(w, WAL_REC_EVENT, big + i, sizes[i], &lsn), 0, "size %zu",
@@ -364,8 +117,8 @@ Test(wal, zero_length_and_large_records)
 	cr_assert_eq(wal_wait(w, lsn), 0);
 	wal_close(w);
 
-	struct collected c = {0};
-	char *damage = read_log(&c, NULL);
+	struct wt_collected c = {0};
+	char *damage = wt_read_log(&c, NULL);
 	cr_assert_null(damage, "%s", damage);
 	cr_assert_eq(c.n, NS);
 	for (size_t i = 0; i < NS; i++) {
@@ -373,7 +126,7 @@ Test(wal, zero_length_and_large_records)
 		cr_assert_eq(c.v[i].len, sizes[i]);
 		cr_assert_eq(memcmp(c.v[i].data, big + i, sizes[i]), 0, "record %zu", i);
 	}
-	collected_free(&c);
+	wt_collected_free(&c);
 	free(big);
 }
 
@@ -389,7 +142,7 @@ static void *appender_main(void *arg)
 	unsigned char buf[1024];
 	for (int i = 0; i < 500; i++) {
 		uint64_t pid = (uint64_t)a->id * 1000000 + (uint64_t)i;
-		size_t len = make_payload(pid, buf);
+		size_t len = wt_make_payload(pid, buf);
 		if (wal_append(a->w, WAL_REC_EVENT, buf, len, &a->lsns[i]) != 0 ||
 		    wal_wait(a->w, a->lsns[i]) != 0)
 			a->lsns[i] = 0;
@@ -399,7 +152,7 @@ static void *appender_main(void *arg)
 
 static int cmp_expect(const void *a, const void *b)
 {
-	const struct expect *x = a, *y = b;
+	const struct wt_expect *x = a, *y = b;
 	return x->lsn < y->lsn ? -1 : x->lsn > y->lsn;
 }
 
@@ -407,9 +160,9 @@ Test(wal, concurrent_appenders_group_commit)
 {
 	enum { T = 6 };
 	static struct appender ap[T];
-	static struct expect want[T * 500];
-	struct wal_options o = default_opts();
-	struct wal *w = open_wal(&o, NULL);
+	static struct wt_expect want[T * 500];
+	struct wal_options o = wt_default_opts();
+	struct wal *w = wt_open_wal(&o, NULL);
 	pthread_t th[T];
 	for (int t = 0; t < T; t++) {
 		ap[t].w = w;
@@ -441,127 +194,127 @@ Test(wal, concurrent_appenders_group_commit)
 	cr_assert_eq(h.count, s.commits);
 	wal_close(w);
 
-	struct collected c;
-	replay_all(&c);
-	check_records(&c, want, n);
-	collected_free(&c);
+	struct wt_collected c;
+	wt_replay_all(&c);
+	wt_check_records(&c, want, n);
+	wt_collected_free(&c);
 }
 
 Test(wal, rotation_makes_several_files)
 {
 	enum { N = 400 };
-	static struct expect want[N];
-	struct wal_options o = default_opts();
+	static struct wt_expect want[N];
+	struct wal_options o = wt_default_opts();
 	o.segment_bytes = 4096;
-	struct wal *w = open_wal(&o, NULL);
-	append_n(w, 0, N, true, want); /* one commit per record: many rotations */
+	struct wal *w = wt_open_wal(&o, NULL);
+	wt_append_n(w, 0, N, true, want); /* one commit per record: many rotations */
 	struct wal_stats s;
 	wal_get_stats(w, &s);
 	wal_close(w);
 
 	uint32_t seqs[1024];
-	size_t nfiles = list_seqs(seqs, 1024);
+	size_t nfiles = wt_list_seqs(seqs, 1024);
 	cr_assert_geq(nfiles, 10, "only %zu files", nfiles);
 	cr_assert_eq(s.files, nfiles);
 	for (size_t i = 0; i < nfiles; i++) {
 		cr_assert_eq(seqs[i], i + 1, "files are numbered densely from 1");
 		char p[256];
-		seq_path(p, sizeof(p), seqs[i]);
+		wt_seq_path(p, sizeof(p), seqs[i]);
 		/* a file holds at least one record, so it may pass the limit by one */
-		cr_assert_leq(file_size(p), 4096 + WAL_REC_HEADER + 700, "%s too big", p);
+		cr_assert_leq(wt_file_size(p), 4096 + WAL_REC_HEADER + 700, "%s too big", p);
 	}
-	struct collected c;
-	replay_all(&c);
-	check_records(&c, want, N);
+	struct wt_collected c;
+	wt_replay_all(&c);
+	wt_check_records(&c, want, N);
 	cr_assert_gt(c.v[N - 1].file_seq, c.v[0].file_seq);
-	collected_free(&c);
+	wt_collected_free(&c);
 }
 
 /* Finds the last record of the log (file and offset) with a reader. */
-static struct rec_copy last_record(void)
+static struct wt_rec last_record(void)
 {
-	struct collected c;
-	free(read_log(&c, NULL));
+	struct wt_collected c;
+	free(wt_read_log(&c, NULL));
 	cr_assert_gt(c.n, 0);
-	struct rec_copy last = c.v[c.n - 1];
+	struct wt_rec last = c.v[c.n - 1];
 	last.data = NULL;
-	collected_free(&c);
+	wt_collected_free(&c);
 	return last;
 }
 
 /* Writes N records, lets `damage` hurt the last one, then checks that a
  * reopen keeps every earlier record, reports the damage, and that records
  * appended afterwards survive the next reopen. */
-static void torn_tail_case(void (*damage)(const struct rec_copy *last, const char *path))
+static void torn_tail_case(void (*damage)(const struct wt_rec *last, const char *path))
 {
 	enum { N = 100, M = 20 };
-	static struct expect want[N + M];
-	struct wal_options o = default_opts();
-	struct wal *w = open_wal(&o, NULL);
-	append_n(w, 0, N, false, want);
+	static struct wt_expect want[N + M];
+	struct wal_options o = wt_default_opts();
+	struct wal *w = wt_open_wal(&o, NULL);
+	wt_append_n(w, 0, N, false, want);
 	wal_close(w);
 
-	struct rec_copy last = last_record();
+	struct wt_rec last = last_record();
 	cr_assert_eq(last.lsn, N);
 	char path[256];
-	seq_path(path, sizeof(path), last.file_seq);
+	wt_seq_path(path, sizeof(path), last.file_seq);
 	damage(&last, path);
 
 	uint64_t damaged = 0;
-	struct collected c;
-	char *text = read_log(&c, &damaged);
+	struct wt_collected c;
+	char *text = wt_read_log(&c, &damaged);
 	cr_assert_not_null(text, "damage must be reported");
 	cr_assert_eq(damaged, 1);
 	cr_assert_not_null(strstr(text, ".wal at byte"), "%s", text);
 	free(text);
-	check_records(&c, want, N - 1);
-	collected_free(&c);
+	wt_check_records(&c, want, N - 1);
+	wt_collected_free(&c);
 
-	w = open_wal(&o, &c);
-	check_records(&c, want, N - 1);
-	collected_free(&c);
+	w = wt_open_wal(&o, &c);
+	wt_check_records(&c, want, N - 1);
+	wt_collected_free(&c);
 	struct wal_stats s;
 	wal_get_stats(w, &s);
 	cr_assert_eq(s.damaged_files, 1);
 	cr_assert_eq(s.next_lsn, N, "the lost record's LSN is handed out again");
-	append_n(w, 1000, M, false, want + N - 1);
+	wt_append_n(w, 1000, M, false, want + N - 1);
 	wal_close(w);
 
-	replay_all(&c);
-	check_records(&c, want, N - 1 + M);
-	collected_free(&c);
+	wt_replay_all(&c);
+	wt_check_records(&c, want, N - 1 + M);
+	wt_collected_free(&c);
 }
 
-static void cut_tail(const struct rec_copy *last, const char *path)
+static void cut_tail(const struct wt_rec *last, const char *path)
 {
-	off_t size = file_size(path);
+	off_t size = wt_file_size(path);
 	cr_assert_eq(truncate(path, size - 3), 0);
 }
 
-static void cut_into_header(const struct rec_copy *last, const char *path)
+static void cut_into_header(const struct wt_rec *last, const char *path)
 {
 	cr_assert_eq(truncate(path, (off_t)last->offset + 5), 0);
 }
 
-static void flip_payload(const struct rec_copy *last, const char *path)
+static void flip_payload(const struct wt_rec *last, const char *path)
 {
 	cr_assert_gt(last->len, 0);
-	flip_byte(path, (off_t)last->offset + WAL_REC_HEADER + last->len / 2);
+	wt_flip_byte(path, (off_t)last->offset + WAL_REC_HEADER + last->len / 2);
 }
 
-static void flip_lsn(const struct rec_copy *last, const char *path)
+static void flip_lsn(const struct wt_rec *last, const char *path)
 {
-	flip_byte(path, (off_t)last->offset + 9);
+	wt_flip_byte(path, (off_t)last->offset + 9);
 }
 
-static void flip_length(const struct rec_copy *last, const char *path)
+static void flip_length(const struct wt_rec *last, const char *path)
 {
-	flip_byte(path, (off_t)last->offset + 3); /* length becomes huge */
+	wt_flip_byte(path, (off_t)last->offset + 3); /* length becomes huge */
 }
 
-static void flip_crc(const struct rec_copy *last, const char *path)
+static void flip_crc(const struct wt_rec *last, const char *path)
 {
-	flip_byte(path, (off_t)last->offset + 4);
+	wt_flip_byte(path, (off_t)last->offset + 4);
 }
 
 Test(wal, torn_tail_truncated)
@@ -597,15 +350,15 @@ Test(wal, corrupt_last_record_checksum)
 Test(wal, damage_in_middle_file_keeps_later_files)
 {
 	enum { N = 300 };
-	static struct expect want[N], keep[N];
-	struct wal_options o = default_opts();
+	static struct wt_expect want[N], keep[N];
+	struct wal_options o = wt_default_opts();
 	o.segment_bytes = 4096;
-	struct wal *w = open_wal(&o, NULL);
-	append_n(w, 0, N, true, want);
+	struct wal *w = wt_open_wal(&o, NULL);
+	wt_append_n(w, 0, N, true, want);
 	wal_close(w);
 
-	struct collected c;
-	free(read_log(&c, NULL));
+	struct wt_collected c;
+	free(wt_read_log(&c, NULL));
 	cr_assert_eq(c.n, N);
 	/* corrupt the second record of the third file */
 	uint32_t victim_seq = 3;
@@ -618,8 +371,8 @@ Test(wal, damage_in_middle_file_keeps_later_files)
 	}
 	cr_assert_lt(victim, N, "file 3 has at least two records");
 	char path[256];
-	seq_path(path, sizeof(path), victim_seq);
-	flip_byte(path, (off_t)c.v[victim].offset + WAL_REC_HEADER / 2);
+	wt_seq_path(path, sizeof(path), victim_seq);
+	wt_flip_byte(path, (off_t)c.v[victim].offset + WAL_REC_HEADER / 2);
 	size_t nkeep = 0;
 	for (size_t i = 0; i < c.n; i++) {
 		/* file 3 is read up to the damage; every other file fully */
@@ -627,73 +380,73 @@ Test(wal, damage_in_middle_file_keeps_later_files)
 			keep[nkeep++] = want[i];
 	}
 	cr_assert_gt(nkeep, victim + 1, "there are records after file 3");
-	collected_free(&c);
+	wt_collected_free(&c);
 
 	uint64_t damaged;
-	char *text = read_log(&c, &damaged);
+	char *text = wt_read_log(&c, &damaged);
 	cr_assert_not_null(text);
 	cr_assert_eq(damaged, 1);
 	cr_assert_not_null(strstr(text, "00000003.wal"), "%s", text);
 	free(text);
-	check_records(&c, keep, nkeep);
-	collected_free(&c);
+	wt_check_records(&c, keep, nkeep);
+	wt_collected_free(&c);
 }
 
 Test(wal, garbage_files_never_crash_the_reader)
 {
-	struct wal_options o = default_opts();
-	static struct expect want[50 + 10];
-	struct wal *w = open_wal(&o, NULL);
-	append_n(w, 0, 50, false, want);
+	struct wal_options o = wt_default_opts();
+	static struct wt_expect want[50 + 10];
+	struct wal *w = wt_open_wal(&o, NULL);
+	wt_append_n(w, 0, 50, false, want);
 	wal_close(w);
 
 	char garbage[256];
-	seq_path(garbage, sizeof(garbage), 9);
+	wt_seq_path(garbage, sizeof(garbage), 9);
 	static unsigned char bytes[200000];
 	unsigned char hdr[WAL_FILE_HEADER];
 	{
 		/* a genuine file header from a real file, to let random records
 		 * past the header check */
 		char p1[256];
-		seq_path(p1, sizeof(p1), 1);
+		wt_seq_path(p1, sizeof(p1), 1);
 		size_t n;
-		unsigned char *f = read_file(p1, &n);
+		unsigned char *f = wt_read_file(p1, &n);
 		cr_assert_geq(n, WAL_FILE_HEADER);
 		memcpy(hdr, f, WAL_FILE_HEADER);
 		free(f);
 	}
 	for (int round = 0; round < 200; round++) {
-		size_t n = (size_t)(mix((uint64_t)round) % sizeof(bytes));
+		size_t n = (size_t)(wt_mix((uint64_t)round) % sizeof(bytes));
 		if (round % 4 == 0)
 			n %= 64; /* around the size of a header */
 		for (size_t i = 0; i < n; i++)
-			bytes[i] = (unsigned char)mix((uint64_t)round << 32 | i);
+			bytes[i] = (unsigned char)wt_mix((uint64_t)round << 32 | i);
 		if (round % 2 == 1 && n >= WAL_FILE_HEADER)
 			memcpy(bytes, hdr, WAL_FILE_HEADER);
 		if (round % 8 == 3 && n >= WAL_FILE_HEADER + 4) /* a plausible small length */
 			bytes[WAL_FILE_HEADER + 1] = bytes[WAL_FILE_HEADER + 2] =
 			    bytes[WAL_FILE_HEADER + 3] = 0;
-		write_file(garbage, bytes, n);
+		wt_write_file(garbage, bytes, n);
 
-		struct collected c;
-		char *text = read_log(&c, NULL);
-		check_records(&c, want, 50);
+		struct wt_collected c;
+		char *text = wt_read_log(&c, NULL);
+		wt_check_records(&c, want, 50);
 		if (n > 0)
 			cr_assert_not_null(text, "round %d: garbage not reported", round);
 		free(text);
-		collected_free(&c);
+		wt_collected_free(&c);
 	}
 
 	/* the log still opens, and writes after the garbage file survive */
-	struct collected c = {0};
-	w = open_wal(&o, &c);
-	check_records(&c, want, 50);
-	collected_free(&c);
-	append_n(w, 500, 10, false, want + 50);
+	struct wt_collected c = {0};
+	w = wt_open_wal(&o, &c);
+	wt_check_records(&c, want, 50);
+	wt_collected_free(&c);
+	wt_append_n(w, 500, 10, false, want + 50);
 	wal_close(w);
-	replay_all(&c);
-	check_records(&c, want, 60);
-	collected_free(&c);
+	wt_replay_all(&c);
+	wt_check_records(&c, want, 60);
+	wt_collected_free(&c);
 }
 
 Test(wal, mutated_files_give_only_true_records)
@@ -701,42 +454,42 @@ Test(wal, mutated_files_give_only_true_records)
 	/* Random damage anywhere in a real file: whatever the reader returns must
 	 * be records that were written, byte for byte, in LSN order. */
 	enum { N = 200 };
-	static struct expect want[N];
-	struct wal_options o = default_opts();
-	struct wal *w = open_wal(&o, NULL);
-	append_n(w, 0, N, false, want);
+	static struct wt_expect want[N];
+	struct wal_options o = wt_default_opts();
+	struct wal *w = wt_open_wal(&o, NULL);
+	wt_append_n(w, 0, N, false, want);
 	wal_close(w);
 	char path[256];
-	seq_path(path, sizeof(path), 1);
+	wt_seq_path(path, sizeof(path), 1);
 	size_t size;
-	unsigned char *orig = read_file(path, &size);
+	unsigned char *orig = wt_read_file(path, &size);
 	unsigned char *mut = malloc(size);
 	cr_assert_not_null(mut);
 	static unsigned char buf[1024];
 	for (int round = 0; round < 300; round++) {
 		memcpy(mut, orig, size);
 		size_t n = size;
-		uint64_t r = mix((uint64_t)round + 77);
+		uint64_t r = wt_mix((uint64_t)round + 77);
 		if (round % 3 == 0)
 			n = (size_t)(r % size);
 		int flips = (int)((r >> 32) % 4);
 		for (int k = 0; k < flips && n > 0; k++)
-			mut[mix(r + (uint64_t)k) % n] ^= (unsigned char)(1u << k);
-		write_file(path, mut, n);
+			mut[wt_mix(r + (uint64_t)k) % n] ^= (unsigned char)(1u << k);
+		wt_write_file(path, mut, n);
 
-		struct collected c;
-		free(read_log(&c, NULL));
+		struct wt_collected c;
+		free(wt_read_log(&c, NULL));
 		for (size_t i = 0; i < c.n; i++) {
 			uint64_t lsn = c.v[i].lsn;
 			cr_assert(lsn >= 1 && lsn <= N, "round %d: invented LSN %llu", round,
 				  (unsigned long long)lsn);
-			size_t len = make_payload(want[lsn - 1].payload_id, buf);
+			size_t len = wt_make_payload(want[lsn - 1].payload_id, buf);
 			cr_assert_eq(c.v[i].len, len, "round %d", round);
 			cr_assert_eq(memcmp(c.v[i].data, buf, len), 0, "round %d", round);
 			if (i > 0)
 				cr_assert_gt(lsn, c.v[i - 1].lsn);
 		}
-		collected_free(&c);
+		wt_collected_free(&c);
 	}
 	free(mut);
 	free(orig);
@@ -747,21 +500,21 @@ Test(wal, mutated_files_give_only_true_records)
  * damage). */
 Test(wal, stray_file_names_are_ignored)
 {
-	static struct expect want[20];
-	struct wal_options o = default_opts();
-	struct wal *w = open_wal(&o, NULL);
-	append_n(w, 0, 20, false, want);
+	static struct wt_expect want[20];
+	struct wal_options o = wt_default_opts();
+	struct wal *w = wt_open_wal(&o, NULL);
+	wt_append_n(w, 0, 20, false, want);
 	wal_close(w);
 	char p[256];
-	snprintf(p, sizeof(p), "%s/+0000001.wal", waldir);
-	write_file(p, "not a wal", 9);
-	snprintf(p, sizeof(p), "%s/0x000001.wal", waldir);
-	write_file(p, "not a wal", 9);
-	struct collected c;
-	char *text = read_log(&c, NULL);
-	check_records(&c, want, 20);
+	snprintf(p, sizeof(p), "%s/+0000001.wal", wt_waldir);
+	wt_write_file(p, "not a wal", 9);
+	snprintf(p, sizeof(p), "%s/0x000001.wal", wt_waldir);
+	wt_write_file(p, "not a wal", 9);
+	struct wt_collected c;
+	char *text = wt_read_log(&c, NULL);
+	wt_check_records(&c, want, 20);
 	cr_assert_null(text, "%s", text);
-	collected_free(&c);
+	wt_collected_free(&c);
 }
 
 /* A stray file named ffffffff.wal must not make wal_open wrap to file
@@ -769,22 +522,22 @@ Test(wal, stray_file_names_are_ignored)
  * would be missing from the next replay. */
 Test(wal, highest_file_number_does_not_lose_records)
 {
-	static struct expect want[10];
+	static struct wt_expect want[10];
 	char p[256];
-	struct wal_options o = default_opts();
-	cr_assert_eq(mkdir(waldir, 0700), 0);
-	seq_path(p, sizeof(p), 0xffffffffu);
-	write_file(p, "garbage", 7);
+	struct wal_options o = wt_default_opts();
+	cr_assert_eq(mkdir(wt_waldir, 0700), 0);
+	wt_seq_path(p, sizeof(p), 0xffffffffu);
+	wt_write_file(p, "garbage", 7);
 	struct wal *w = NULL;
 	int rc = wal_open(&w, &o, NULL, NULL);
 	if (rc != 0)
 		return; /* refusing to open is a fine answer too */
-	append_n(w, 0, 10, false, want);
+	wt_append_n(w, 0, 10, false, want);
 	wal_close(w);
-	struct collected c;
-	replay_all(&c);
-	check_records(&c, want, 10);
-	collected_free(&c);
+	struct wt_collected c;
+	wt_replay_all(&c);
+	wt_check_records(&c, want, 10);
+	wt_collected_free(&c);
 }
 
 struct note {
@@ -824,12 +577,12 @@ static void note_wait(struct note *n)
 
 Test(wal, notify_fires_after_durable)
 {
-	struct wal_options o = default_opts();
-	struct wal *w = open_wal(&o, NULL);
+	struct wal_options o = wt_default_opts();
+	struct wal *w = wt_open_wal(&o, NULL);
 	unsigned char buf[1024];
 	for (int i = 0; i < 50; i++) {
 		uint64_t lsn;
-		size_t len = make_payload((uint64_t)i, buf);
+		size_t len = wt_make_payload((uint64_t)i, buf);
 		cr_assert_eq(wal_append(w, WAL_REC_EVENT, buf, len, &lsn), 0);
 		struct note n;
 		note_init(&n);
@@ -841,11 +594,11 @@ Test(wal, notify_fires_after_durable)
 		wal_get_stats(w, &s);
 		cr_assert_geq(s.durable_lsn, lsn, "notified before durable");
 		/* the record is in the file already */
-		struct collected c;
-		free(read_log(&c, NULL));
+		struct wt_collected c;
+		free(wt_read_log(&c, NULL));
 		cr_assert_eq(c.n, (size_t)i + 1);
 		cr_assert_eq(c.v[i].lsn, lsn);
-		collected_free(&c);
+		wt_collected_free(&c);
 		/* asking again for a durable LSN answers at once, on this thread */
 		struct note again;
 		note_init(&again);
@@ -889,9 +642,9 @@ static void gate_fn(void *arg, int status)
 
 Test(wal, full_when_writer_is_slow)
 {
-	struct wal_options o = default_opts();
+	struct wal_options o = wt_default_opts();
 	o.max_pending_bytes = 4096;
-	struct wal *w = open_wal(&o, NULL);
+	struct wal *w = wt_open_wal(&o, NULL);
 	unsigned char buf[100];
 	memset(buf, 'e', sizeof(buf));
 	uint64_t lsn;
@@ -954,18 +707,18 @@ Test(wal, full_when_writer_is_slow)
 Test(wal, async_mode_keeps_records)
 {
 	enum { N = 300 };
-	static struct expect want[N];
-	struct wal_options o = default_opts();
+	static struct wt_expect want[N];
+	struct wal_options o = wt_default_opts();
 	o.durability = WAL_ASYNC;
 	o.async_interval_ms = 5;
-	struct wal *w = open_wal(&o, NULL);
+	struct wal *w = wt_open_wal(&o, NULL);
 	cr_assert_eq(wal_durability(w), WAL_ASYNC);
-	append_n(w, 0, N, false, want);
+	wt_append_n(w, 0, N, false, want);
 	wal_close(w); /* writes what is pending */
-	struct collected c;
-	replay_all(&c);
-	check_records(&c, want, N);
-	collected_free(&c);
+	struct wt_collected c;
+	wt_replay_all(&c);
+	wt_check_records(&c, want, N);
+	wt_collected_free(&c);
 }
 
 static int stop_at_3(void *ctx, const struct wal_record *rec)
@@ -977,17 +730,17 @@ static int stop_at_3(void *ctx, const struct wal_record *rec)
 
 Test(wal, replay_callback_error_fails_open)
 {
-	struct wal_options o = default_opts();
-	struct wal *w = open_wal(&o, NULL);
-	append_n(w, 0, 10, false, NULL);
+	struct wal_options o = wt_default_opts();
+	struct wal *w = wt_open_wal(&o, NULL);
+	wt_append_n(w, 0, 10, false, NULL);
 	wal_close(w);
 	int seen = 0;
 	w = NULL;
 	cr_assert_eq(wal_open(&w, &o, stop_at_3, &seen), TD_ECORRUPT);
 	cr_assert_eq(seen, 3);
 	/* and the log is untouched: a later open replays all ten */
-	struct collected c;
-	replay_all(&c);
+	struct wt_collected c;
+	wt_replay_all(&c);
 	cr_assert_eq(c.n, 10);
-	collected_free(&c);
+	wt_collected_free(&c);
 }
