@@ -2,10 +2,10 @@
  * query.c - `tandem query`: runs one query document (docs/queries.md) on the
  * data directory and prints the result as JSON, a table or CSV.
  *
- * Safe while a server runs on the same directory: the store is opened
- * read-only, and the WAL records past what its segment files cover are
- * replayed into its memory, so the answer includes every acknowledged event.
- * Nothing is written.
+ * Safe while a server runs on the same directory: cli_store_open_read()
+ * opens the store read-only and replays the WAL records past what its
+ * segment files cover into memory, so the answer includes every acknowledged
+ * event. Nothing is written.
  */
 #include "cli/cli.h"
 #include "cli/qformat.h"
@@ -14,14 +14,11 @@
 #include "base/td.h"
 #include "query/query.h"
 #include "store/store.h"
-#include "wal/wal.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* The query language reads at most this much text. */
@@ -75,113 +72,17 @@ static int read_query(const char *path, struct td_buf *q)
 	return rc;
 }
 
-/*
- * Applies the WAL records the store's segment files do not cover yet (the
- * server keeps them in memory until it flushes), so the query sees every
- * acknowledged event. A read-only store keeps them in memory only.
- *
- * Damage at the very end of the log is not reported: it is a record a
- * running server is writing right now (or the torn tail of a crash, which the
- * server reports when it starts); no acknowledged event is in it.
- */
-static int replay_wal(struct store *s, const char *data)
-{
-	char dir[4096];
-	snprintf(dir, sizeof(dir), "%s/wal", data);
-	struct wal_reader *r;
-	int rc = wal_reader_open(&r, dir);
-	if (rc) {
-		fprintf(stderr, "tandem query: cannot read %s: %s\n", dir, td_strerror(rc));
-		return 1;
-	}
-	uint64_t flushed = store_flushed_lsn(s), bad = 0, damaged_before_last = 0;
-	struct wal_record rec;
-	while ((rc = wal_reader_next(r, &rec)) == 1) {
-		damaged_before_last = wal_reader_damaged_files(r);
-		if (rec.type == WAL_REC_EVENT && rec.lsn > flushed &&
-		    store_apply(s, rec.lsn, rec.payload, rec.len) != 0)
-			bad++;
-	}
-	if (rc < 0)
-		fprintf(stderr, "tandem query: read error in %s: %s\n", dir, td_strerror(rc));
-	if (damaged_before_last)
-		fprintf(stderr,
-			"tandem query: warning: damage in the log (the rest of each damaged file "
-			"is not counted):\n%s",
-			wal_reader_damage(r));
-	if (bad)
-		fprintf(stderr, "tandem query: warning: %llu log records could not be decoded\n",
-			(unsigned long long)bad);
-	wal_reader_free(r);
-	if (rc < 0)
-		return 1;
-	rc = store_tick(s, true);
-	if (rc) {
-		fprintf(stderr, "tandem query: cannot prepare the events: %s\n", td_strerror(rc));
-		return 1;
-	}
-	return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-/*
- * Opens DATA/events read-only. A server that has not written its first
- * segment file yet has no MANIFEST, and a read-only store cannot be opened
- * without one: then every event is still in the WAL, and it is replayed into
- * an empty scratch store in a temporary directory (scratch gets its path;
- * empty otherwise), removed when the query is done.
- */
-static int open_store(const char *data, struct store **s, char *scratch, size_t cap)
-{
-	char dir[4096];
-	snprintf(dir, sizeof(dir), "%s/events", data);
-	struct store_options so = {.dir = dir, .read_only = true, .no_merge = true};
-	scratch[0] = '\0';
-	int rc = store_open(s, &so);
-	struct stat st;
-	if (rc != TD_ENOTFOUND || stat(data, &st) != 0 || !S_ISDIR(st.st_mode))
-		return rc;
-	const char *tmp = getenv("TMPDIR");
-	snprintf(scratch, cap, "%s/tandem-query-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(scratch)) {
-		rc = td_from_errno(errno);
-		scratch[0] = '\0';
-		return rc;
-	}
-	so.dir = scratch;
-	so.read_only = false;
-	return store_open(s, &so);
-}
-
 /* Runs the query on a snapshot of the data directory; the result goes to out. */
 static int run(const char *data, const struct td_buf *q, size_t max_memory, struct td_buf *out)
 {
-	char scratch[4096];
-	struct store *s = NULL;
-	int rc = open_store(data, &s, scratch, sizeof(scratch));
-	if (rc == TD_ENOTFOUND) {
-		fprintf(stderr, "tandem query: no data directory %s\n", data);
+	struct store *s;
+	if (cli_store_open_read(&s, "query", data))
 		return 1;
-	}
-	if (rc) {
-		fprintf(stderr, "tandem query: cannot open the event store in %s/events: %s%s\n",
-			data, td_strerror(rc),
-			rc == TD_ECORRUPT ? " (run 'tandem check' for details)" : "");
-		goto out;
-	}
-	if (replay_wal(s, data)) {
-		rc = 1;
-		goto out;
-	}
 	struct query_limits limits = {.max_memory = max_memory};
 	char err[1024];
 	struct store_snap *snap = store_snapshot(s);
-	rc = query_run_limited(q->data ? q->data : "", q->len, store_snap_source(snap), &limits,
-			       out, err, sizeof(err));
+	int rc = query_run_limited(q->data ? q->data : "", q->len, store_snap_source(snap), &limits,
+				   out, err, sizeof(err));
 	store_snap_release(snap);
 	if (rc == TD_EINVAL)
 		fprintf(stderr, "tandem query: %s\n", err);
@@ -198,10 +99,7 @@ static int run(const char *data, const struct td_buf *q, size_t max_memory, stru
 			max_memory);
 	else if (rc)
 		fprintf(stderr, "tandem query: the query failed: %s (%s)\n", td_strerror(rc), err);
-out:
 	store_close(s);
-	if (scratch[0])
-		nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return rc ? 1 : 0;
 }
 
