@@ -430,3 +430,29 @@ describe('query API under load', () => {
     for (const q of await Promise.all(inflight)) if (q) assert.ok([200, 503].includes(q.status), q.text);
   });
 });
+
+describe('query limits set on tandem serve', () => {
+  it('--query-max-result and --query-max-memory turn big queries into clear 400s', { timeout: 60_000 }, async (t) => {
+    const dir = await makeDataDir(t);
+    const key = await createSource(dir, 'web');
+    let srv = await startServer(t, { dataDir: dir, args: ['--query-max-result', '2k', '--query-threads', '1'] });
+    const token = (await readFile(path.join(dir, 'admin-token'), 'utf8')).trim();
+    const batch = [];
+    for (let i = 0; i < 2000; i++) batch.push(message([`u${i}`, V, new Date(Date.UTC(2024, 2, 1) + i * 60_000).toISOString(), {}]));
+    assert.equal((await srv.post('/v1/batch', { batch }, { key, timeout: 30_000 })).status, 200);
+    await visibleAt(srv, token, { kind: 'events', limit: 1, offset: batch.length - 1 }, 1);
+    const big = await query(srv, token, { kind: 'events', limit: 500 });
+    assertStatus(big, 400, 'result_too_large');
+    assert.match(big.json.error, /2048|2 KiB|2k/i, big.text);
+    assertStatus(await query(srv, token, { kind: 'events', limit: 2 }), 200);
+    await srv.stop();
+
+    srv = await startServer(t, { dataDir: dir, args: ['--query-max-memory', '64k'] });
+    const heavy = await query(srv, token, { kind: 'funnel', steps: [{ event: V }, { event: V }] });
+    assertStatus(heavy, 400, 'query_too_expensive');
+    assert.match(heavy.json.error, /65536 bytes/, heavy.text);
+    const bad = await runCli(['serve', '--data', dir, '--query-threads', '0']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--query-threads is 1 to 64/);
+  });
+});
