@@ -16,6 +16,8 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/*/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+# CLI files with unit tests (tests/unit/cli/); the rest of src/cli/ is main()'s
+CLI_UNIT_OBJS := $(BUILD)/src/cli/qformat.o
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: all deps run check unit integration asan bench query-bench bench-clickhouse clean format fuzz
@@ -36,7 +38,7 @@ $(BUILD)/libtandem.a: $(LIB_OBJS)
 $(BUILD)/tandem: $(CLI_OBJS) $(BUILD)/libtandem.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/unit-tests: $(UNIT_OBJS) $(BUILD)/libtandem.a
+$(BUILD)/unit-tests: $(UNIT_OBJS) $(CLI_UNIT_OBJS) $(BUILD)/libtandem.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libtandem.a

@@ -13,9 +13,10 @@ static const char usage[] =
     "\n"
     "usage: tandem COMMAND [options]   ('tandem COMMAND --help' for each)\n"
     "\n"
-    "  serve     run the server: Segment-compatible collector, /health, /metrics\n"
+    "  serve     run the server: Segment-compatible collector, query API, /metrics\n"
     "  import    import a file of Segment messages (NDJSON)\n"
     "  export    print stored events (NDJSON)\n"
+    "  query     run a query (trends, funnel, retention, paths, events)\n"
     "  source    create and manage sources and their write keys\n"
     "  token     create and revoke API tokens\n"
     "  check     verify the event store's files (changes nothing)\n"
@@ -34,9 +35,9 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = {{"serve", cmd_serve},   {"import", cmd_import}, {"export", cmd_export},
-		    {"source", cmd_source}, {"token", cmd_token},   {"demo", cmd_demo},
-		    {"check", cmd_check}};
+	} cmds[] = {{"serve", cmd_serve}, {"import", cmd_import}, {"export", cmd_export},
+		    {"query", cmd_query}, {"source", cmd_source}, {"token", cmd_token},
+		    {"demo", cmd_demo},	  {"check", cmd_check}};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);

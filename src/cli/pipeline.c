@@ -13,7 +13,11 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int replay(void *ctx, const struct wal_record *rec)
 {
@@ -95,11 +99,63 @@ void cli_pipeline_close(struct cli_pipeline *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Applies the WAL records past what the store has to a read-only store. */
-static int catch_up(struct store *s, const char *waldir, const char *cmd)
+/* Is the data directory's lock held by a running server (or import)? */
+static bool writer_running(const char *data)
 {
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/LOCK", data);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool held = flock(fd, LOCK_SH | LOCK_NB) != 0;
+	close(fd);
+	return held;
+}
+
+/* The name of the newest WAL file ("0000002a.wal"), "" if none. */
+static void newest_wal(const char *waldir, char *out, size_t cap)
+{
+	out[0] = '\0';
+	DIR *d = opendir(waldir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l == 12 && !strcmp(e->d_name + 8, ".wal") && strcmp(e->d_name, out) > 0)
+			snprintf(out, cap, "%s", e->d_name);
+	}
+	closedir(d);
+}
+
+/* Prints the reader's damage report, leaving out the tail of the newest file
+ * while a writer runs: that is a record being written, not damage. */
+static void report_damage(const struct wal_reader *r, const char *data, const char *waldir,
+			  const char *cmd)
+{
+	const char *d = wal_reader_damage(r);
+	if (!d)
+		return;
+	const char *last = d, *p;
+	for (p = d; (p = strchr(p, '\n')) && p[1]; p++)
+		last = p + 1;
+	char newest[64];
+	newest_wal(waldir, newest, sizeof(newest));
+	bool in_flight = *newest && !strncmp(last, newest, strlen(newest)) && writer_running(data);
+	size_t n = in_flight ? (size_t)(last - d) : strlen(d);
+	if (n)
+		fprintf(stderr, "tandem %s: damage in the WAL (records before it are used):\n%.*s",
+			cmd, (int)n, d);
+}
+
+/* Applies the WAL records past what the store has to a read-only store.
+ * TD_EBUSY when records it needs were removed meanwhile (a flush and a WAL
+ * removal by the server between reading the manifest and the WAL). */
+static int catch_up(struct store *s, const char *data, const char *waldir, const char *cmd)
+{
+	uint64_t from = store_flushed_lsn(s) + 1;
 	struct wal_reader *r;
-	int rc = wal_reader_open(&r, waldir);
+	int rc = wal_reader_open_from(&r, waldir, from);
 	if (rc == TD_ENOTFOUND)
 		return 0;
 	if (rc) {
@@ -107,16 +163,15 @@ static int catch_up(struct store *s, const char *waldir, const char *cmd)
 		return rc;
 	}
 	struct wal_record rec;
-	uint64_t from = store_flushed_lsn(s);
 	while ((rc = wal_reader_next(r, &rec)) == 1)
-		if (rec.type == WAL_REC_EVENT && rec.lsn > from)
+		if (rec.type == WAL_REC_EVENT)
 			store_apply(s, rec.lsn, rec.payload, rec.len);
 	if (rc < 0)
 		fprintf(stderr, "tandem %s: read error in the WAL: %s\n", cmd, td_strerror(rc));
-	const char *damage = wal_reader_damage(r);
-	if (damage)
-		fprintf(stderr, "tandem %s: damage in the WAL (records before it are used):\n%s",
-			cmd, damage);
+	else if (wal_reader_first_lsn(r) > from)
+		rc = TD_EBUSY;
+	else
+		report_damage(r, data, waldir, cmd);
 	wal_reader_free(r);
 	return rc < 0 ? rc : store_tick(s, true);
 }
@@ -126,23 +181,33 @@ int cli_store_open_read(struct store **out, const char *cmd, const char *data)
 	char dir[4096], waldir[4096];
 	snprintf(dir, sizeof(dir), "%s/events", data);
 	snprintf(waldir, sizeof(waldir), "%s/wal", data);
-	struct store_options so = {.dir = dir, .read_only = true};
 	struct stat sb;
 	if (stat(data, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
 		fprintf(stderr, "tandem %s: no data directory %s\n", cmd, data);
 		return 1;
 	}
-	int rc = store_open(out, &so);
-	if (rc) {
-		fprintf(stderr, "tandem %s: cannot open the event store in %s: %s%s\n", cmd, dir,
-			td_strerror(rc),
-			rc == TD_ECORRUPT ? " (run 'tandem check' for details)" : "");
-		return 1;
-	}
-	if (catch_up(*out, waldir, cmd)) {
+	for (int attempt = 0;; attempt++) {
+		struct store_options so = {.dir = dir, .read_only = true};
+		int rc = store_open(out, &so);
+		if (rc) {
+			fprintf(stderr, "tandem %s: cannot open the event store in %s: %s%s\n", cmd,
+				dir, td_strerror(rc),
+				rc == TD_ECORRUPT ? " (run 'tandem check' for details)" : "");
+			return 1;
+		}
+		rc = catch_up(*out, data, waldir, cmd);
+		if (!rc)
+			return 0;
 		store_close(*out);
 		*out = NULL;
-		return 1;
+		if (rc != TD_EBUSY)
+			return 1;
+		if (attempt == 4) {
+			fprintf(stderr,
+				"tandem %s: the server keeps moving WAL records into the "
+				"store while this reads; try again\n",
+				cmd);
+			return 1;
+		}
 	}
-	return 0;
 }

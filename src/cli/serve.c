@@ -41,6 +41,9 @@ static const char usage[] =
     "  --threads N              HTTP event-loop threads (default: number of cores)\n"
     "  --wal-segment-bytes N    rotate WAL files at this size (default 64m)\n"
     "  --wal-queue-bytes N      answer 429 when this much is waiting for disk (default 64m)\n"
+    "  --query-threads N        threads running /api/query requests (default 2)\n"
+    "  --query-max-result N     largest query result (default 32m; larger: 400 with advice)\n"
+    "  --query-max-memory N     memory one query may use (default 1g)\n"
     "  --wal-retention consumed|all\n"
     "                           consumed (default): remove the WAL files whose events are\n"
     "                           all in segment files and in the dedupe checkpoint; all:\n"
@@ -123,6 +126,16 @@ static int apply(struct serve_opts *o, const char *name, const char *v)
 		o->wal.segment_bytes = cli_size("--wal-segment-bytes", v);
 	} else if (!strcmp(name, "wal-queue-bytes")) {
 		o->wal.max_pending_bytes = cli_size("--wal-queue-bytes", v);
+	} else if (!strcmp(name, "query-threads")) {
+		o->http.query.threads = (unsigned)cli_size("--query-threads", v);
+		if (o->http.query.threads < 1 || o->http.query.threads > 64) {
+			fprintf(stderr, "tandem serve: --query-threads is 1 to 64\n");
+			return 2;
+		}
+	} else if (!strcmp(name, "query-max-result")) {
+		o->http.query.max_result = cli_size("--query-max-result", v);
+	} else if (!strcmp(name, "query-max-memory")) {
+		o->http.query.max_memory = cli_size("--query-max-memory", v);
 	} else if (!strcmp(name, "wal-retention")) {
 		if (strcmp(v, "all") && strcmp(v, "consumed")) {
 			fprintf(stderr,
@@ -368,8 +381,11 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 		goto out;
 	o->http.host = o->host;
 	o->http.port = (uint16_t)o->port;
-	struct http_deps deps = {
-	    .meta = meta, .wal = pipe.wal, .ingest = pipe.ing, .quarantine = q};
+	struct http_deps deps = {.meta = meta,
+				 .wal = pipe.wal,
+				 .ingest = pipe.ing,
+				 .quarantine = q,
+				 .store = pipe.store};
 	uint16_t port;
 	if (http_start(&http, &o->http, &deps, &port))
 		goto out;

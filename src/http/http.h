@@ -8,6 +8,11 @@
  * reports the group commit that made it durable; the loop thread meanwhile
  * serves other connections. So one fsync acknowledges every request that
  * arrived while the previous one ran.
+ *
+ * A query can take hundreds of milliseconds, so it never runs on a loop
+ * thread: its connection is suspended the same way while one of a few query
+ * worker threads runs it on an immutable store snapshot, then resumed with
+ * the result. Ingest never waits for a query.
  */
 #ifndef TD_HTTP_HTTP_H
 #define TD_HTTP_HTTP_H
@@ -21,6 +26,7 @@ struct meta;
 struct wal;
 struct ingest;
 struct quarantine;
+struct store;
 
 #define HTTP_MAX_PROXIES 16
 
@@ -40,7 +46,21 @@ struct http_config {
 	struct collect_limits limits;
 	struct http_cidr proxies[HTTP_MAX_PROXIES];
 	size_t nproxies;
+	struct http_query_limits {
+		unsigned threads;  /* query worker threads; 0 = 2 */
+		unsigned queue;	   /* queries waiting for a worker before 503; 0 = 64 */
+		size_t max_body;   /* bytes of a query document; 0 = 1 MiB */
+		size_t max_result; /* bytes of a result; 0 = 32 MiB */
+		size_t max_memory; /* bytes one query may allocate; 0 = 1 GiB */
+	} query;
 };
+
+/* The defaults of struct http_query_limits, documented in docs/queries.md. */
+#define HTTP_QUERY_THREADS    2
+#define HTTP_QUERY_QUEUE      64
+#define HTTP_QUERY_MAX_BODY   (1u << 20)
+#define HTTP_QUERY_MAX_RESULT (32u << 20)
+#define HTTP_QUERY_MAX_MEMORY (1u << 30)
 
 /* What the server uses; all borrowed and must outlive http_stop(). */
 struct http_deps {
@@ -48,6 +68,7 @@ struct http_deps {
 	struct wal *wal;
 	struct ingest *ingest;
 	struct quarantine *quarantine;
+	struct store *store; /* queries read snapshots of it; NULL: /api/query answers 503 */
 };
 
 struct http_server;

@@ -11,16 +11,19 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
+struct http_pool;
+
 struct http_server {
 	struct MHD_Daemon *daemon;
-	struct http_config cfg;
+	struct http_config cfg; /* query limits filled with their defaults */
 	struct http_deps deps;
-	_Atomic int suspended; /* connections waiting for the WAL */
+	struct http_pool *queries; /* runs POST /api/query */
+	_Atomic int suspended;	   /* connections waiting for the WAL or a query */
 };
 
 enum req_state {
 	REQ_READING = 0,
-	REQ_WAITING, /* suspended until the WAL commit */
+	REQ_WAITING, /* suspended until the WAL commit or the query's end */
 	REQ_DONE,    /* response ready to queue */
 };
 
@@ -30,6 +33,7 @@ struct req {
 	struct MHD_Connection *conn;
 	enum req_state state;
 	bool collect; /* a /v1 collector POST */
+	bool query;   /* a POST /api/query */
 	bool body_too_large;
 	enum collect_type type;
 	uint64_t t0;
@@ -37,9 +41,10 @@ struct req {
 	int status;
 	struct td_buf resp;
 	const char *content_type;
-	const char *allow; /* Allow header for 405 */
-	int retry_after;   /* seconds; 0 = no header */
-	bool waited;	   /* suspended for the WAL; v1_finish completes it */
+	const char *allow;	      /* Allow header for 405 */
+	const char *www_authenticate; /* for 401; NULL = HTTP Basic (write keys) */
+	int retry_after;	      /* seconds; 0 = no header */
+	bool waited;		      /* suspended for the WAL; v1_finish completes it */
 	size_t accepted, duplicates, rejected;
 	uint32_t source_id;
 	char source_name[128];
@@ -61,5 +66,26 @@ void v1_collect(struct req *r);
 void v1_finish(struct req *r);
 /* GET /v1/projects/{key}/settings */
 void v1_settings(struct req *r, const char *key);
+
+/* POST /api/query: called once the whole body is in r->body. Answers at
+ * once (auth, 503) or suspends the connection and hands the query to the
+ * pool; the worker sets the response and resumes it. */
+void api_query(struct req *r);
+
+/*
+ * Worker threads for slow requests. A job's run() is called on a worker;
+ * cancel() instead when the pool stops before the job started (both on a
+ * thread that is not an event-loop thread, so they resume the connection).
+ */
+struct http_job {
+	void (*run)(void *arg);
+	void (*cancel)(void *arg);
+	void *arg;
+};
+int http_pool_start(struct http_pool **out, unsigned threads, size_t max_queued);
+/* Queues a copy of job; TD_EFULL when max_queued jobs wait, TD_ECLOSED when stopping. */
+int http_pool_submit(struct http_pool *p, const struct http_job *job);
+/* Cancels the queued jobs, waits for the running ones, frees the pool. NULL is a no-op. */
+void http_pool_stop(struct http_pool *p);
 
 #endif

@@ -22,16 +22,18 @@
 
 void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
 {
-	char msg[512];
+	struct td_buf msg; /* whole, not cut: a query error may quote long names */
+	td_buf_init(&msg, 64u << 10);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	td_buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
 	r->status = status;
 	td_buf_reset(&r->resp);
 	td_buf_printf(&r->resp, "{\"success\":false,\"code\":\"%s\",\"error\":", code);
-	td_buf_json_str(&r->resp, msg);
+	td_buf_json_str(&r->resp, msg.data ? msg.data : "");
 	td_buf_putc(&r->resp, '}');
+	td_buf_release(&msg);
 	r->state = REQ_DONE;
 }
 
@@ -97,7 +99,9 @@ static enum MHD_Result send_response(struct req *r)
 		MHD_add_response_header(resp, "Retry-After", ra);
 	}
 	if (r->status == 401)
-		MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"tandem\"");
+		MHD_add_response_header(resp, "WWW-Authenticate",
+					r->www_authenticate ? r->www_authenticate
+							    : "Basic realm=\"tandem\"");
 	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -150,6 +154,47 @@ static bool route_get(struct req *r, const char *url)
 	return false;
 }
 
+/*
+ * Prepares to read a body of at most cap bytes. A body over the limit is
+ * read and dropped before the 413 (see on_request), because closing on a
+ * client that is still sending makes it see a connection reset instead of
+ * the answer. Only an absurd size is refused before reading: then the 413 is
+ * set and false returned.
+ */
+static bool start_body(struct req *r, const char *url, size_t cap, const char *hint)
+{
+	const char *cl =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long clen = cl ? strtoull(cl, NULL, 10) : 0;
+	if (clen > cap && clen > HTTP_DRAIN_MAX) {
+		http_error(r, 413, "too_large", "the body is %s bytes; %s takes at most %zu (%s)",
+			   cl, url, cap, hint);
+		return false;
+	}
+	td_buf_init(&r->body, cap);
+	if (clen && clen <= cap) /* one allocation for the whole body */
+		td_buf_reserve(&r->body, (size_t)clen);
+	return true;
+}
+
+static void route_api(struct req *r, const char *url, const char *method)
+{
+	if (strcmp(url, "/api/query") != 0) {
+		http_error(r, 404, "not_found",
+			   "no such endpoint: %s %s (queries go to POST /api/query, see "
+			   "docs/queries.md)",
+			   method, url);
+		return;
+	}
+	if (strcmp(method, "POST") != 0) {
+		r->allow = "POST, OPTIONS";
+		http_error(r, 405, "method_not_allowed",
+			   "%s takes POST with a JSON query document, not %s", url, method);
+		return;
+	}
+	r->query = start_body(r, url, r->srv->cfg.query.max_body, "see docs/queries.md, Limits");
+}
+
 /* First call for a request: decide what it is and whether to read a body. */
 static void route(struct req *r, const char *url, const char *method)
 {
@@ -167,28 +212,18 @@ static void route(struct req *r, const char *url, const char *method)
 				   "%s takes POST with a JSON body, not %s", url, method);
 			return;
 		}
-		const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		size_t cap = t == COLLECT_BATCH ? r->srv->cfg.limits.max_batch_bytes
 						: r->srv->cfg.limits.max_event_bytes;
-		unsigned long long clen = cl ? strtoull(cl, NULL, 10) : 0;
-		/* A body over the limit is read and dropped before the 413 (see
-		 * on_request), because closing on a client that is still sending
-		 * makes it see a connection reset instead of the answer. Only an
-		 * absurd size is refused before reading. */
-		if (clen > cap && clen > HTTP_DRAIN_MAX) {
-			http_error(r, 413, "too_large",
-				   "the body is %s bytes; %s takes at most %zu (send smaller "
-				   "batches)",
-				   cl, url, cap);
+		if (!start_body(r, url, cap, "send smaller batches")) {
 			metrics_event_rejected(COLLECT_R_TOO_LARGE, 1);
 			return;
 		}
 		r->collect = true;
 		r->type = t;
-		td_buf_init(&r->body, cap);
-		if (clen && clen <= cap) /* one allocation for the whole body */
-			td_buf_reserve(&r->body, (size_t)clen);
+		return;
+	}
+	if (!strncmp(url, "/api/", 5) || !strcmp(url, "/api")) {
+		route_api(r, url, method);
 		return;
 	}
 	if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
@@ -232,10 +267,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->state == REQ_READING) {
 		if (r->body_too_large) {
-			http_error(r, 413, "too_large",
-				   "the body exceeds %zu bytes (send smaller batches)",
-				   r->body.max);
-			metrics_event_rejected(COLLECT_R_TOO_LARGE, 1);
+			http_error(
+			    r, 413, "too_large", "the body exceeds %zu bytes (%s)", r->body.max,
+			    r->query ? "the limit of a query document" : "send smaller batches");
+			if (r->collect)
+				metrics_event_rejected(COLLECT_R_TOO_LARGE, 1);
+		} else if (r->query) {
+			api_query(r);
 		} else {
 			v1_collect(r);
 		}
@@ -271,6 +309,14 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 	struct http_server *s = td_calloc(1, sizeof(*s));
 	s->cfg = *cfg;
 	s->deps = *deps;
+	struct http_query_limits *ql = &s->cfg.query;
+	ql->threads = ql->threads ? ql->threads : HTTP_QUERY_THREADS;
+	ql->queue = ql->queue ? ql->queue : HTTP_QUERY_QUEUE;
+	/* the query language reads at most 1 MiB of text */
+	ql->max_body =
+	    ql->max_body && ql->max_body < HTTP_QUERY_MAX_BODY ? ql->max_body : HTTP_QUERY_MAX_BODY;
+	ql->max_result = ql->max_result ? ql->max_result : HTTP_QUERY_MAX_RESULT;
+	ql->max_memory = ql->max_memory ? ql->max_memory : HTTP_QUERY_MAX_MEMORY;
 	unsigned threads = cfg->threads;
 	if (!threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -298,6 +344,10 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 		free(s);
 		return TD_EINVAL;
 	}
+	if (http_pool_start(&s->queries, ql->threads, ql->queue)) {
+		free(s);
+		return TD_ENOMEM;
+	}
 	s->daemon = MHD_start_daemon(
 	    flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -307,6 +357,7 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 	if (!s->daemon) {
 		td_log_error("http: could not listen on %s:%u (address in use, or not allowed)",
 			     cfg->host, cfg->port);
+		http_pool_stop(s->queries);
 		free(s);
 		return TD_EIO;
 	}
@@ -322,8 +373,10 @@ void http_stop(struct http_server *s)
 	if (!s)
 		return;
 	MHD_quiesce_daemon(s->daemon);
-	/* Suspended connections must be resumed before the daemon stops; they
-	 * are, as soon as the WAL commits what they wait for. */
+	/* Suspended connections must be resumed before the daemon stops: queries
+	 * still queued are answered 503, running ones finish; connections
+	 * waiting for the WAL are resumed as soon as it commits. */
+	http_pool_stop(s->queries);
 	for (int i = 0; i < 1000 && atomic_load(&s->suspended) > 0; i++)
 		usleep(10000);
 	MHD_stop_daemon(s->daemon);

@@ -124,8 +124,10 @@ struct store_snap *store_snapshot(struct store *s)
 	pthread_mutex_lock(&s->lock);
 	if (s->dirty || !s->snap) {
 		struct seg **all = td_malloc((s->ndisk + s->nmem + 1) * sizeof(*all));
-		memcpy(all, s->disk, s->ndisk * sizeof(*all));
-		memcpy(all + s->ndisk, s->mem, s->nmem * sizeof(*all));
+		for (size_t i = 0; i < s->ndisk; i++)
+			all[i] = s->disk[i];
+		for (size_t i = 0; i < s->nmem; i++)
+			all[s->ndisk + i] = s->mem[i];
 		struct store_snap *sn = snap_build(all, s->ndisk + s->nmem, s->npersons);
 		free(all);
 		if (s->snap)

@@ -228,6 +228,9 @@ int wal_reader_next(struct wal_reader *r, struct wal_record *rec);
  * record checksum mismatch (torn write?)"); NULL if none. Valid until free. */
 const char *wal_reader_damage(const struct wal_reader *r);
 uint64_t wal_reader_damaged_files(const struct wal_reader *r);
+/* The first LSN (from its header) of the first file the reader opened, 0 if
+ * none yet: above from_lsn, records in between were removed before reading. */
+uint64_t wal_reader_first_lsn(const struct wal_reader *r);
 void wal_reader_free(struct wal_reader *r);
 
 /* Serializes a record header for (lsn, type, payload) into hdr. */

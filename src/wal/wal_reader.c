@@ -28,9 +28,10 @@ struct wal_reader {
 	unsigned char *rec; /* current record (header + payload) */
 	size_t rec_cap;
 	uint64_t last_lsn;
-	uint64_t from_lsn;  /* records below it are read but not returned */
-	uint64_t floor_lsn; /* highest (first LSN - 1) of the file headers seen */
-	bool skipping;	    /* still looking for files below from_lsn to skip */
+	uint64_t from_lsn;	 /* records below it are read but not returned */
+	uint64_t floor_lsn;	 /* highest (first LSN - 1) of the file headers seen */
+	uint64_t first_file_lsn; /* header LSN of the first file opened, 0 before */
+	bool skipping;		 /* still looking for files below from_lsn to skip */
 	uint64_t skipped_files;
 	struct td_buf damage;
 	uint64_t damaged_files;
@@ -156,6 +157,8 @@ static int open_next_file(struct wal_reader *r)
 		uint64_t first = wal_get64(hdr + 16);
 		if (first > 0)
 			r->floor_lsn = TD_MAX(r->floor_lsn, first - 1);
+		if (!r->first_file_lsn)
+			r->first_file_lsn = first;
 		r->offset = WAL_FILE_HEADER;
 		return 1;
 	}
@@ -275,4 +278,9 @@ void wal_reader_free(struct wal_reader *r)
 	free(r->rec);
 	td_buf_release(&r->damage);
 	free(r);
+}
+
+uint64_t wal_reader_first_lsn(const struct wal_reader *r)
+{
+	return r->first_file_lsn;
 }

@@ -272,14 +272,19 @@ export async function startServer(t, { dataDir, args = [] } = {}) {
 
 // Runs `tandem ARGS...`; resolves to { code, signal, stdout, stderr }. Never
 // rejects for a non-zero exit; SIGKILLs the command after `timeout` ms.
-export function runCli(args, { timeout = CLI_TIMEOUT_MS, env, maxOutput = OUTPUT_CAP } = {}) {
+// `input` (a string or Buffer) is written to its stdin, else stdin is empty.
+export function runCli(args, { timeout = CLI_TIMEOUT_MS, env, maxOutput = OUTPUT_CAP, input } = {}) {
   return new Promise((resolve, reject) => {
     const child = track(
       spawn(TANDEM_BIN, args, {
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         env: { ...process.env, ...env },
       }),
     );
+    if (input !== undefined) {
+      child.stdin.on('error', () => {}); // the command may exit before reading it all
+      child.stdin.end(input);
+    }
     // stdout is kept whole up to maxOutput bytes (export prints every event),
     // then the command fails rather than returning a silently cut listing.
     const outChunks = [];

@@ -1,0 +1,180 @@
+/*
+ * api.c - POST /api/query: bearer-token check on the loop thread, then the
+ * query on a worker thread over a store snapshot (docs/queries.md, "Running
+ * queries", has the statuses).
+ */
+#include "http/http_int.h"
+#include "base/log.h"
+#include "base/td.h"
+#include "base/timeutil.h"
+#include "meta/meta.h"
+#include "query/query.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* Queries slower than this are logged. */
+#define API_SLOW_QUERY_MS 1000
+
+/* Sends the response a worker prepared: the connection wakes up. */
+static void finish(struct req *r)
+{
+	struct http_server *s = r->srv;
+	r->state = REQ_DONE;
+	atomic_fetch_sub(&s->suspended, 1);
+	MHD_resume_connection(r->conn);
+}
+
+/* Sets the response for a failed query_run_limited(). */
+static void query_failed(struct req *r, int rc, const char *err)
+{
+	const struct http_query_limits *lim = &r->srv->cfg.query;
+	switch (rc) {
+	case TD_EINVAL:
+		http_error(r, 400, "invalid_query", "%s", err);
+		break;
+	case TD_ETOOLARGE: /* the result: bodies are capped below the query text limit */
+		http_error(r, 400, "result_too_large",
+			   "the result is larger than %zu bytes (the server's limit); narrow "
+			   "the query: a shorter date range, a coarser interval, fewer series "
+			   "or steps, a smaller breakdown_limit, or a smaller page (limit)",
+			   lim->max_result);
+		break;
+	case TD_ENOMEM: {
+		bool mib = lim->max_memory >= (1u << 20);
+		http_error(r, 400, "query_too_expensive",
+			   "the query needs more than %zu %s of memory (the server's limit per "
+			   "query); narrow it: a shorter date range, fewer steps or series, "
+			   "filters on the events",
+			   mib ? lim->max_memory >> 20 : lim->max_memory, mib ? "MiB" : "bytes");
+		break;
+	}
+	default:
+		/* TD_ECORRUPT, a store read error: ours, not the client's */
+		td_log_error("api: query failed: %s: %s", td_strerror(rc), err);
+		http_error(r, 500, "internal",
+			   "the query failed on the server (%s); the error is logged",
+			   td_strerror(rc));
+		break;
+	}
+}
+
+/* Worker thread: runs the query on a snapshot, so ingest goes on meanwhile. */
+static void run_query(void *arg)
+{
+	struct req *r = arg;
+	struct http_server *s = r->srv;
+	struct query_limits limits = {.max_memory = s->cfg.query.max_memory};
+	struct td_buf out;
+	char err[1024];
+	td_buf_init(&out, s->cfg.query.max_result);
+	uint64_t t0 = td_mono_ns();
+	struct store_snap *snap = store_snapshot(s->deps.store);
+	int rc = query_run_limited(r->body.data ? r->body.data : "", r->body.len,
+				   store_snap_source(snap), &limits, &out, err, sizeof(err));
+	store_snap_release(snap);
+	uint64_t ms = (td_mono_ns() - t0) / 1000000;
+	if (ms >= API_SLOW_QUERY_MS)
+		td_log_info("api: slow query: %llu ms, %zu result bytes, status %s",
+			    (unsigned long long)ms, out.len, rc ? td_strerror(rc) : "ok");
+	if (rc) {
+		query_failed(r, rc, err);
+	} else {
+		td_buf_release(&r->resp);
+		r->resp = out; /* the request owns the result now */
+		td_buf_init(&out, 0);
+		r->status = 200;
+	}
+	td_buf_release(&out);
+	finish(r);
+}
+
+/* The pool stopped before the query started. */
+static void cancel_query(void *arg)
+{
+	struct req *r = arg;
+	r->retry_after = 5;
+	http_error(r, 503, "unavailable", "the server is shutting down; retry later");
+	finish(r);
+}
+
+/* The token from "Authorization: Bearer TOKEN" (scheme case-insensitive). */
+static const char *bearer_token(struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	if (!h || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+		return NULL;
+	h += 6;
+	while (*h == ' ' || *h == '\t')
+		h++;
+	return *h ? h : NULL;
+}
+
+/* Admin tokens only, until roles are defined per endpoint. Returns true
+ * when the request may go on; else the response is set. */
+static bool authorize(struct req *r)
+{
+	const char *token = bearer_token(r->conn);
+	char role[16];
+	r->www_authenticate = "Bearer realm=\"tandem\"";
+	if (!token) {
+		http_error(r, 401, "unauthorized",
+			   "no API token: send it as \"Authorization: Bearer TOKEN\" ('tandem "
+			   "token create' makes one; the first 'tandem serve' saved an admin token "
+			   "to DATA/admin-token)");
+		return false;
+	}
+	int rc = meta_token_check(r->srv->deps.meta, token, role, sizeof(role));
+	if (rc == TD_EAUTH) {
+		r->www_authenticate = "Bearer realm=\"tandem\", error=\"invalid_token\"";
+		http_error(r, 401, "unauthorized", "unknown or revoked API token");
+		return false;
+	}
+	if (rc) {
+		td_log_error("api: cannot check an API token: %s", td_strerror(rc));
+		http_error(r, 500, "internal",
+			   "could not check the API token; the error is logged");
+		return false;
+	}
+	if (strcmp(role, "admin") != 0) {
+		http_error(r, 403, "forbidden",
+			   "this token has the role %s; queries need an admin token for now", role);
+		return false;
+	}
+	return true;
+}
+
+void api_query(struct req *r)
+{
+	struct http_server *s = r->srv;
+	if (!authorize(r))
+		return;
+	if (!s->deps.store) {
+		r->retry_after = 5;
+		http_error(r, 503, "unavailable",
+			   "the event store is not open yet; retry in a few seconds");
+		return;
+	}
+	const char *enc = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Encoding");
+	if (enc && strcasecmp(enc, "identity") != 0) {
+		http_error(r, 415, "unsupported_encoding",
+			   "Content-Encoding %s is not supported for queries; send the JSON as is",
+			   enc);
+		return;
+	}
+	/* Suspend before queueing: the worker may finish (and resume) first. */
+	r->state = REQ_WAITING;
+	atomic_fetch_add(&s->suspended, 1);
+	MHD_suspend_connection(r->conn);
+	struct http_job job = {.run = run_query, .cancel = cancel_query, .arg = r};
+	int rc = http_pool_submit(s->queries, &job);
+	if (rc) {
+		r->retry_after = rc == TD_EFULL ? 1 : 5;
+		http_error(r, 503, "unavailable",
+			   rc == TD_EFULL ? "too many queries are waiting; retry in a second"
+					  : "the server is shutting down; retry later");
+		finish(r);
+	}
+}
