@@ -28,8 +28,10 @@
 # resolution lands; the conversion must then follow the merged identities.
 #
 # Environment: CHCMP_PORT (ClickHouse's TCP port; default the first free one
-# of 29100..29199), CHCMP_TIME_LIMIT (seconds the server may live, 7200),
-# CHCMP_QUERY_TIMEOUT (seconds per query run, 900), CHCMP_CHUNK_LINES (NDJSON
+# of 29100..29199), CHCMP_LOAD_TIMEOUT (seconds the generation and each
+# import and INSERT may take; 1800 + 1 per 10,000 events), CHCMP_TIME_LIMIT
+# (seconds the server may live; the load timeout + 3600), CHCMP_QUERY_TIMEOUT
+# (seconds per query run, 900), CHCMP_CHUNK_LINES (NDJSON
 # lines on disk at a time while importing, 4000000: ~2.9 GB), TMPDIR (where
 # everything goes), CHCMP_ENGINE=memquery (tandem's engine over the NDJSON
 # through the in-memory source instead of `tandem query`: checks the figures
@@ -51,7 +53,6 @@ SEED=1
 RUNS=3
 BUILD=build
 CHUNK_LINES=${CHCMP_CHUNK_LINES:-4000000}     # NDJSON lines on disk at a time during import
-TIME_LIMIT=${CHCMP_TIME_LIMIT:-7200}          # seconds the ClickHouse server may live
 QUERY_TIMEOUT=${CHCMP_QUERY_TIMEOUT:-900}      # seconds per query run, either system
 PORT=${CHCMP_PORT:-}                          # ClickHouse TCP port (default: a free one)
 ENGINE=${CHCMP_ENGINE:-tandem}                # tandem | memquery (engine over the NDJSON, no store)
@@ -95,6 +96,7 @@ case $END in
 esac
 case $ENGINE in tandem | memquery) ;; *) fail "CHCMP_ENGINE must be tandem or memquery" ;; esac
 case $RUNS in '' | *[!0-9]* | 0) fail "--runs must be a positive number" ;; esac
+case $DAYS in '' | *[!0-9]* | 0) fail "--days must be a positive number" ;; esac
 # --events as the generator reads it: k, m, g are 1024-based
 case $EVENTS in
 *[kK]) EVENTS=$((${EVENTS%?} * 1024)) ;;
@@ -102,6 +104,8 @@ case $EVENTS in
 *[gG]) EVENTS=$((${EVENTS%?} * 1073741824)) ;;
 esac
 case $EVENTS in '' | *[!0-9]* | 0) fail "--events must be a positive number (k, m, g suffixes)" ;; esac
+LOAD_TIMEOUT=${CHCMP_LOAD_TIMEOUT:-$((1800 + EVENTS / 10000))}
+TIME_LIMIT=${CHCMP_TIME_LIMIT:-$((LOAD_TIMEOUT + 3600))}
 
 # The query range is the generated period: the DAYS whole UTC days ending on END.
 FROM=$(date -u -d "$END - $((DAYS - 1)) days" +%F)
@@ -109,9 +113,13 @@ TO=$END
 TO_NEXT=$(date -u -d "$END + 1 day" +%F)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tandem-chcmp.XXXXXX")
-ch_pid=
+ch_pid='' insert_pid=''
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
+	if [ -n "$insert_pid" ] && kill -0 "$insert_pid" 2>/dev/null; then
+		kill -TERM "$insert_pid" 2>/dev/null || true
+		wait "$insert_pid" 2>/dev/null || true
+	fi
 	if [ -n "$ch_pid" ] && kill -0 "$ch_pid" 2>/dev/null; then
 		kill -TERM "$ch_pid" 2>/dev/null || true
 		for _ in $(seq 1 300); do # up to 30 s for a clean shutdown
@@ -208,21 +216,25 @@ log "compare: generating ${gen_args[*]}, importing into tandem and ClickHouse"
 DATA=$tmp/tandem-data
 NDJSON=$tmp/events.ndjson # kept only for CHCMP_ENGINE=memquery
 mkfifo "$tmp/tsv.fifo"
-ch --query "INSERT INTO events FORMAT TabSeparated" <"$tmp/tsv.fifo" &
+# (the FIFO is opened inside the time limit: opening blocks until a writer comes)
+# shellcheck disable=SC2016 # expanded by the inner shell
+timeout "$LOAD_TIMEOUT" bash -c 'exec "$0" --host 127.0.0.1 --port "$1" \
+	--query "INSERT INTO events FORMAT TabSeparated" <"$2"' "$CH_CLIENT" "$PORT" "$tmp/tsv.fifo" &
 insert_pid=$!
 t0=$(now_ns)
 if [ "$ENGINE" = memquery ]; then
-	"$TANDEM" demo --generate "${gen_args[@]}" --out - 2>"$tmp/gen.err" |
+	timeout "$LOAD_TIMEOUT" "$TANDEM" demo --generate "${gen_args[@]}" --out - 2>"$tmp/gen.err" |
 		"$CHCMP" convert --tsv "$tmp/tsv.fifo" >"$NDJSON" 2>"$tmp/convert.err" ||
 		{ cat "$tmp/gen.err" "$tmp/convert.err" >&2; fail "generating or converting failed"; }
 else
 	# The NDJSON is ~720 bytes a line: it goes to disk and into tandem in parts of
 	# CHUNK_LINES lines, each deleted once imported.
-	export TANDEM DATA
-	"$TANDEM" demo --generate "${gen_args[@]}" --out - 2>"$tmp/gen.err" |
+	export TANDEM DATA LOAD_TIMEOUT
+	# shellcheck disable=SC2016 # split's filter shell expands $FILE, $TANDEM, ...
+	timeout "$LOAD_TIMEOUT" "$TANDEM" demo --generate "${gen_args[@]}" --out - 2>"$tmp/gen.err" |
 		"$CHCMP" convert --tsv "$tmp/tsv.fifo" 2>"$tmp/convert.err" |
 		split -l "$CHUNK_LINES" -a 4 -d \
-			--filter='cat >"$FILE.ndjson" && "$TANDEM" import "$FILE.ndjson" --data "$DATA" --quiet >>"$FILE.log" 2>&1; rc=$?; rm -f "$FILE.ndjson"; exit $rc' \
+			--filter='cat >"$FILE.ndjson" && timeout "$LOAD_TIMEOUT" "$TANDEM" import "$FILE.ndjson" --data "$DATA" --quiet >>"$FILE.log" 2>&1; rc=$?; rm -f "$FILE.ndjson"; exit $rc' \
 			- "$tmp/part-" ||
 		{
 			cat "$tmp/gen.err" "$tmp/convert.err" >&2
@@ -230,7 +242,8 @@ else
 			fail "generating, converting or importing failed"
 		}
 fi
-wait "$insert_pid" || fail "the ClickHouse INSERT failed"
+wait "$insert_pid" || { insert_pid=; fail "the ClickHouse INSERT failed"; }
+insert_pid=
 if [ "$ENGINE" = tandem ]; then
 	accepted=$(cat "$tmp"/part-*.log | sed -n 's/.*: \([0-9][0-9]*\) accepted.*/\1/p' |
 		awk '{ n += $1 } END { print n + 0 }')
