@@ -50,8 +50,11 @@ tandem is running on http://127.0.0.1:$port (data: $data)
   admin token: $(cat "$data/admin-token")
   send an event:
     curl -u '$key:' -d '{"userId":"user-1","event":"Signed Up"}' http://127.0.0.1:$port/v1/track
+  ask a question (a 4-step funnel over the 90 days of demo journeys):
+    curl -H "Authorization: Bearer \$(cat $data/admin-token)" -d '{"kind":"funnel","steps":[{"event":"Product Viewed"},{"event":"Product Added"},{"event":"Checkout Started"},{"event":"Order Completed"}],"window":"7d"}' http://127.0.0.1:$port/api/query
+    $bin query --data $data --format table '{"kind":"trends","series":[{"event":"Order Completed","math":"sum","property":"properties.revenue"}],"interval":"week","date_from":"$(date -u -d '-90 days' +%F)","date_to":"$(date -u +%F)"}'
   see what is stored:
-    $bin export events --data $data
+    $bin export events --data $data --limit 10
 Press Ctrl-C to stop.
 MSG
 wait $pid

@@ -1,4 +1,6 @@
 #include "base/buf.h"
+
+#include <stdbool.h>
 #include "base/td.h"
 
 #include <stdio.h>
@@ -153,4 +155,24 @@ char *td_buf_steal(struct td_buf *b)
 		p = td_strdup("");
 	td_buf_init(b, b->max);
 	return p;
+}
+
+int td_buf_csv_field(struct td_buf *b, const char *s, size_t n)
+{
+	bool quote = false;
+	for (size_t i = 0; i < n && !quote; i++)
+		quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+	if (!quote)
+		return td_buf_append(b, s, n);
+	size_t start = b->len;
+	int rc = td_buf_putc(b, '"');
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = s[i] == '"' ? td_buf_append(b, "\"\"", 2) : td_buf_putc(b, s[i]);
+	if (!rc)
+		rc = td_buf_putc(b, '"');
+	if (rc) { /* all or nothing, like the other appends */
+		b->len = start;
+		b->data[start] = '\0';
+	}
+	return rc;
 }

@@ -29,6 +29,9 @@ int td_buf_printf(struct td_buf *b, const char *fmt, ...) __attribute__((format(
 int td_buf_vprintf(struct td_buf *b, const char *fmt, va_list ap);
 /* Makes room for n more bytes; returns 0 or TD_ETOOLARGE / TD_ENOMEM. */
 int td_buf_reserve(struct td_buf *b, size_t n);
+/* Appends n bytes of s as one CSV field (RFC 4180): quoted when it holds a
+ * comma, a quote, CR or LF, with quotes doubled. */
+int td_buf_csv_field(struct td_buf *b, const char *s, size_t n);
 /* Appends s as a JSON string literal, quotes included. */
 int td_buf_json_str(struct td_buf *b, const char *s);
 char *td_buf_steal(struct td_buf *b);

@@ -48,20 +48,7 @@ struct exp {
 
 static void csv_field(struct td_buf *b, const char *s, size_t n, bool last)
 {
-	bool quote = false;
-	for (size_t i = 0; i < n && !quote; i++)
-		quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
-	if (quote) {
-		td_buf_putc(b, '"');
-		for (size_t i = 0; i < n; i++) {
-			if (s[i] == '"')
-				td_buf_putc(b, '"');
-			td_buf_putc(b, s[i]);
-		}
-		td_buf_putc(b, '"');
-	} else {
-		td_buf_append(b, s, n);
-	}
+	td_buf_csv_field(b, s, n);
 	td_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
 }
 

@@ -699,20 +699,10 @@ static int write_table(const struct qf_grid *g, struct td_buf *out)
 	return o.rc;
 }
 
-/* RFC 4180: quoted when it holds a comma, a quote, CR or LF; quotes doubled. */
 static void csv_field(struct qf_out *o, const char *s)
 {
-	if (!s[strcspn(s, ",\"\r\n")]) {
-		out_str(o, s);
-		return;
-	}
-	out_put(o, "\"", 1);
-	for (const char *q; (q = strchr(s, '"')); s = q + 1) {
-		out_put(o, s, (size_t)(q - s));
-		out_put(o, "\"\"", 2);
-	}
-	out_str(o, s);
-	out_put(o, "\"", 1);
+	if (!o->rc)
+		o->rc = td_buf_csv_field(o->b, s, strlen(s));
 }
 
 static int write_csv(const struct qf_grid *g, struct td_buf *out)

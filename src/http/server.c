@@ -126,6 +126,8 @@ static void ops_get(struct req *r, const char *url)
 	} else if (strcmp(url, "/metrics") == 0) {
 		r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 		metrics_render(&r->resp, s->deps.wal, s->deps.ingest);
+		if (s->deps.store)
+			metrics_render_store(&r->resp, s->deps.store, s->deps.wal);
 	}
 	r->state = REQ_DONE;
 }

@@ -31,5 +31,8 @@ uint64_t metrics_accepted_total(void);
 
 /* Appends the whole exposition to out. wal and ingest may be NULL. */
 int metrics_render(struct td_buf *out, struct wal *w, struct ingest *g);
+/* The event store's series (sizes, LSNs, lag behind the WAL, flushes, merges). */
+struct store;
+void metrics_render_store(struct td_buf *out, struct store *s, struct wal *w);
 
 #endif

@@ -293,6 +293,7 @@ void seg_builder_rare(struct seg_builder *b, const char *name, const char *path,
 struct out {
 	struct td_buf img, dir;
 	int err;
+	ZSTD_CCtx *cc; /* one per image: creating one costs fresh memory */
 };
 
 static void put(struct td_buf *t, const void *p, size_t n, int *err)
@@ -355,8 +356,10 @@ static int cmp_str_ids(const void *a, const void *b, void *ctx)
 
 /* Per-path statistics of one group. */
 struct pstat {
-	size_t pos, fill; /* where its values start in the per-path list */
-	uint32_t count;
+	size_t pos, fill; /* where its values start in the value list */
+	uint32_t cnt[4];  /* values per kind */
+	uint32_t count;	  /* values of the chosen kind */
+	uint32_t first;	  /* position in the group of the earliest row with a value */
 	uint8_t kind, seen;
 	int32_t col; /* column index, -1 = rare */
 };
@@ -369,7 +372,7 @@ static void write_raw(struct out *o, const struct seg_builder *b, const uint32_t
 	struct td_buf raw, blk;
 	td_buf_init(&raw, SIZE_MAX / 2);
 	td_buf_init(&blk, SIZE_MAX / 2);
-	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_CCtx *cc = o->cc;
 	for (size_t k = 0; k < nblocks && !o->err; k++) {
 		size_t from = k * SEG_RAW_BLOCK, to = TD_MIN(n, from + SEG_RAW_BLOCK);
 		td_buf_reset(&blk);
@@ -402,7 +405,6 @@ static void write_raw(struct out *o, const struct seg_builder *b, const uint32_t
 		memcpy(index + k * 16 + 12, &ul, 4);
 		raw.len += c;
 	}
-	ZSTD_freeCCtx(cc);
 	area(o, index, nblocks * 16);
 	area(o, raw.data, raw.len);
 	free(index);
@@ -517,7 +519,8 @@ static bool write_column(struct out *o, const struct seg_builder *b, const struc
 }
 
 static void write_group(struct out *o, const struct seg_builder *b, uint32_t name,
-			const uint32_t *idx, size_t n, struct pstat *st, uint32_t *remap, int level)
+			const uint32_t *idx, size_t n, struct pstat *st, const struct pent *ent,
+			const uint32_t *porder, uint32_t *remap, int level)
 {
 	const char *nm = intern_str(&b->names, name);
 	put_str16(&o->dir, nm, strlen(nm), &o->err);
@@ -536,82 +539,46 @@ static void write_group(struct out *o, const struct seg_builder *b, uint32_t nam
 	free(pid);
 	write_raw(o, b, idx, n, level);
 
-	/* path statistics: kind of the first value in time order, rows with it */
-	uint32_t *touched = td_malloc(((size_t)b->paths.n + 1) * sizeof(uint32_t));
-	uint32_t ntouched = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct brow *r = &b->rows[idx[i]];
-		for (uint32_t k = 0; k < r->nvals; k++) {
-			const struct bval *v = &b->vals[r->val_start + k];
-			struct pstat *s = &st[v->path];
-			if (!s->seen) {
-				s->seen = 1;
-				s->kind = v->kind;
-				touched[ntouched++] = v->path;
-			}
-			if (s->kind == v->kind)
-				s->count++;
-		}
-	}
-	qsort_r(touched, ntouched, sizeof(*touched), cmp_str_ids, (void *)&b->paths);
-	/* the values of each path together: ent[st[p].pos ..] = (row, value) */
-	size_t total = 0;
-	for (uint32_t t = 0; t < ntouched; t++) {
-		st[touched[t]].pos = total;
-		total += st[touched[t]].count;
-	}
-	struct pent *ent = td_malloc((total ? total : 1) * sizeof(*ent));
-	for (size_t i = 0; i < n; i++) {
-		const struct brow *r = &b->rows[idx[i]];
-		for (uint32_t k = 0; k < r->nvals; k++) {
-			const struct bval *v = &b->vals[r->val_start + k];
-			struct pstat *s = &st[v->path];
-			if (s->kind != v->kind)
-				continue;
-			size_t at = s->pos + s->fill++;
-			ent[at].row = (uint32_t)i;
-			ent[at].v = *v;
-		}
-	}
-	/* columns: paths in >= 1 % of the rows (all of a small group), at most
-	 * SEG_MAX_COLUMNS; the dictionary rule may still turn one into a rare path */
+	/* columns, in path order: paths in >= 1 % of the rows (all of a small
+	 * group), at most SEG_MAX_COLUMNS; the dictionary rule may still turn one
+	 * into a rare path */
 	size_t dir_count_at = o->dir.len;
 	put_u32(&o->dir, 0, &o->err);
-	uint32_t ncols = 0;
-	for (uint32_t t = 0; t < ntouched; t++) {
-		struct pstat *s = &st[touched[t]];
+	uint32_t ncols = 0, nrare = 0;
+	for (uint32_t t = 0; t < b->paths.n; t++) {
+		struct pstat *s = &st[porder[t]];
+		if (!s->seen)
+			continue;
 		s->col = -1;
 		if (ncols < SEG_MAX_COLUMNS && s->kind != BVAL_RARE &&
 		    (n < 100 || (uint64_t)s->count * 100 >= n) &&
-		    write_column(o, b, ent + s->pos, s->count, n, touched[t], s, remap))
+		    write_column(o, b, ent + s->pos, s->count, n, porder[t], s, remap))
 			s->col = (int32_t)ncols++;
+		else
+			nrare++;
 	}
 	if (!o->err)
 		memcpy(o->dir.data + dir_count_at, &ncols, 4);
-	/* rare: touched paths not promoted, and those noted rare in merged inputs
-	 * that no row here carries as a value; sorted by path */
-	uint32_t nrare = ntouched - ncols;
-	for (size_t i = 0; i < b->nrare; i++)
-		if (b->rare[i].name == name && !st[b->rare[i].path].seen) {
-			st[b->rare[i].path].seen = 1;
-			st[b->rare[i].path].col = -1;
-			st[b->rare[i].path].count = b->rare[i].count;
-			touched[ntouched++] = b->rare[i].path;
+	/* rare: paths not promoted, and those noted rare in merged inputs that no
+	 * row here carries as a value; in path order */
+	for (size_t i = 0; i < b->nrare; i++) {
+		struct pstat *s = &st[b->rare[i].path];
+		if (b->rare[i].name == name && !s->seen) {
+			s->seen = 1;
+			s->col = -1;
+			s->count = b->rare[i].count;
 			nrare++;
 		}
-	qsort_r(touched, ntouched, sizeof(*touched), cmp_str_ids, (void *)&b->paths);
+	}
 	put_u32(&o->dir, nrare, &o->err);
-	for (uint32_t t = 0; t < ntouched; t++) {
-		struct pstat *s = &st[touched[t]];
-		if (s->col < 0) {
-			const char *path = intern_str(&b->paths, touched[t]);
+	for (uint32_t t = 0; t < b->paths.n; t++) {
+		struct pstat *s = &st[porder[t]];
+		if (s->seen && s->col < 0) {
+			const char *path = intern_str(&b->paths, porder[t]);
 			put_str16(&o->dir, path, strlen(path), &o->err);
 			put_u32(&o->dir, s->count, &o->err);
 		}
-		memset(s, 0, sizeof(*s));
 	}
-	free(ent);
-	free(touched);
 }
 
 void seg_builder_reset(struct seg_builder *b)
@@ -655,7 +622,7 @@ static int finish_range(struct seg_builder *b, size_t from, uint64_t min_lsn, ui
 		order[k] = k;
 	qsort_r(order, nn, sizeof(uint32_t), cmp_str_ids, &b->names);
 
-	struct out o = {.err = 0};
+	struct out o = {.err = 0, .cc = level == SEG_STORE_PLAIN ? NULL : ZSTD_createCCtx()};
 	td_buf_init(&o.img, SIZE_MAX / 2);
 	td_buf_init(&o.dir, SIZE_MAX / 2);
 	/* room for everything up front: growing a large image by doubling costs
@@ -664,17 +631,71 @@ static int finish_range(struct seg_builder *b, size_t from, uint64_t min_lsn, ui
 					   b->strs.arena_len + (1u << 16));
 	unsigned char hdr[SEG_HEADER] = {0};
 	put(&o.img, hdr, sizeof(hdr), &o.err);
-	struct pstat *st = td_calloc(b->paths.n ? b->paths.n : 1, sizeof(*st));
+	/* Path statistics and values per (name, path), from two passes over the
+	 * values in the order they were added (memory order: sequential reads),
+	 * each value placed at its row's position in the sorted group. The
+	 * column type is the type of the earliest value in time order. */
+	uint32_t np = b->paths.n;
+	uint32_t *posin = td_malloc(n * sizeof(uint32_t));
+	for (size_t i = 0; i < n; i++)
+		posin[idx[i] - from] = (uint32_t)(i - start[b->rows[idx[i]].name]);
+	struct pstat *st = td_calloc((size_t)nn * np + 1, sizeof(*st));
+	for (size_t r = from; r < b->nrows; r++) {
+		const struct brow *row = &b->rows[r];
+		struct pstat *gs = st + (size_t)row->name * np;
+		uint32_t at = posin[r - from];
+		for (uint32_t k = 0; k < row->nvals; k++) {
+			const struct bval *v = &b->vals[row->val_start + k];
+			struct pstat *ps = &gs[v->path];
+			ps->cnt[v->kind]++;
+			if (!ps->seen || at < ps->first) {
+				ps->seen = 1;
+				ps->first = at;
+				ps->kind = v->kind;
+			}
+		}
+	}
+	size_t total = 0;
+	for (size_t e = 0; e < (size_t)nn * np; e++)
+		if (st[e].seen) {
+			st[e].count = st[e].cnt[st[e].kind];
+			st[e].pos = total;
+			total += st[e].count;
+		}
+	struct pent *ent = td_malloc((total ? total : 1) * sizeof(*ent));
+	for (size_t r = from; r < b->nrows; r++) {
+		const struct brow *row = &b->rows[r];
+		struct pstat *gs = st + (size_t)row->name * np;
+		uint32_t at = posin[r - from];
+		for (uint32_t k = 0; k < row->nvals; k++) {
+			const struct bval *v = &b->vals[row->val_start + k];
+			struct pstat *ps = &gs[v->path];
+			if (v->kind == ps->kind) {
+				struct pent *pe = &ent[ps->pos + ps->fill++];
+				pe->row = at;
+				pe->v = *v;
+			}
+		}
+	}
+	free(posin);
+	uint32_t *porder = td_malloc((np ? np : 1) * sizeof(uint32_t));
+	for (uint32_t k = 0; k < np; k++)
+		porder[k] = k;
+	qsort_r(porder, np, sizeof(uint32_t), cmp_str_ids, (void *)&b->paths);
 	uint32_t *remap = td_malloc((b->strs.n ? b->strs.n : 1) * sizeof(uint32_t));
 	memset(remap, 0xff, (b->strs.n ? b->strs.n : 1) * sizeof(uint32_t));
 	for (uint32_t k = 0; k < nn && !o.err; k++) {
 		uint32_t g = order[k];
 		if (start[g + 1] == start[g])
 			continue;
-		write_group(&o, b, g, idx + start[g], start[g + 1] - start[g], st, remap, level);
+		write_group(&o, b, g, idx + start[g], start[g + 1] - start[g], st + (size_t)g * np,
+			    ent, porder, remap, level);
 	}
 	free(st);
+	free(ent);
+	free(porder);
 	free(remap);
+	ZSTD_freeCCtx(o.cc);
 	free(order);
 	free(fill);
 	free(idx);

@@ -177,7 +177,7 @@ int store_apply(struct store *s, uint64_t lsn, const void *payload, size_t len)
 		s->memtable_since_ms = store_now_ms();
 	int rc = seg_builder_add(s->memtable, lsn, payload, len, SEG_PID_RESOLVE, persons_resolve,
 				 &s->persons);
-	s->applied_lsn = lsn;
+	__atomic_store_n(&s->applied_lsn, lsn, __ATOMIC_RELAXED);
 	if (rc)
 		__atomic_add_fetch(&s->bad_records, 1, __ATOMIC_RELAXED);
 	return rc;
@@ -411,6 +411,7 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->flushes = s->flushes;
 	pthread_mutex_unlock(&s->lock);
 	st->flushed_lsn = store_flushed_lsn(s);
-	st->applied_lsn = s->applied_lsn;
+	st->applied_lsn = __atomic_load_n(&s->applied_lsn, __ATOMIC_RELAXED);
 	st->flush_errors = __atomic_load_n(&s->flush_errors, __ATOMIC_RELAXED);
+	st->bad_records = __atomic_load_n(&s->bad_records, __ATOMIC_RELAXED);
 }

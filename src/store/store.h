@@ -99,7 +99,7 @@ struct store_stats {
 	uint64_t rows, rows_memory; /* all rows; rows not yet in segment files */
 	uint64_t segments, segment_bytes, persons;
 	uint64_t flushed_lsn, applied_lsn;
-	uint64_t merges, flushes, flush_errors;
+	uint64_t merges, flushes, flush_errors, bad_records;
 	/* bytes of the core columns in segment files (see docs/store.md) */
 	uint64_t bytes_ts, bytes_pid, bytes_name, bytes_props, bytes_raw;
 };

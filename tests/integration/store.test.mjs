@@ -6,7 +6,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, open } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDataDir, cleanupTempDirs, startServer, createSource, runCli, cli, exportEvents, uid } from './lib/server.mjs';
+import { makeDataDir, cleanupTempDirs, startServer, createSource, runCli, cli, exportEvents, uid, waitFor, parseMetrics } from './lib/server.mjs';
 
 after(cleanupTempDirs);
 
@@ -51,6 +51,14 @@ async function check(dir) {
 describe('store files', () => {
   it('writes segments and a manifest covering every acknowledged event on shutdown', async (t) => {
     const { srv, batch } = await loaded(t);
+    // /metrics shows the store taking everything in, well within a second or two
+    const m = await waitFor(async () => {
+      const mm = parseMetrics((await srv.get('/metrics')).text);
+      return mm.get('tandem_store_events') === batch.length && mm.get('tandem_store_lag_records') === 0 ? mm : null;
+    }, { ms: 5000 });
+    assert.ok(m, 'the store did not report every event');
+    assert.equal(m.get('tandem_store_applied_lsn'), batch.length);
+    assert.equal(m.get('tandem_store_bad_records_total'), 0);
     const st = await srv.stop();
     assert.ok(st.clean, 'server did not stop cleanly');
     const files = await readdir(path.join(srv.dataDir, 'events'));

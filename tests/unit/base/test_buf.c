@@ -177,3 +177,20 @@ Test(buf, steal)
 	cr_assert_str_eq(b.data, "again");
 	td_buf_release(&b);
 }
+
+Test(buf, csv_field_quotes_only_when_needed)
+{
+	struct td_buf b;
+	td_buf_init(&b, 64);
+	cr_assert_eq(td_buf_csv_field(&b, "plain", 5), 0);
+	cr_assert_eq(td_buf_csv_field(&b, "a,b", 3), 0);
+	cr_assert_eq(td_buf_csv_field(&b, "say \"hi\"\r\n", 10), 0);
+	cr_assert_str_eq(b.data, "plain\"a,b\"\"say \"\"hi\"\"\r\n\"");
+	/* a field that does not fit leaves the buffer as it was */
+	size_t len = b.len;
+	cr_assert_eq(td_buf_csv_field(&b, "\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"", 20),
+		     TD_ETOOLARGE);
+	cr_assert_eq(b.len, len);
+	cr_assert_eq(b.data[len], '\0');
+	td_buf_release(&b);
+}

@@ -1,0 +1,55 @@
+/*
+ * metrics_store.c - the event store's series for /metrics.
+ */
+#include "base/buf.h"
+#include "ops/metrics.h"
+#include "store/store.h"
+#include "wal/wal.h"
+
+void metrics_render_store(struct td_buf *out, struct store *s, struct wal *w)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	uint64_t durable = w ? wal_durable_lsn(w) : st.applied_lsn;
+	unsigned long long lag = durable > st.applied_lsn ? durable - st.applied_lsn : 0;
+	td_buf_printf(
+	    out,
+	    "# HELP tandem_store_events Events in the store (segment files and memory).\n"
+	    "# TYPE tandem_store_events gauge\ntandem_store_events %llu\n"
+	    "# HELP tandem_store_events_in_memory Events queryable but not yet in a segment "
+	    "file.\n# TYPE tandem_store_events_in_memory gauge\ntandem_store_events_in_memory "
+	    "%llu\n"
+	    "# HELP tandem_store_segments Segment files listed in the manifest.\n"
+	    "# TYPE tandem_store_segments gauge\ntandem_store_segments %llu\n"
+	    "# HELP tandem_store_persons Person ids assigned.\n"
+	    "# TYPE tandem_store_persons gauge\ntandem_store_persons %llu\n"
+	    "# HELP tandem_store_bytes Bytes of segment files by part.\n"
+	    "# TYPE tandem_store_bytes gauge\n"
+	    "tandem_store_bytes{part=\"time\"} %llu\ntandem_store_bytes{part=\"person\"} %llu\n"
+	    "tandem_store_bytes{part=\"directory\"} %llu\n"
+	    "tandem_store_bytes{part=\"properties\"} %llu\ntandem_store_bytes{part=\"raw\"} %llu\n"
+	    "# HELP tandem_store_applied_lsn Last WAL record applied to the store.\n"
+	    "# TYPE tandem_store_applied_lsn gauge\ntandem_store_applied_lsn %llu\n"
+	    "# HELP tandem_store_flushed_lsn Last WAL record in a segment file.\n"
+	    "# TYPE tandem_store_flushed_lsn gauge\ntandem_store_flushed_lsn %llu\n"
+	    "# HELP tandem_store_lag_records Durable WAL records not yet applied to the store.\n"
+	    "# TYPE tandem_store_lag_records gauge\ntandem_store_lag_records %llu\n"
+	    "# HELP tandem_store_flushes_total Segment files written from memory.\n"
+	    "# TYPE tandem_store_flushes_total counter\ntandem_store_flushes_total %llu\n"
+	    "# HELP tandem_store_merges_total Background merges of segment files.\n"
+	    "# TYPE tandem_store_merges_total counter\ntandem_store_merges_total %llu\n"
+	    "# HELP tandem_store_flush_errors_total Failed flushes (retried; the WAL keeps the "
+	    "events).\n# TYPE tandem_store_flush_errors_total counter\n"
+	    "tandem_store_flush_errors_total %llu\n"
+	    "# HELP tandem_store_bad_records_total WAL records the store could not decode "
+	    "(skipped).\n# TYPE tandem_store_bad_records_total counter\n"
+	    "tandem_store_bad_records_total %llu\n",
+	    (unsigned long long)st.rows, (unsigned long long)st.rows_memory,
+	    (unsigned long long)st.segments, (unsigned long long)st.persons,
+	    (unsigned long long)st.bytes_ts, (unsigned long long)st.bytes_pid,
+	    (unsigned long long)st.bytes_name, (unsigned long long)st.bytes_props,
+	    (unsigned long long)st.bytes_raw, (unsigned long long)st.applied_lsn,
+	    (unsigned long long)st.flushed_lsn, lag, (unsigned long long)st.flushes,
+	    (unsigned long long)st.merges, (unsigned long long)st.flush_errors,
+	    (unsigned long long)st.bad_records);
+}
