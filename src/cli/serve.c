@@ -343,6 +343,11 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 				"batch events >= 1)\n");
 		return 2;
 	}
+	if (o->http.limits.max_event_bytes > (1u << 20)) {
+		/* the event store keeps 1024 messages per raw block, at most 1 GiB */
+		fprintf(stderr, "tandem serve: --max-event-bytes is at most 1m\n");
+		return 2;
+	}
 
 	int rc = cli_data_dir(o->data);
 	if (rc)

@@ -64,6 +64,8 @@
 #define SEG_RAW_BLOCK	1024
 #define SEG_ZONE_ROWS	65536
 #define SEG_MAX_COLUMNS 512 /* promoted columns per group; more become rare paths */
+/* A raw block decompresses to at most this (1024 messages of 1 MiB on average). */
+#define SEG_MAX_BLOCK_BYTES (1u << 30)
 
 struct seg_area {
 	uint64_t off, len;
@@ -78,6 +80,7 @@ struct seg_column {
 	const void *values;
 	uint32_t ndict;
 	const char **dict; /* heap array pointing into the image */
+	int codes_state;   /* 0 unchecked, 1 every code < ndict, -1 not (atomic) */
 	struct seg_area a_present, a_values, a_dict, a_zone;
 };
 

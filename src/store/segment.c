@@ -163,13 +163,24 @@ static int parse_dict(const struct seg *s, struct seg_column *col)
 			col->dict[k] = (const char *)strs + o;
 		prev = o;
 	}
-	/* every code must be a dictionary entry */
-	const uint32_t *codes = col->values;
-	uint32_t n = (uint32_t)(col->a_values.len / 4);
-	for (uint32_t i = 0; i < n; i++)
-		if (codes[i] >= nd && (!col->present || col->present[i / 64] >> (i % 64) & 1))
-			return TD_ECORRUPT;
-	return 0;
+	return 0; /* the codes are checked on first use (codes_checked) */
+}
+
+/* Every code of a string column must name a dictionary entry. Checked once,
+ * when a query first reads the column, not at open: opening a large store
+ * must not read every column. 1 = good, -1 = bad. */
+static int codes_checked(const struct seg_column *c, uint32_t n)
+{
+	int st = __atomic_load_n(&c->codes_state, __ATOMIC_ACQUIRE);
+	if (st)
+		return st;
+	const uint32_t *codes = c->values;
+	st = 1;
+	for (uint32_t i = 0; i < n && st > 0; i++)
+		if (codes[i] >= c->ndict && (!c->present || c->present[i / 64] >> (i % 64) & 1))
+			st = -1;
+	__atomic_store_n(&((struct seg_column *)c)->codes_state, st, __ATOMIC_RELEASE);
+	return st;
 }
 
 static int parse_group(struct seg *s, struct cur *c, uint64_t dir_off, struct seg_group *g)
@@ -376,6 +387,13 @@ int seg_verify(const struct seg *s, char *err, size_t errcap)
 			    check_area(s, c->a_dict, g->name, what, err, errcap) ||
 			    check_area(s, c->a_zone, g->name, what, err, errcap))
 				return TD_ECORRUPT;
+			if (c->kind == QCOL_STRING && codes_checked(c, g->n) < 0) {
+				snprintf(
+				    err, errcap,
+				    "column %s of event \"%s\" has codes outside its dictionary",
+				    c->path, g->name);
+				return TD_ECORRUPT;
+			}
 		}
 		for (uint32_t r = 1; r < g->n; r++)
 			if (g->ts[r] < g->ts[r - 1]) {
@@ -427,17 +445,19 @@ static int load_block(struct seg_cursor *c, uint32_t b)
 	memcpy(&off, g->rawidx + (size_t)b * 16, 8);
 	memcpy(&cl, g->rawidx + (size_t)b * 16 + 8, 4);
 	memcpy(&ul, g->rawidx + (size_t)b * 16 + 12, 4);
+	uint32_t first = b * SEG_RAW_BLOCK, k = TD_MIN(g->n - first, (uint32_t)SEG_RAW_BLOCK);
+	const unsigned char *src = g->seg->img + g->a_raw.off + off;
+	if ((size_t)k * 4 > ul || ul > SEG_MAX_BLOCK_BYTES) /* too short for its length table */
+		return TD_ECORRUPT;
+	if (cl == 0 ? ul > g->a_raw.len - off : ZSTD_getFrameContentSize(src, cl) != ul)
+		return TD_ECORRUPT; /* do not allocate what the index claims before checking */
 	if (ul > c->blkcap) {
 		free(c->blk);
 		c->blk = td_malloc(ul);
 		c->blkcap = ul;
 	}
-	uint32_t first = b * SEG_RAW_BLOCK, k = TD_MIN(g->n - first, (uint32_t)SEG_RAW_BLOCK);
-	const unsigned char *src = g->seg->img + g->a_raw.off + off;
 	size_t got;
 	if (cl == 0) { /* stored plain */
-		if (ul > g->a_raw.len - off)
-			return TD_ECORRUPT;
 		memcpy(c->blk, src, ul);
 		got = ul;
 	} else {
@@ -519,6 +539,8 @@ int seg_group_column(const struct seg_group *g, const char *path, struct query_c
 		col->kind = c->kind;
 		col->present = c->present;
 		if (c->kind == QCOL_STRING) {
+			if (codes_checked(c, g->n) < 0)
+				return TD_ECORRUPT;
 			col->code = c->values;
 			col->dict = (const char *const *)c->dict;
 			col->ndict = c->ndict;
