@@ -87,8 +87,10 @@ int cli_store_open_read(struct store **out, const char *cmd, const char *data);
  * checkpoint_interval_ms); remove = false keeps every file. Call every few
  * seconds. */
 void cli_pipeline_gc(struct cli_pipeline *p, bool remove, int64_t checkpoint_interval_ms);
-/* Saves the dedupe checkpoint, closes what open opened (any part may be
- * NULL); the store gets everything. Call after the last append. */
-void cli_pipeline_close(struct cli_pipeline *p);
+/* Call after the last append: the store takes and flushes everything, the
+ * WAL files it covers are removed (remove = true; see cli_pipeline_gc), the
+ * dedupe checkpoint is saved, and what open opened is closed (any part may
+ * be NULL). */
+void cli_pipeline_close(struct cli_pipeline *p, bool remove);
 
 #endif

@@ -366,7 +366,7 @@ int cmd_import(int argc, char **argv)
 out:
 	if (st.rejects && fclose(st.rejects) != 0)
 		fprintf(stderr, "tandem import: error writing %s\n", st.reject_path);
-	cli_pipeline_close(&pipe);
+	cli_pipeline_close(&pipe, true);
 	meta_close(meta);
 	close(fd);
 	return rc;

@@ -49,7 +49,7 @@ int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 	if (err) {
 		fprintf(stderr, "tandem %s: cannot read %s: %s\n", cmd, p->ckpt_path,
 			td_strerror(err));
-		cli_pipeline_close(p);
+		cli_pipeline_close(p, false);
 		return 1;
 	}
 	snprintf(p->waldir, sizeof(p->waldir), "%s/wal", data);
@@ -61,13 +61,13 @@ int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 	if (err) {
 		fprintf(stderr, "tandem %s: cannot open the write-ahead log in %s: %s\n", cmd,
 			p->waldir, td_strerror(err));
-		cli_pipeline_close(p);
+		cli_pipeline_close(p, false);
 		return 1;
 	}
 	ingest_attach(p->ing, p->wal);
 	if (applier_start(&p->applier, p->store)) {
 		fprintf(stderr, "tandem %s: cannot start the store applier\n", cmd);
-		cli_pipeline_close(p);
+		cli_pipeline_close(p, false);
 		return 1;
 	}
 	wal_set_commit_hook(p->wal, applier_feed, applier_full, p->applier);
@@ -86,12 +86,31 @@ void cli_pipeline_gc(struct cli_pipeline *p, bool remove, int64_t checkpoint_int
 		      &res);
 }
 
-void cli_pipeline_close(struct cli_pipeline *p)
+void cli_pipeline_close(struct cli_pipeline *p, bool remove)
 {
+	if (p->wal && p->applier) {
+		/* every append is durable, so the commit hook has handed every
+		 * record to the applier; the applier drains, then this thread is
+		 * the store's only writer and flushes it, and the WAL files it now
+		 * covers (with a fresh dedupe checkpoint) can go */
+		struct wal_stats ws;
+		wal_get_stats(p->wal, &ws);
+		if (ws.next_lsn > 1)
+			wal_wait(p->wal, ws.next_lsn - 1);
+		wal_set_commit_hook(p->wal, NULL, NULL, NULL);
+		applier_stop(p->applier);
+		p->applier = NULL;
+		int rc = store_tick(p->store, true);
+		struct ingest_gc_policy policy = {.force = true};
+		struct ingest_gc_result res;
+		uint64_t covered = TD_MIN(wal_durable_lsn(p->wal), store_flushed_lsn(p->store));
+		if (!rc)
+			ingest_wal_gc(p->ing, p->wal, p->ckpt_path, remove ? covered : 0,
+				      td_now_ms(), &policy, &res);
+	}
 	/* so the next start need not replay for dedupe what is stored now */
 	if (p->wal && p->ing)
 		ingest_checkpoint_save(p->ing, p->ckpt_path, wal_durable_lsn(p->wal), td_now_ms());
-	/* the WAL's last commits still reach the applier, which then drains */
 	wal_close(p->wal);
 	applier_stop(p->applier);
 	store_close(p->store);

@@ -415,7 +415,7 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 	rc = 0;
 out:
 	http_stop(http);
-	cli_pipeline_close(&pipe);
+	cli_pipeline_close(&pipe, o->wal_remove_consumed);
 	quarantine_close(q);
 	meta_close(meta);
 	return rc;
