@@ -125,15 +125,17 @@ static int build(const char *dir, const struct demo_options *o)
 	p.origin.received_ms = o->end_ms;
 	pthread_t th;
 	pthread_create(&th, NULL, producer, &p);
-	double t0 = now_s(), busy = 0, last_print = t0;
+	double t0 = now_s(), busy = 0, applying = 0, last_print = t0;
 	uint64_t lsn = 0;
 	for (;;) {
 		struct batch *b = pop(&p);
 		double a = cpu_s();
 		for (size_t i = 0; i < b->b.n; i++)
 			store_apply(s, ++lsn, b->b.payloads.data + b->b.off[i], b->b.len[i]);
+		double m = cpu_s();
 		store_tick(s, false);
 		busy += cpu_s() - a;
+		applying += m - a;
 		bool last = b->last;
 		collect_batch_release(&b->b);
 		free(b);
@@ -153,6 +155,8 @@ static int build(const char *dir, const struct demo_options *o)
 	printf("build: %llu events in %.1f s wall; applier CPU %.1f s = %.0f events/s per core "
 	       "(apply + seal + flush)\n",
 	       (unsigned long long)lsn, wall, busy, (double)lsn / busy);
+	printf("       of which store_apply (parse, intern) %.1f s, seal + flush %.1f s\n", applying,
+	       busy - applying);
 	a = now_s();
 	store_close(s); /* waits for the merge thread */
 	printf("close (final merge): %.1f s\n", now_s() - a);

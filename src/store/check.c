@@ -65,12 +65,14 @@ int store_check(const char *dir, struct td_buf *r)
 	int problems = 0;
 	struct persons p;
 	rc = persons_open(&p, dir, m.persons, true);
+	if (!rc) {
+		rc = persons_load(&p);
+		persons_close(&p);
+	}
 	if (rc) {
 		td_buf_printf(r, "%s/PERSONS: fewer than the %u persons the manifest counts (%s)\n",
 			      dir, m.persons, td_strerror(rc));
 		problems++;
-	} else {
-		persons_close(&p);
 	}
 	uint64_t rows = 0, bytes = 0;
 	for (uint32_t i = 0; i < m.n; i++) {

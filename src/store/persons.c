@@ -3,6 +3,7 @@
  */
 #include "store/persons.h"
 #include "base/crc32c.h"
+#include "base/log.h"
 #include "base/td.h"
 
 #include <errno.h>
@@ -39,6 +40,57 @@ static int read_all(const char *path, unsigned char **out, size_t *len)
 	return 0;
 }
 
+/* Reads the first `count` records into p->keys; *end: the byte after them,
+ * *len: the file's length (0 if there is none). */
+static int load(struct persons *p, uint32_t count, size_t *end, size_t *len)
+{
+	unsigned char *buf = NULL;
+	*len = 0;
+	int rc = read_all(p->path, &buf, len);
+	if (rc == TD_ENOTFOUND && count == 0) {
+		*len = 0;
+	} else if (rc) {
+		return rc == TD_ENOTFOUND ? TD_ECORRUPT : rc;
+	} else if (*len < PERSONS_HEADER || memcmp(buf, PERSONS_MAGIC, 8) != 0) {
+		free(buf);
+		return TD_ECORRUPT;
+	}
+	size_t pos = PERSONS_HEADER;
+	while (p->keys.n < count && pos + 6 <= *len) {
+		uint32_t crc;
+		uint16_t kl;
+		memcpy(&crc, buf + pos, 4);
+		memcpy(&kl, buf + pos + 4, 2);
+		if (pos + 6 + kl > *len || crc != rec_crc(kl, (const char *)buf + pos + 6))
+			break;
+		intern_id(&p->keys, (const char *)buf + pos + 6, kl);
+		pos += 6 + (size_t)kl;
+	}
+	free(buf);
+	*end = pos;
+	return p->keys.n < count ? TD_ECORRUPT : 0;
+}
+
+int persons_load(struct persons *p)
+{
+	if (!p->lazy)
+		return 0;
+	p->lazy = false;
+	size_t end, len;
+	int rc = load(p, p->synced, &end, &len);
+	if (rc) {
+		/* keep the ids stable: new keys must not take the ids of the
+		 * persons that could not be read */
+		intern_clear(&p->keys);
+		for (uint32_t i = 0; i < p->synced; i++) {
+			char k[16];
+			int n = snprintf(k, sizeof(k), "%c%u", 0, i);
+			intern_id(&p->keys, k, (size_t)n);
+		}
+	}
+	return rc;
+}
+
 int persons_open(struct persons *p, const char *dir, uint32_t count, bool read_only)
 {
 	memset(p, 0, sizeof(*p));
@@ -47,38 +99,18 @@ int persons_open(struct persons *p, const char *dir, uint32_t count, bool read_o
 	size_t pl = strlen(dir) + 16;
 	p->path = td_malloc(pl);
 	snprintf(p->path, pl, "%s/PERSONS", dir);
-	unsigned char *buf = NULL;
-	size_t len = 0;
-	int rc = read_all(p->path, &buf, &len);
-	if (rc == TD_ENOTFOUND && count == 0) {
-		len = 0;
-	} else if (rc) {
-		persons_close(p);
-		return rc == TD_ENOTFOUND ? TD_ECORRUPT : rc;
-	} else if (len < PERSONS_HEADER || memcmp(buf, PERSONS_MAGIC, 8) != 0) {
-		free(buf);
-		persons_close(p);
-		return TD_ECORRUPT;
+	if (read_only) { /* loaded when a key is first looked up */
+		p->synced = count;
+		p->lazy = true;
+		return 0;
 	}
-	size_t pos = PERSONS_HEADER;
-	while (p->keys.n < count && pos + 6 <= len) {
-		uint32_t crc;
-		uint16_t kl;
-		memcpy(&crc, buf + pos, 4);
-		memcpy(&kl, buf + pos + 4, 2);
-		if (pos + 6 + kl > len || crc != rec_crc(kl, (const char *)buf + pos + 6))
-			break;
-		intern_id(&p->keys, (const char *)buf + pos + 6, kl);
-		pos += 6 + (size_t)kl;
-	}
-	free(buf);
-	if (p->keys.n < count) {
+	size_t pos, len;
+	int rc = load(p, count, &pos, &len);
+	if (rc) {
 		persons_close(p);
-		return TD_ECORRUPT;
+		return rc;
 	}
 	p->synced = count;
-	if (read_only)
-		return 0;
 	p->fd = open(p->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (p->fd < 0) {
 		rc = td_from_errno(errno);
@@ -116,6 +148,10 @@ void persons_close(struct persons *p)
 uint32_t persons_resolve(void *ctx, const char *user_id, const char *anonymous_id)
 {
 	struct persons *p = ctx;
+	if (p->lazy && persons_load(p))
+		td_log_error("store: %s is damaged; events read from the WAL may count as new "
+			     "persons (run 'tandem check')",
+			     p->path);
 	char key[260];
 	const char *id = user_id ? user_id : anonymous_id ? anonymous_id : "";
 	size_t n = strlen(id);

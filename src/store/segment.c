@@ -151,35 +151,47 @@ static int parse_dict(const struct seg *s, struct seg_column *col)
 		return TD_ECORRUPT;
 	const unsigned char *offs = d + 4, *strs = d + need;
 	uint64_t slen = col->a_dict.len - need;
-	col->dict = td_malloc((nd ? nd : 1) * sizeof(char *));
-	col->ndict = nd;
+	const char **dict = td_malloc((nd ? nd : 1) * sizeof(char *));
 	uint32_t prev = 0;
 	for (uint32_t k = 0; k <= nd; k++) {
 		uint32_t o;
 		memcpy(&o, offs + 4 * k, 4);
-		if (o > slen || o < prev || (k > 0 && (o == prev || strs[o - 1] != '\0')))
+		if (o > slen || o < prev || (k > 0 && (o == prev || strs[o - 1] != '\0'))) {
+			free(dict);
 			return TD_ECORRUPT;
+		}
 		if (k < nd)
-			col->dict[k] = (const char *)strs + o;
+			dict[k] = (const char *)strs + o;
 		prev = o;
 	}
-	return 0; /* the codes are checked on first use (codes_checked) */
+	col->dict = dict;
+	col->ndict = nd;
+	return 0;
 }
 
-/* Every code of a string column must name a dictionary entry. Checked once,
- * when a query first reads the column, not at open: opening a large store
- * must not read every column. 1 = good, -1 = bad. */
-static int codes_checked(const struct seg_column *c, uint32_t n)
+/*
+ * A string column's dictionary is parsed, and every code checked against it,
+ * once, when something first reads the column: opening a large store must
+ * not read every dictionary and column. 1 = ready, -1 = damaged.
+ */
+static int string_column_ready(const struct seg_group *g, const struct seg_column *cc)
 {
+	struct seg_column *c = (struct seg_column *)cc;
 	int st = __atomic_load_n(&c->codes_state, __ATOMIC_ACQUIRE);
 	if (st)
 		return st;
-	const uint32_t *codes = c->values;
-	st = 1;
-	for (uint32_t i = 0; i < n && st > 0; i++)
-		if (codes[i] >= c->ndict && (!c->present || c->present[i / 64] >> (i % 64) & 1))
-			st = -1;
-	__atomic_store_n(&((struct seg_column *)c)->codes_state, st, __ATOMIC_RELEASE);
+	pthread_mutex_lock((pthread_mutex_t *)&g->built_lock);
+	st = c->codes_state;
+	if (!st) {
+		st = parse_dict(g->seg, c) ? -1 : 1;
+		const uint32_t *codes = c->values;
+		for (uint32_t i = 0; i < g->n && st > 0; i++)
+			if (codes[i] >= c->ndict &&
+			    (!c->present || c->present[i / 64] >> (i % 64) & 1))
+				st = -1;
+		__atomic_store_n(&c->codes_state, st, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock((pthread_mutex_t *)&g->built_lock);
 	return st;
 }
 
@@ -224,7 +236,7 @@ static int parse_group(struct seg *s, struct cur *c, uint64_t dir_off, struct se
 			return TD_ECORRUPT;
 		col->present = at(s, col->a_present);
 		col->values = at(s, col->a_values);
-		if (col->kind == QCOL_STRING && parse_dict(s, col))
+		if (col->kind == QCOL_STRING && col->a_dict.len < 8)
 			return TD_ECORRUPT;
 		if (k > 0 && strcmp(g->cols[k - 1].path, col->path) >= 0)
 			return TD_ECORRUPT; /* sorted, unique */
@@ -387,7 +399,7 @@ int seg_verify(const struct seg *s, char *err, size_t errcap)
 			    check_area(s, c->a_dict, g->name, what, err, errcap) ||
 			    check_area(s, c->a_zone, g->name, what, err, errcap))
 				return TD_ECORRUPT;
-			if (c->kind == QCOL_STRING && codes_checked(c, g->n) < 0) {
+			if (c->kind == QCOL_STRING && string_column_ready(g, c) < 0) {
 				snprintf(
 				    err, errcap,
 				    "column %s of event \"%s\" has codes outside its dictionary",
@@ -539,7 +551,7 @@ int seg_group_column(const struct seg_group *g, const char *path, struct query_c
 		col->kind = c->kind;
 		col->present = c->present;
 		if (c->kind == QCOL_STRING) {
-			if (codes_checked(c, g->n) < 0)
+			if (string_column_ready(g, c) < 0)
 				return TD_ECORRUPT;
 			col->code = c->values;
 			col->dict = (const char *const *)c->dict;
