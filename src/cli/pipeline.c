@@ -141,8 +141,9 @@ static void newest_wal(const char *waldir, char *out, size_t cap)
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		size_t l = strlen(e->d_name);
-		if (l == 12 && !strcmp(e->d_name + 8, ".wal") && strcmp(e->d_name, out) > 0)
-			snprintf(out, cap, "%s", e->d_name);
+		if (l == 12 && l < cap && !strcmp(e->d_name + 8, ".wal") &&
+		    strcmp(e->d_name, out) > 0)
+			memcpy(out, e->d_name, l + 1);
 	}
 	closedir(d);
 }
