@@ -133,7 +133,8 @@ static void refuse_for_wal(struct req *r, int rc)
 		metrics_request_refused("overloaded");
 		r->retry_after = 1;
 		http_error(r, 429, "overloaded",
-			   "the write-ahead log queue is full; retry after 1 s");
+			   "events arrive faster than they are stored (write-ahead log queue "
+			   "or event store behind); retry after 1 s");
 	} else {
 		metrics_request_refused("unavailable");
 		r->retry_after = 5;
