@@ -1036,6 +1036,62 @@ static int step2_persons(struct qctx *q, struct funnel *f, struct fpar *fp, uint
 	return 0;
 }
 
+/* The start of the result, up to the overall steps. */
+static void write_head(struct qctx *q, const struct funnel *f)
+{
+	static const char *const order_names[] = {"sequential", "strict", "any"};
+	qo_raw(q, "{\"kind\":\"funnel\",\"order\":");
+	qo_str(q, order_names[f->order]);
+	qo_printf(q, ",\"window_ms\":%lld,\"steps\":", (long long)f->window);
+}
+
+/* The persons list: the set bits of `bits` (canonical ids), paged. */
+static void write_persons(struct qctx *q, const struct funnel *f, const uint64_t *bits)
+{
+	struct qvec persons;
+	qvec_init(&persons, sizeof(uint32_t));
+	for (uint32_t p = 0; p < q->src->npersons; p++)
+		if (qbit(bits, p))
+			*(uint32_t *)qvec_push(&q->arena, &persons) = p;
+	const uint32_t *pl = persons.p;
+	size_t total_p = persons.n;
+	qo_printf(q,
+		  ",\"persons\":{\"step\":%lld,\"dropped\":%s,\"offset\":%lld,\"limit\":%lld,"
+		  "\"total\":%zu,\"pids\":[",
+		  (long long)f->p_step, f->p_dropped ? "true" : "false", (long long)f->p_offset,
+		  (long long)f->p_limit, total_p);
+	for (size_t i = (size_t)f->p_offset, k = 0; i < total_p && k < (size_t)f->p_limit; i++, k++)
+		qo_printf(q, "%s%u", k ? "," : "", pl[i]);
+	qo_raw(q, "]}");
+	qa_big_free(&q->arena, persons.p);
+}
+
+/* Order "sequential" without exclusions or breakdown: funnel_seq.c's path.
+ * Returns QFUNNEL_SEQ_UNSUITABLE when the general path must run instead. */
+static int run_sequential(struct qctx *q, const struct funnel *f)
+{
+	struct qfunnel_seq fs = {.steps = f->steps,
+				 .nsteps = f->nsteps,
+				 .window = f->window,
+				 .p_step = f->p_step,
+				 .p_dropped = f->p_dropped};
+	if (f->want_persons) {
+		size_t nw = ((size_t)q->src->npersons + 63) / 64;
+		fs.persons = qa_big_realloc(&q->arena, NULL, (nw ? nw : 1) * sizeof(uint64_t));
+		memset(fs.persons, 0, (nw ? nw : 1) * sizeof(uint64_t));
+	}
+	int rc = qfunnel_seq(q, &fs);
+	if (rc)
+		return rc;
+	struct fgroups g = {.ms = fs.ms, .start = fs.start};
+	write_head(q, f);
+	write_steps(q, f, fs.count, &g, 0);
+	if (f->want_persons)
+		write_persons(q, f, fs.persons);
+	qo_raw(q, "}");
+	return 0;
+}
+
 /* Average entries per person bucket: the bucket's entries (16 bytes each,
  * twice over while sorting) stay well inside a core's cache. */
 #define F_BUCKET_ENTRIES 8192
@@ -1045,6 +1101,9 @@ int query_funnel(struct qctx *q)
 	struct funnel *f = qa_calloc(&q->arena, 1, sizeof(*f));
 	int rc = parse(q, f);
 	if (rc)
+		return rc;
+	if (f->order == ORDER_SEQUENTIAL && !f->nexcl && !f->bd_path &&
+	    (rc = run_sequential(q, f)) != QFUNNEL_SEQ_UNSUITABLE)
 		return rc;
 	qintern_init(&f->intern);
 	struct qvec jobs;
@@ -1173,12 +1232,6 @@ int query_funnel(struct qctx *q)
 		nt_done += fp.w[t].ntimes;
 		qa_big_free(&q->arena, fp.w[t].times);
 	}
-	struct qvec persons;
-	qvec_init(&persons, sizeof(uint32_t));
-	if (fp.persons)
-		for (uint32_t p = 0; p < np; p++)
-			if (qbit(fp.persons, p))
-				*(uint32_t *)qvec_push(&q->arena, &persons) = p;
 	/* overall: all slots together */
 	uint64_t total[QUERY_MAX_STEPS] = {0};
 	for (size_t sl = 0; sl < nslots; sl++)
@@ -1195,10 +1248,7 @@ int query_funnel(struct qctx *q)
 	group_times(q, all, nt, (size_t)N, &g_all);
 	qa_big_free(&q->arena, all);
 
-	static const char *const order_names[] = {"sequential", "strict", "any"};
-	qo_raw(q, "{\"kind\":\"funnel\",\"order\":");
-	qo_str(q, order_names[f->order]);
-	qo_printf(q, ",\"window_ms\":%lld,\"steps\":", (long long)f->window);
+	write_head(q, f);
 	write_steps(q, f, total, &g_all, 0);
 
 	if (f->bd_path) {
@@ -1246,20 +1296,8 @@ int query_funnel(struct qctx *q)
 		qo_raw(q, "]");
 	}
 
-	if (f->want_persons) {
-		const uint32_t *pl = persons.p;
-		size_t total_p = persons.n;
-		qo_printf(
-		    q,
-		    ",\"persons\":{\"step\":%lld,\"dropped\":%s,\"offset\":%lld,\"limit\":%lld,"
-		    "\"total\":%zu,\"pids\":[",
-		    (long long)f->p_step, f->p_dropped ? "true" : "false", (long long)f->p_offset,
-		    (long long)f->p_limit, total_p);
-		for (size_t i = (size_t)f->p_offset, k = 0; i < total_p && k < (size_t)f->p_limit;
-		     i++, k++)
-			qo_printf(q, "%s%u", k ? "," : "", pl[i]);
-		qo_raw(q, "]}");
-	}
+	if (f->want_persons)
+		write_persons(q, f, fp.persons);
 	qo_raw(q, "}");
 	return 0;
 }

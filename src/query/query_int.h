@@ -440,6 +440,34 @@ unsigned qpar_threads(const struct qctx *q, uint64_t rows);
 void qpar_for(unsigned nthreads, size_t ntasks, void (*task)(void *arg, size_t i, unsigned worker),
 	      void *arg);
 
+/* ---- sequential funnels without exclusions or breakdown (funnel_seq.c) */
+
+/* The common funnel, computed by its own path: what funnel.c asks for and
+ * what it gets back. */
+struct qfunnel_seq {
+	const struct qsel *steps; /* nsteps (2..QUERY_MAX_STEPS) selectors */
+	int nsteps;
+	int64_t window;
+	/* NULL, or a zeroed bitmap of npersons bits that receives the persons
+	 * listed: level >= p_step, or level == p_step - 1 when p_dropped */
+	uint64_t *persons;
+	int64_t p_step;
+	bool p_dropped;
+	/* results, in the arena */
+	uint64_t count[QUERY_MAX_STEPS]; /* persons at step s + 1 */
+	int64_t *ms;	 /* times to convert to step s + 1 at ms[start[s]..start[s + 1]) */
+	uint32_t *start; /* nsteps + 1 offsets (step 0 has none) */
+};
+
+/* Returned by qfunnel_seq() when the rows do not fit its entries (times more
+ * than about a century apart): the caller takes the general path. */
+#define QFUNNEL_SEQ_UNSUITABLE 1
+
+/* Runs a sequential funnel without exclusions or breakdown over the query's
+ * range and global filters. Returns 0, QFUNNEL_SEQ_UNSUITABLE, or an error
+ * with its message set (TD_ECORRUPT, TD_ENOMEM, a column() error). */
+int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs);
+
 /* ---- kinds ---------------------------------------------------------- */
 
 int query_trends(struct qctx *q);

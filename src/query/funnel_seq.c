@@ -1,0 +1,555 @@
+/*
+ * funnel_seq.c - the common funnel: order "sequential" without exclusions or
+ * breakdown, in a few passes that stay in cache.
+ *
+ * Every row of a step's event that passes the step's selector becomes one
+ * 8-byte entry:
+ *
+ *   bits 63 .. SB+LB   time: ms after the earliest row taking part
+ *   bits SB+LB-1 .. LB step (0-based)
+ *   bits LB-1 .. 0     canonical person, inside its person bucket
+ *
+ * where a person bucket is a range of 2^LB canonical ids. Entries compared
+ * without their low LB bits are in (time, step) order: the order in which
+ * ClickHouse's windowFunnel() takes its (timestamp, step) pairs, so that
+ * rows at one millisecond are taken in step order.
+ *
+ * A first pass over each (step, chunk) counts its entries per bucket; a
+ * second writes them at their place (a radix partition, both passes in
+ * parallel over chunks). A chunk is in time order, so inside a bucket each
+ * chunk's entries form a sorted run, and the runs of a step's chunks that do
+ * not overlap in time make one run together. Each bucket (in parallel over
+ * buckets) then merges the runs of steps 2..N into one and walks it beside
+ * the step-1 run, in (time, step) order, with the automaton's state per
+ * person of the bucket in arrays that fit in a core's L2 cache. Step-1
+ * entries, most of the rows, only store their time there.
+ *
+ * Canonical persons: the counting pass maps each row's stored id, so that
+ * all of a person's rows land in their canonical person's bucket. Only ids
+ * merged into another (a bitmap that stays in cache) read canonical[], once
+ * per row: the counting pass keeps what it read for the placing pass.
+ *
+ * The automaton is walk_sequential()'s in funnel.c (ClickHouse's default
+ * mode) without exclusions; the tests check both against the references.
+ */
+#include "query/query_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Person state of one bucket: about this much, so that it stays in L2 with
+ * the bucket's entries. */
+#define FS_STATE_BYTES (192 * 1024)
+#define FS_MAX_BUCKETS 4096	       /* fan-out of the partition */
+#define FS_NO_TIME     (INT64_MIN / 2) /* no step-1 row yet: beyond any window */
+
+/* The rows of one step in one chunk. */
+struct fs_job {
+	const struct query_chunk *c;
+	size_t lo, hi;
+	const uint64_t *pass; /* bit i: row lo + i passes the step's selector; NULL: all */
+	uint32_t step;	      /* 0-based */
+	uint32_t *canon;      /* canonical ids of the rows of merged ids, in row order */
+	uint64_t *pos;	      /* per bucket: entries, then where the next one goes */
+	int rc;
+	uint32_t bad;
+};
+
+/* A worker's scratch and results. */
+struct fs_worker {
+	int64_t *s0;  /* per person: time of the latest step-1 entry, or FS_NO_TIME */
+	uint8_t *lvl; /* per person: furthest step >= 2 reached (0: none) */
+	/* per person, for steps j = 2..N-1 (1-based): start and time of the step-j
+	 * entry of the latest-starting chain that reached step j (valid when
+	 * lvl >= j) */
+	int64_t *st;
+	uint64_t *tmp;			      /* merge room, as big as the largest bucket */
+	size_t *ends;			      /* run ends of a bucket */
+	uint64_t levels[QUERY_MAX_STEPS + 1]; /* persons by level */
+	int64_t *ms[QUERY_MAX_STEPS];	      /* conversion times by step */
+	size_t nms[QUERY_MAX_STEPS], capms[QUERY_MAX_STEPS];
+	int rc;
+};
+
+struct fs_par {
+	struct fs_job *jobs;
+	size_t njobs;
+	size_t *group_last; /* per run group: its last job (jobs of a group are consecutive) */
+	size_t ngroups, ngroups0; /* groups, and those of step 1 (first) */
+	const uint32_t *canonical;
+	const uint64_t *moved; /* ids whose canonical id is another; NULL: none */
+	uint32_t np;
+	unsigned shift, sbits; /* LB and SB above */
+	size_t nb;	       /* buckets */
+	int64_t tmin, window;
+	int nsteps;
+	uint64_t *bstart; /* nb + 1: bucket b's entries at [bstart[b], bstart[b + 1]) */
+	uint64_t *e;	  /* the entries */
+	struct fs_worker *w;
+	uint64_t *persons;
+	int64_t p_step;
+	bool p_dropped;
+	struct qarena *arena;
+};
+
+/* ---- partition ------------------------------------------------------ */
+
+static void count_task(void *arg, size_t ji, unsigned worker)
+{
+	struct fs_par *fp = arg;
+	struct fs_job *j = &fp->jobs[ji];
+	const uint32_t *pid = j->c->pid;
+	const uint64_t *pass = j->pass, *moved = fp->moved;
+	uint64_t *pos = j->pos;
+	uint32_t np = fp->np;
+	unsigned shift = fp->shift;
+	(void)worker;
+	memset(pos, 0, fp->nb * sizeof(*pos));
+	size_t m = 0;
+	for (size_t i = j->lo; i < j->hi; i++) {
+		if (pass && !qbit(pass, i - j->lo))
+			continue;
+		uint32_t p = pid[i];
+		if (p >= np) {
+			j->rc = TD_ECORRUPT;
+			j->bad = p;
+			return;
+		}
+		if (moved && qbit(moved, p)) {
+			uint32_t c = fp->canonical[p];
+			if (c >= np) {
+				j->rc = TD_ECORRUPT;
+				j->bad = p;
+				return;
+			}
+			j->canon[m++] = c;
+			p = c;
+		}
+		pos[p >> shift]++;
+	}
+}
+
+static void place_task(void *arg, size_t ji, unsigned worker)
+{
+	struct fs_par *fp = arg;
+	struct fs_job *j = &fp->jobs[ji];
+	const uint32_t *pid = j->c->pid;
+	const int64_t *ts = j->c->ts;
+	const uint64_t *pass = j->pass, *moved = fp->moved;
+	uint64_t *pos = j->pos, *out = fp->e;
+	unsigned shift = fp->shift, tshift = fp->shift + fp->sbits;
+	uint64_t step = (uint64_t)j->step << shift, lmask = ((uint64_t)1 << shift) - 1;
+	int64_t tmin = fp->tmin;
+	(void)worker;
+	size_t m = 0;
+	for (size_t i = j->lo; i < j->hi; i++) {
+		if (pass && !qbit(pass, i - j->lo))
+			continue;
+		uint32_t p = pid[i]; /* checked when counting */
+		if (moved && qbit(moved, p))
+			p = j->canon[m++];
+		uint64_t t = (uint64_t)(ts[i] - tmin);
+		out[pos[p >> shift]++] = t << tshift | step | (p & lmask);
+	}
+}
+
+/* ---- one bucket ----------------------------------------------------- */
+
+/* Merges two runs sorted by (entry >> shift) into out; stable. */
+static void merge2(const uint64_t *a, size_t na, const uint64_t *b, size_t nb, uint64_t *out,
+		   unsigned shift)
+{
+	size_t i = 0, j = 0, k = 0;
+	while (i < na && j < nb) {
+		uint64_t x = a[i], y = b[j];
+		bool take_b = (y >> shift) < (x >> shift);
+		out[k++] = take_b ? y : x;
+		j += take_b;
+		i += !take_b;
+	}
+	if (i < na)
+		memcpy(out + k, a + i, (na - i) * sizeof(*a));
+	if (j < nb)
+		memcpy(out + k, b + j, (nb - j) * sizeof(*b));
+}
+
+/* Merges the k runs of x (run r ends at ends[r]; ends[k - 1] is the length)
+ * pairwise, through y (as long as x), until one is left; returns where it is
+ * (x or y). ends is overwritten. */
+static const uint64_t *merge_runs(uint64_t *x, uint64_t *y, size_t *ends, size_t k, unsigned shift)
+{
+	while (k > 1) {
+		size_t nk = 0, from = 0;
+		for (size_t r = 0; r < k; r += 2) {
+			if (r + 1 == k) {
+				memcpy(y + from, x + from, (ends[r] - from) * sizeof(*x));
+				ends[nk++] = ends[r];
+				break;
+			}
+			merge2(x + from, ends[r] - from, x + ends[r], ends[r + 1] - ends[r],
+			       y + from, shift);
+			from = ends[r + 1];
+			ends[nk++] = from;
+		}
+		uint64_t *t = x;
+		x = y;
+		y = t;
+		k = nk;
+	}
+	return x;
+}
+
+static bool record(struct fs_par *fp, struct fs_worker *w, unsigned k, int64_t ms)
+{
+	if (w->nms[k] == w->capms[k]) {
+		size_t cap = w->capms[k] ? w->capms[k] * 2 : 1024;
+		int64_t *p = qa_try_big_realloc(fp->arena, w->ms[k], cap * sizeof(int64_t));
+		if (!p)
+			return false;
+		w->ms[k] = p;
+		w->capms[k] = cap;
+	}
+	w->ms[k][w->nms[k]++] = ms;
+	return true;
+}
+
+/* The run ends of bucket b: those of step 1 in ends[0..*na), relative to the
+ * bucket's start, then those of the other steps in ends[*na..*na + *nr),
+ * relative to the end of step 1's (returned). Empty runs are left out. */
+static uint64_t bucket_runs(const struct fs_par *fp, size_t b, size_t *ends, size_t *na, size_t *nr)
+{
+	uint64_t a = fp->bstart[b], at = a, mid = a;
+	size_t n = 0;
+	*na = 0;
+	for (size_t g = 0; g < fp->ngroups; g++) {
+		if (g == fp->ngroups0) {
+			*na = n;
+			mid = at;
+		}
+		uint64_t end = fp->jobs[fp->group_last[g]].pos[b];
+		if (end > at) {
+			ends[n++] = (size_t)(end - (g < fp->ngroups0 ? a : mid));
+			at = end;
+		}
+	}
+	if (fp->ngroups == fp->ngroups0) {
+		*na = n;
+		mid = at;
+	}
+	*nr = n - *na;
+	return mid;
+}
+
+/* Merges bucket b's runs and walks its entries in (time, step) order. */
+static void walk_task(void *arg, size_t b, unsigned worker)
+{
+	struct fs_par *fp = arg;
+	struct fs_worker *w = &fp->w[worker];
+	if (w->rc)
+		return;
+	unsigned shift = fp->shift, tshift = fp->shift + fp->sbits;
+	uint64_t lmask = ((uint64_t)1 << shift) - 1, smask = ((uint64_t)1 << fp->sbits) - 1;
+	uint64_t a = fp->bstart[b], z = fp->bstart[b + 1];
+	size_t na, nr;
+	uint64_t mid = bucket_runs(fp, b, w->ends, &na, &nr);
+	const uint64_t *A = merge_runs(fp->e + a, w->tmp, w->ends, na, shift);
+	const uint64_t *B = merge_runs(fp->e + mid, w->tmp + (mid - a), w->ends + na, nr, shift);
+	size_t nA = (size_t)(mid - a), nB = (size_t)(z - mid);
+
+	size_t P = (size_t)1 << shift, first = b << shift;
+	if (P > fp->np - first)
+		P = fp->np - first;
+	int64_t *s0 = w->s0, *st = w->st;
+	uint8_t *lvl = w->lvl;
+	for (size_t p = 0; p < P; p++)
+		s0[p] = FS_NO_TIME;
+	memset(lvl, 0, P);
+
+	int N = fp->nsteps;
+	size_t W = 2 * (size_t)(N - 2);
+	int64_t win = fp->window;
+	size_t i = 0;
+	for (size_t j = 0; j < nB; j++) {
+		uint64_t x = B[j];
+		/* step-1 entries up to x's time come first */
+		uint64_t lim = x & ~lmask;
+		for (; i < nA && A[i] < lim; i++)
+			s0[A[i] & lmask] = (int64_t)(A[i] >> tshift);
+		size_t p = (size_t)(x & lmask);
+		unsigned k = (unsigned)((x >> shift) & smask);
+		int64_t t = (int64_t)(x >> tshift), start, from;
+		if (k == 1) {
+			start = from = s0[p];
+		} else if (lvl[p] >= k) {
+			const int64_t *prev = st + p * W + 2 * (k - 2);
+			start = prev[0];
+			from = prev[1];
+		} else {
+			continue;
+		}
+		if (t - start > win)
+			continue;
+		if ((int)k + 1 < N) {
+			int64_t *cur = st + p * W + 2 * (k - 1);
+			cur[0] = start;
+			cur[1] = t;
+		}
+		if (lvl[p] <= k) { /* first time at step k + 1 */
+			lvl[p] = (uint8_t)(k + 1);
+			if (!record(fp, w, k, t - from)) {
+				w->rc = TD_ENOMEM;
+				return;
+			}
+		}
+	}
+	/* later step-1 entries only tell who is in the funnel */
+	for (; i < nA; i++)
+		s0[A[i] & lmask] = 0;
+
+	for (size_t p = 0; p < P; p++) {
+		unsigned lv = lvl[p] ? lvl[p] : s0[p] != FS_NO_TIME;
+		w->levels[lv]++;
+		if (fp->persons && (fp->p_dropped ? lv + 1 == fp->p_step : lv >= fp->p_step)) {
+			size_t id = first + p; /* buckets may share a word of the bitmap */
+			__atomic_fetch_or(&fp->persons[id >> 6], 1ULL << (id & 63),
+					  __ATOMIC_RELAXED);
+		}
+	}
+}
+
+/* ---- plan ----------------------------------------------------------- */
+
+static int cmp_job(const void *pa, const void *pb)
+{
+	const struct fs_job *a = pa, *b = pb;
+	if (a->step != b->step)
+		return a->step < b->step ? -1 : 1;
+	int64_t x = a->c->ts[a->lo], y = b->c->ts[b->lo];
+	if (x != y)
+		return x < y ? -1 : 1;
+	/* keep the source's order otherwise: qsort is not stable */
+	return a->rc < b->rc ? -1 : a->rc > b->rc;
+}
+
+/* Every (step, chunk) with rows in the range, filters evaluated (on the
+ * query's thread: they read columns), sorted by step then time. */
+static int make_jobs(struct qctx *q, const struct qfunnel_seq *fs, struct qvec *jobs)
+{
+	for (int s = 0; s < fs->nsteps; s++) {
+		const struct qsel *sel = &fs->steps[s];
+		const struct query_chunk *chunks;
+		size_t nchunks = q->src->chunks(q->src->ctx, sel->event, &chunks);
+		for (size_t ci = 0; ci < nchunks; ci++) {
+			size_t lo, hi;
+			qchunk_range(q, &chunks[ci], &lo, &hi);
+			if (lo >= hi)
+				continue;
+			uint64_t *pass = NULL;
+			if (sel->nf) {
+				pass = qa_big_realloc(&q->arena, NULL,
+						      (hi - lo + 63) / 64 * sizeof(uint64_t));
+				int rc = qsel_eval(q, sel, &chunks[ci], lo, hi, pass);
+				if (rc)
+					return rc;
+			}
+			struct fs_job *j = qvec_push(&q->arena, jobs);
+			*j = (struct fs_job){.c = &chunks[ci], .lo = lo, .hi = hi, .pass = pass};
+			j->step = (uint32_t)s;
+			j->rc = (int)jobs->n; /* the source's order, for cmp_job */
+		}
+	}
+	q_qsort(jobs->p, jobs->n, sizeof(struct fs_job), cmp_job);
+	struct fs_job *j = jobs->p;
+	for (size_t i = 0; i < jobs->n; i++)
+		j[i].rc = 0;
+	return 0;
+}
+
+/* Run groups: consecutive jobs of one step, each starting no earlier than
+ * the previous one ends, so that their entries in a bucket make one run. */
+static void make_groups(struct qctx *q, struct fs_par *fp)
+{
+	fp->group_last = qa_alloc(&q->arena, (fp->njobs ? fp->njobs : 1) * sizeof(size_t));
+	fp->ngroups = fp->ngroups0 = 0;
+	for (size_t i = 0; i < fp->njobs; i++) {
+		const struct fs_job *j = &fp->jobs[i], *n = i + 1 < fp->njobs ? j + 1 : NULL;
+		bool joins = n && n->step == j->step && n->c->ts[n->lo] >= j->c->ts[j->hi - 1];
+		if (joins)
+			continue;
+		fp->group_last[fp->ngroups++] = i;
+		if (j->step == 0)
+			fp->ngroups0 = fp->ngroups;
+	}
+}
+
+/* Bits for the step, and person buckets: state of about FS_STATE_BYTES
+ * each, at least four buckets per thread, at most FS_MAX_BUCKETS. */
+static void choose_layout(struct fs_par *fp, unsigned nthr)
+{
+	fp->sbits = 1;
+	while ((1 << fp->sbits) < fp->nsteps)
+		fp->sbits++;
+	size_t per = 8 + 1 + 16 * (size_t)(fp->nsteps - 2);
+	unsigned shift = 0;
+	while (((size_t)2 << shift) * per <= FS_STATE_BYTES &&
+	       ((uint64_t)fp->np >> (shift + 1)) >= 4 * (uint64_t)nthr)
+		shift++;
+	while (((uint64_t)fp->np >> shift) > FS_MAX_BUCKETS)
+		shift++;
+	fp->shift = shift;
+	fp->nb = fp->np ? (((size_t)fp->np - 1) >> shift) + 1 : 1;
+}
+
+static void free_jobs(struct qctx *q, struct fs_par *fp)
+{
+	for (size_t i = 0; i < fp->njobs; i++) {
+		qa_big_free(&q->arena, (void *)fp->jobs[i].pass);
+		qa_big_free(&q->arena, fp->jobs[i].canon);
+		qa_big_free(&q->arena, fp->jobs[i].pos);
+		fp->jobs[i].pass = NULL;
+		fp->jobs[i].canon = NULL;
+		fp->jobs[i].pos = NULL;
+	}
+}
+
+/* The walk's results, summed over workers. */
+static int gather(struct qctx *q, struct fs_par *fp, unsigned nthr, struct qfunnel_seq *fs)
+{
+	int N = fp->nsteps;
+	uint64_t levels[QUERY_MAX_STEPS + 1] = {0};
+	size_t nt = 0;
+	for (unsigned t = 0; t < nthr; t++) {
+		for (int l = 0; l <= N; l++)
+			levels[l] += fp->w[t].levels[l];
+		for (int s = 0; s < N; s++)
+			nt += fp->w[t].nms[s];
+	}
+	if (nt >= UINT32_MAX)
+		return qerr_code(q, TD_ETOOLARGE, "query: more than 4 billion conversion times");
+	for (int s = 0; s < N; s++) {
+		fs->count[s] = 0;
+		for (int l = s + 1; l <= N; l++)
+			fs->count[s] += levels[l];
+	}
+	fs->ms = qa_big_realloc(&q->arena, NULL, (nt ? nt : 1) * sizeof(int64_t));
+	fs->start = qa_alloc(&q->arena, ((size_t)N + 1) * sizeof(uint32_t));
+	size_t at = 0;
+	for (int s = 0; s < N; s++) {
+		fs->start[s] = (uint32_t)at;
+		for (unsigned t = 0; t < nthr; t++) {
+			struct fs_worker *w = &fp->w[t];
+			if (w->nms[s])
+				memcpy(fs->ms + at, w->ms[s], w->nms[s] * sizeof(int64_t));
+			at += w->nms[s];
+		}
+	}
+	fs->start[N] = (uint32_t)at;
+	return 0;
+}
+
+int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs)
+{
+	struct qvec jobs;
+	qvec_init(&jobs, sizeof(struct fs_job));
+	int rc = make_jobs(q, fs, &jobs);
+	if (rc)
+		return rc;
+	struct fs_par fp = {.jobs = jobs.p,
+			    .njobs = jobs.n,
+			    .canonical = q->src->canonical,
+			    .np = q->src->npersons,
+			    .nsteps = fs->nsteps,
+			    .persons = fs->persons,
+			    .p_step = fs->p_step,
+			    .p_dropped = fs->p_dropped,
+			    .arena = &q->arena};
+	int N = fs->nsteps;
+	uint64_t rows = 0;
+	int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+	for (size_t i = 0; i < fp.njobs; i++) {
+		const struct fs_job *j = &fp.jobs[i];
+		rows += j->hi - j->lo;
+		tmin = TD_MIN(tmin, j->c->ts[j->lo]);
+		tmax = TD_MAX(tmax, j->c->ts[j->hi - 1]);
+	}
+	unsigned nthr = qpar_threads(q, rows);
+	choose_layout(&fp, nthr);
+	uint64_t span = fp.njobs ? (uint64_t)tmax - (uint64_t)tmin : 0;
+	unsigned tbits = 64 - fp.sbits - fp.shift;
+	if (tbits < 64 && span >> tbits) {
+		free_jobs(q, &fp);
+		return QFUNNEL_SEQ_UNSUITABLE;
+	}
+	fp.tmin = tmin;
+	/* times are at most span apart: a longer window is the same */
+	fp.window = fs->window < (int64_t)span ? fs->window : (int64_t)span;
+	make_groups(q, &fp);
+
+	/* count, then place */
+	if (fp.canonical)
+		fp.moved = qcanon_moved(q);
+	for (size_t i = 0; i < fp.njobs; i++) {
+		struct fs_job *j = &fp.jobs[i];
+		j->pos = qa_big_realloc(&q->arena, NULL, fp.nb * sizeof(uint64_t));
+		if (fp.moved)
+			j->canon =
+			    qa_big_realloc(&q->arena, NULL, (j->hi - j->lo) * sizeof(uint32_t));
+	}
+	qpar_for(nthr, fp.njobs, count_task, &fp);
+	for (size_t i = 0; i < fp.njobs; i++)
+		if (fp.jobs[i].rc)
+			return qerr_pid(q, fp.jobs[i].bad);
+	fp.bstart = qa_big_realloc(&q->arena, NULL, (fp.nb + 1) * sizeof(uint64_t));
+	uint64_t at = 0, maxb = 1;
+	for (size_t b = 0; b < fp.nb; b++) {
+		fp.bstart[b] = at;
+		for (size_t i = 0; i < fp.njobs; i++) {
+			uint64_t c = fp.jobs[i].pos[b];
+			fp.jobs[i].pos[b] = at;
+			at += c;
+		}
+		maxb = TD_MAX(maxb, at - fp.bstart[b]);
+	}
+	fp.bstart[fp.nb] = at;
+	fp.e = qa_big_realloc(&q->arena, NULL, (at ? at : 1) * sizeof(uint64_t));
+	qpar_for(nthr, fp.njobs, place_task, &fp);
+	for (size_t i = 0; i < fp.njobs; i++) {
+		qa_big_free(&q->arena, (void *)fp.jobs[i].pass);
+		qa_big_free(&q->arena, fp.jobs[i].canon);
+		fp.jobs[i].pass = NULL;
+		fp.jobs[i].canon = NULL;
+	}
+
+	/* walk the buckets */
+	size_t P = (size_t)1 << fp.shift;
+	fp.w = qa_calloc(&q->arena, nthr, sizeof(*fp.w));
+	for (unsigned t = 0; t < nthr; t++) {
+		struct fs_worker *w = &fp.w[t];
+		w->s0 = qa_big_realloc(&q->arena, NULL, P * sizeof(int64_t));
+		w->lvl = qa_big_realloc(&q->arena, NULL, P);
+		if (N > 2)
+			w->st = qa_big_realloc(&q->arena, NULL,
+					       P * 2 * (size_t)(N - 2) * sizeof(int64_t));
+		w->tmp = qa_big_realloc(&q->arena, NULL, maxb * sizeof(uint64_t));
+		w->ends = qa_big_realloc(&q->arena, NULL, (fp.ngroups + 1) * sizeof(size_t));
+	}
+	qpar_for(nthr, fp.nb, walk_task, &fp);
+	for (unsigned t = 0; t < nthr; t++)
+		if (fp.w[t].rc)
+			return qerr_code(q, fp.w[t].rc,
+					 "query: not enough memory to run this query");
+	free_jobs(q, &fp);
+	qa_big_free(&q->arena, fp.e);
+	rc = gather(q, &fp, nthr, fs);
+	for (unsigned t = 0; t < nthr; t++) {
+		struct fs_worker *w = &fp.w[t];
+		qa_big_free(&q->arena, w->s0);
+		qa_big_free(&q->arena, w->lvl);
+		qa_big_free(&q->arena, w->st);
+		qa_big_free(&q->arena, w->tmp);
+		qa_big_free(&q->arena, w->ends);
+		for (int s = 0; s < N; s++)
+			qa_big_free(&q->arena, w->ms[s]);
+	}
+	return rc;
+}
