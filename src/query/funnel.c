@@ -373,6 +373,13 @@ static void place_task(void *arg, size_t ji, unsigned worker)
 
 /* ---- per-person automata -------------------------------------------- */
 
+/* Whether a chain from `from` may reach `to` (from <= to), even for times
+ * more than INT64_MAX apart. */
+static inline bool within(const struct funnel *f, int64_t from, int64_t to)
+{
+	return (uint64_t)to - (uint64_t)from <= (uint64_t)f->window;
+}
+
 /* windowFunnel default mode, plus exclusions. has[k]: some chain reached
  * step k+1 and may still be extended; start[k]: the latest start among such
  * chains (starts only grow, so the latest is the best for the window);
@@ -402,7 +409,7 @@ static void walk_sequential(const struct funnel *f, const struct fentry *e, size
 				start[0] = at[0] = t;
 				if (r->level < 1)
 					r->level = 1;
-			} else if (has[s - 1] && t - start[s - 1] <= f->window) {
+			} else if (has[s - 1] && within(f, start[s - 1], t)) {
 				if (r->level < s + 1) {
 					/* first time step s+1 is reached */
 					r->time[s] = t - at[s - 1];
@@ -463,9 +470,9 @@ static void walk_strict(const struct funnel *f, const struct fentry *e, size_t n
 					r->level = 1;
 				continue;
 			}
-			bool same = cu[s - 1] && t - cs[s - 1] <= f->window;
+			bool same = cu[s - 1] && within(f, cs[s - 1], t);
 			bool back = have_prev && pv[s - 1] && !((between >> (s - 1)) & 1) &&
-				    t - ps[s - 1] <= f->window;
+				    within(f, ps[s - 1], t);
 			if (!same && !back)
 				continue;
 			cu[s] = true;
@@ -509,7 +516,7 @@ static void walk_any(const struct funnel *f, const struct fentry *e, size_t n, s
 	for (size_t lo = 0, hi = 0; hi < m; hi++) {
 		for (int s = 0; s < N; s++)
 			count[s] += (mmask[hi] >> s) & 1;
-		while (mts[hi] - mts[lo] > f->window) {
+		while (!within(f, mts[lo], mts[hi])) {
 			for (int s = 0; s < N; s++)
 				count[s] -= (mmask[lo] >> s) & 1;
 			lo++;

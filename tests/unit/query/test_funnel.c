@@ -17,6 +17,7 @@
  * per-person results.
  */
 #include "qtest.h"
+#include "base/td.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -802,4 +803,161 @@ Test(query_funnel, twenty_steps)
 		qt_cat(rows, sizeof(rows), "%sE%d@%d", i ? " " : "", i, i * 10);
 	}
 	cr_assert_eq(level_of(rows, steps, ""), 20);
+}
+
+/* ---- sequential funnels without exclusions or breakdown ------------- */
+
+/* These take a path of their own (funnel_seq.c): entries partitioned by
+ * canonical person, sorted runs merged per bucket. Bigger data than
+ * gen_data() so that buckets hold many persons, merged ids land in other
+ * buckets, and chunks of a name (overlapping or not) make many runs. */
+static void gen_big_data(struct qt_rng *r, struct qt_data *d, int nnames)
+{
+	qt_data_init(d, 20 + (uint32_t)qt_int(r, 200));
+	qt_random_canon(d, r);
+	int nev = (int)d->npersons * (1 + qt_int(r, 3));
+	for (int i = 0; i < nev; i++) {
+		int64_t ts =
+		    BASE + qt_int(r, 40) * 250 + (qt_int(r, 4) == 0 ? qt_int(r, 3) - 1 : 0);
+		struct qt_ev *e =
+		    qt_add(d, names[qt_int(r, nnames)], ts, (uint32_t)qt_int(r, (int)d->npersons));
+		qt_random_props(e, r);
+	}
+}
+
+static void random_plain_sequential(uint64_t seed, int iterations, int nnames, int maxsteps,
+				    bool big)
+{
+	struct qt_rng r = {seed};
+	for (int it = 0; it < iterations; it++) {
+		struct qt_data d;
+		if (big)
+			gen_big_data(&r, &d, nnames);
+		else
+			gen_data(&r, &d, nnames);
+		struct fcase fc;
+		gen_case(&r, &d, &fc, 0, maxsteps);
+		fc.nexcl = 0;
+		fc.bd = false;
+		run_case(&fc, &d, &r);
+		qt_data_free(&d);
+	}
+}
+
+Test(query_funnel, sequential_plain_matches_references)
+{
+	/* ties, repeated steps, window edges (gen_data's grid), canonical
+	 * merges, on one thread and many */
+	static const unsigned threads[] = {0, 1, 2, 3, 7, 16};
+	for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+		qt_threads = threads[i];
+		random_plain_sequential(201 + i, 400, 4, 4, false);
+		random_plain_sequential(211 + i, 300, 2, 5, false);
+		random_plain_sequential(221 + i, 40, 4, 4, true);
+		random_plain_sequential(231 + i, 40, 2, 3, true);
+	}
+	qt_threads = 0;
+}
+
+/* Rows about 2^62 ms apart do not fit the 8-byte entries: the general path
+ * answers. */
+Test(query_funnel, sequential_extreme_times)
+{
+	static const int64_t far = (int64_t)1 << 62;
+	struct memsource *ms = memsource_new();
+	memsource_add(ms, "A", -far, 0);
+	memsource_add(ms, "B", far, 0);
+	memsource_add(ms, "A", 0, 1);
+	memsource_add(ms, "B", far, 1);
+	memsource_add(ms, "A", 5, 2);
+	memsource_add(ms, "B", 5, 2);
+	memsource_build(ms, 0, 0);
+	cJSON *res = qt_query(memsource_source(ms),
+			      "{\"kind\":\"funnel\",\"window\":1e15,\"steps\":[" AB "]}");
+	const cJSON *steps = qt_get(res, "steps");
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 0), "persons"), 3);
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "persons"), 1);
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "median_ms"), 0);
+	cJSON_Delete(res);
+	memsource_free(ms);
+}
+
+/* Far apart but within reach of the entries; a window longer than all the
+ * data is the same as one as long as it. */
+Test(query_funnel, sequential_long_windows)
+{
+	static const int64_t far = (int64_t)1 << 49;
+	struct memsource *ms = memsource_new();
+	memsource_add(ms, "A", 0, 0);
+	memsource_add(ms, "B", far, 0);
+	memsource_add(ms, "A", 1, 1);
+	memsource_add(ms, "B", far + 2, 1);
+	memsource_build(ms, 0, 0);
+	cJSON *res = qt_query(memsource_source(ms),
+			      "{\"kind\":\"funnel\",\"window\":1e15,\"steps\":[" AB "]}");
+	const cJSON *steps = qt_get(res, "steps");
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "persons"), 2);
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "median_ms"), (double)far + 0.5);
+	cJSON_Delete(res);
+	res = qt_query(memsource_source(ms), "{\"kind\":\"funnel\",\"window\":562949953421312,"
+					     "\"steps\":[" AB "],\"persons\":{\"step\":2}}");
+	steps = qt_get(res, "steps");
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "persons"), 1);
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "median_ms"), (double)far);
+	const cJSON *pids = qt_get(qt_get(res, "persons"), "pids");
+	cr_assert_eq(cJSON_GetArraySize(pids), 1);
+	cr_assert_eq(cJSON_GetArrayItem(pids, 0)->valuedouble, 0);
+	cJSON_Delete(res);
+	memsource_free(ms);
+}
+
+Test(query_funnel, sequential_canonical_out_of_range)
+{
+	struct memsource *ms = memsource_new();
+	memsource_add(ms, "A", BASE, 0);
+	memsource_add(ms, "B", BASE + 1, 1);
+	uint32_t canon[2] = {0, 7};
+	memsource_set_persons(ms, 2, canon);
+	memsource_build(ms, 0, 0);
+	char err[256];
+	int rc = qt_query_fail(memsource_source(ms), "{\"kind\":\"funnel\",\"steps\":[" AB "]}",
+			       err, sizeof(err));
+	cr_assert_eq(rc, TD_ECORRUPT);
+	cr_assert(strstr(err, "person id 1 is out of range"), "%s", err);
+	memsource_free(ms);
+}
+
+Test(query_funnel, sequential_memory_limit)
+{
+	/* under limits from tiny to enough, on several threads: either the
+	 * result or TD_ENOMEM with the output untouched and nothing leaked */
+	struct qt_rng r = {42};
+	struct qt_data d;
+	qt_data_init(&d, 3000);
+	qt_random_canon(&d, &r);
+	for (int i = 0; i < 20000; i++)
+		qt_add(&d, names[qt_int(&r, 3)], BASE + qt_int(&r, 100000),
+		       (uint32_t)qt_int(&r, 3000));
+	struct memsource *ms = qt_memsource(&d, &r);
+	const char *q = "{\"kind\":\"funnel\",\"steps\":[" ABC "],\"persons\":{\"step\":2}}";
+	bool failed = false, passed = false;
+	for (size_t lim = 1; lim < (64u << 20); lim *= 2) {
+		struct query_limits l = {.max_memory = lim, .threads = 3};
+		struct td_buf b;
+		td_buf_init(&b, 1 << 20);
+		char err[256];
+		int rc =
+		    query_run_limited(q, strlen(q), memsource_source(ms), &l, &b, err, sizeof(err));
+		if (rc) {
+			cr_assert_eq(rc, TD_ENOMEM, "%s", err);
+			cr_assert_eq(b.len, 0);
+			failed = true;
+		} else {
+			passed = true;
+		}
+		td_buf_release(&b);
+	}
+	cr_assert(failed && passed, "limits never/always enough");
+	memsource_free(ms);
+	qt_data_free(&d);
 }
