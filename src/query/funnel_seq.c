@@ -36,6 +36,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Person state of one bucket: about this much, so that it stays in L2 with
  * the bucket's entries. */
@@ -63,6 +66,9 @@ struct fs_worker {
 	 * entry of the latest-starting chain that reached step j (valid when
 	 * lvl >= j) */
 	int64_t *st;
+	uint64_t *wc;	/* placing: a 64-byte line per bucket (write-combining) */
+	void *wc_mem;	/* (wc, unaligned) */
+	uint8_t *first; /* placing: per bucket, slot of the chunk's first entry until its line is out */
 	uint64_t *tmp;			      /* merge room, as big as the largest bucket */
 	size_t *ends;			      /* run ends of a bucket */
 	uint64_t levels[QUERY_MAX_STEPS + 1]; /* persons by level */
@@ -94,63 +100,138 @@ struct fs_par {
 
 /* ---- partition ------------------------------------------------------ */
 
+/* Rows between prefetching a row's canonical id and reading it: enough to
+ * keep many misses in flight (canonical[] is as big as the person space). */
+#define FS_AHEAD 32
+
+static inline uint64_t is_moved(const uint64_t *moved, uint32_t p)
+{
+	return (moved[p >> 6] >> (p & 63)) & 1;
+}
+
 static void count_task(void *arg, size_t ji, unsigned worker)
 {
 	struct fs_par *fp = arg;
 	struct fs_job *j = &fp->jobs[ji];
-	const uint32_t *pid = j->c->pid;
+	const uint32_t *pid = j->c->pid, *canonical = fp->canonical;
 	const uint64_t *pass = j->pass, *moved = fp->moved;
 	uint64_t *pos = j->pos;
-	uint32_t np = fp->np;
+	uint32_t np = fp->np, *canon = j->canon;
 	unsigned shift = fp->shift;
 	(void)worker;
 	memset(pos, 0, fp->nb * sizeof(*pos));
 	size_t m = 0;
 	for (size_t i = j->lo; i < j->hi; i++) {
+		if (moved && i + FS_AHEAD < j->hi) {
+			/* no branch: the rows of merged ids come at random */
+			uint32_t q = pid[i + FS_AHEAD];
+			q = q < np ? q : 0;
+			__builtin_prefetch(&canonical[q & (0u - (uint32_t)is_moved(moved, q))]);
+		}
 		if (pass && !qbit(pass, i - j->lo))
 			continue;
-		uint32_t p = pid[i];
-		if (p >= np) {
-			j->rc = TD_ECORRUPT;
-			j->bad = p;
-			return;
+		uint32_t p = pid[i], c = p;
+		if (p >= np)
+			goto corrupt;
+		if (moved) {
+			uint64_t mb = is_moved(moved, p);
+			c = canonical[p & (0u - (uint32_t)mb)];
+			c = mb ? c : p;
+			if (c >= np)
+				goto corrupt;
+			/* kept for place_task; written for every row, kept for merged ones */
+			canon[m] = c;
+			m += mb;
 		}
-		if (moved && qbit(moved, p)) {
-			uint32_t c = fp->canonical[p];
-			if (c >= np) {
-				j->rc = TD_ECORRUPT;
-				j->bad = p;
-				return;
-			}
-			j->canon[m++] = c;
-			p = c;
-		}
-		pos[p >> shift]++;
+		pos[c >> shift]++;
+		continue;
+	corrupt:
+		j->rc = TD_ECORRUPT;
+		j->bad = p;
+		return;
 	}
 }
 
+/* Writes the 64-byte line src to dst (64-byte aligned) around the caches:
+ * the entries are read again only when every chunk is placed, long after
+ * they would have left the cache, and a whole line written this way needs
+ * no read of its old contents. */
+static inline void put_line(uint64_t *dst, const uint64_t *src)
+{
+#ifdef __SSE2__
+	__m128i *d = (__m128i *)dst;
+	const __m128i *x = (const __m128i *)src;
+	_mm_stream_si128(d, _mm_load_si128(x));
+	_mm_stream_si128(d + 1, _mm_load_si128(x + 1));
+	_mm_stream_si128(d + 2, _mm_load_si128(x + 2));
+	_mm_stream_si128(d + 3, _mm_load_si128(x + 3));
+#else
+	memcpy(dst, src, 64);
+#endif
+}
+
+/* Slot of out[i] in its 64-byte line. */
+static inline unsigned line_slot(const uint64_t *out, uint64_t i)
+{
+	return (unsigned)(((uintptr_t)(out + i) >> 3) & 7);
+}
+
+/*
+ * Entries go to the bucket's line in the worker's write-combining buffer
+ * (a line per bucket, in L1/L2), and from there to their place a whole line
+ * at a time. The first and last lines of this chunk's range of a bucket may
+ * be shared with the neighbouring ranges (other chunks, maybe being placed
+ * by another thread): their entries are stored one by one.
+ */
 static void place_task(void *arg, size_t ji, unsigned worker)
 {
 	struct fs_par *fp = arg;
 	struct fs_job *j = &fp->jobs[ji];
-	const uint32_t *pid = j->c->pid;
+	struct fs_worker *w = &fp->w[worker];
+	const uint32_t *pid = j->c->pid, *canon = j->canon;
 	const int64_t *ts = j->c->ts;
 	const uint64_t *pass = j->pass, *moved = fp->moved;
-	uint64_t *pos = j->pos, *out = fp->e;
+	uint64_t *pos = j->pos, *out = fp->e, *wc = w->wc;
+	uint8_t *first = w->first;
 	unsigned shift = fp->shift, tshift = fp->shift + fp->sbits;
 	uint64_t step = (uint64_t)j->step << shift, lmask = ((uint64_t)1 << shift) - 1;
 	int64_t tmin = fp->tmin;
-	(void)worker;
+	for (size_t b = 0; b < fp->nb; b++)
+		first[b] = (uint8_t)line_slot(out, pos[b]);
 	size_t m = 0;
 	for (size_t i = j->lo; i < j->hi; i++) {
 		if (pass && !qbit(pass, i - j->lo))
 			continue;
 		uint32_t p = pid[i]; /* checked when counting */
-		if (moved && qbit(moved, p))
-			p = j->canon[m++];
-		uint64_t t = (uint64_t)(ts[i] - tmin);
-		out[pos[p >> shift]++] = t << tshift | step | (p & lmask);
+		if (moved) {
+			/* canon[m] was written when counting, for this row or a later one */
+			uint64_t mb = is_moved(moved, p);
+			uint32_t c = canon[m];
+			p = mb ? c : p;
+			m += mb;
+		}
+		uint64_t t = (uint64_t)(ts[i] - tmin), b = p >> shift, at = pos[b]++;
+		unsigned slot = line_slot(out, at);
+		uint64_t *line = wc + 8 * b;
+		line[slot] = t << tshift | step | (p & lmask);
+		if (slot < 7)
+			continue;
+		if (!first[b]) {
+			put_line(out + at - 7, line);
+		} else {
+			for (unsigned k = first[b]; k < 8; k++)
+				out[at - 7 + k] = line[k];
+			first[b] = 0;
+		}
 	}
+	for (size_t b = 0; b < fp->nb; b++) {
+		unsigned end = line_slot(out, pos[b]);
+		for (unsigned k = first[b]; k < end; k++)
+			out[pos[b] - end + k] = wc[8 * b + k];
+	}
+#ifdef __SSE2__
+	_mm_sfence(); /* the lines written around the caches are complete */
+#endif
 }
 
 /* ---- one bucket ----------------------------------------------------- */
@@ -512,7 +593,18 @@ int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs)
 	}
 	fp.bstart[fp.nb] = at;
 	fp.e = qa_big_realloc(&q->arena, NULL, (at ? at : 1) * sizeof(uint64_t));
+	fp.w = qa_calloc(&q->arena, nthr, sizeof(*fp.w));
+	for (unsigned t = 0; t < nthr; t++) {
+		struct fs_worker *w = &fp.w[t];
+		w->wc_mem = qa_big_realloc(&q->arena, NULL, (fp.nb + 1) * 64);
+		w->wc = (uint64_t *)(((uintptr_t)w->wc_mem + 63) & ~(uintptr_t)63);
+		w->first = qa_big_realloc(&q->arena, NULL, fp.nb);
+	}
 	qpar_for(nthr, fp.njobs, place_task, &fp);
+	for (unsigned t = 0; t < nthr; t++) {
+		qa_big_free(&q->arena, fp.w[t].wc_mem);
+		qa_big_free(&q->arena, fp.w[t].first);
+	}
 	for (size_t i = 0; i < fp.njobs; i++) {
 		qa_big_free(&q->arena, (void *)fp.jobs[i].pass);
 		qa_big_free(&q->arena, fp.jobs[i].canon);
@@ -522,7 +614,6 @@ int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs)
 
 	/* walk the buckets */
 	size_t P = (size_t)1 << fp.shift;
-	fp.w = qa_calloc(&q->arena, nthr, sizeof(*fp.w));
 	for (unsigned t = 0; t < nthr; t++) {
 		struct fs_worker *w = &fp.w[t];
 		w->s0 = qa_big_realloc(&q->arena, NULL, P * sizeof(int64_t));
