@@ -14,20 +14,25 @@
  * ClickHouse's windowFunnel() takes its (timestamp, step) pairs, so that
  * rows at one millisecond are taken in step order.
  *
- * A first pass over each (step, chunk) counts its entries per bucket; a
- * second writes them at their place (a radix partition, both passes in
- * parallel over chunks). A chunk is in time order, so inside a bucket each
- * chunk's entries form a sorted run, and the runs of a step's chunks that do
- * not overlap in time make one run together. Each bucket (in parallel over
- * buckets) then merges the runs of steps 2..N into one and walks it beside
- * the step-1 run, in (time, step) order, with the automaton's state per
+ * Partition (in parallel over slices of up to FS_SLICE rows of a step's
+ * chunk): a slice counts its entries per bucket, then writes them to its own
+ * region of the entry array, grouped by bucket (a radix partition whose
+ * second pass finds the slice's person ids still in cache). A chunk is in
+ * time order, so each slice's entries of a bucket are a sorted run, and the
+ * runs of a step's slices that do not overlap in time make one run
+ * together.
+ *
+ * Walk (in parallel over buckets): a bucket's runs are copied next to each
+ * other, those of steps 2..N merged into one, and the result walked beside
+ * the step-1 run in (time, step) order, with the automaton's state per
  * person of the bucket in arrays that fit in a core's L2 cache. Step-1
  * entries, most of the rows, only store their time there.
  *
  * Canonical persons: the counting pass maps each row's stored id, so that
  * all of a person's rows land in their canonical person's bucket. Only ids
  * merged into another (a bitmap that stays in cache) read canonical[], once
- * per row: the counting pass keeps what it read for the placing pass.
+ * per row, prefetched ahead: the counting pass keeps what it read for the
+ * placing pass.
  *
  * The automaton is walk_sequential()'s in funnel.c (ClickHouse's default
  * mode) without exclusions; the tests check both against the references.
@@ -44,33 +49,39 @@
  * the bucket's entries. */
 #define FS_STATE_BYTES (192 * 1024)
 #define FS_MAX_BUCKETS 4096	       /* fan-out of the partition */
+#define FS_SLICE       (1u << 18)      /* most rows per partition task (a multiple of 64) */
 #define FS_NO_TIME     (INT64_MIN / 2) /* no step-1 row yet: beyond any window */
 
-/* The rows of one step in one chunk. */
+/* The rows of one step in a slice of a chunk. */
 struct fs_job {
 	const struct query_chunk *c;
 	size_t lo, hi;
 	const uint64_t *pass; /* bit i: row lo + i passes the step's selector; NULL: all */
 	uint32_t step;	      /* 0-based */
-	uint32_t *canon;      /* canonical ids of the rows of merged ids, in row order */
-	uint64_t *pos;	      /* per bucket: entries, then where the next one goes */
+	uint64_t base;	      /* its entries are at e + base (room for hi - lo) */
+	uint64_t *off;	      /* nb + 1: those of bucket b at e + base + [off[b], off[b + 1]) */
 	int rc;
 	uint32_t bad;
 };
 
 /* A worker's scratch and results. */
 struct fs_worker {
-	int64_t *s0;  /* per person: time of the latest step-1 entry, or FS_NO_TIME */
-	uint8_t *lvl; /* per person: furthest step >= 2 reached (0: none) */
+	/* partition */
+	uint32_t *canon; /* canonical ids of the slice's rows of merged ids */
+	uint64_t *pos;	 /* per bucket: where the slice's next entry goes */
+	uint64_t *wc;	 /* a 64-byte line per bucket (write-combining) */
+	void *wc_mem;	 /* (wc, unaligned) */
+	uint8_t *first;	 /* per bucket: slot of the slice's first entry until its line is out */
+	/* walk */
+	uint64_t *buf, *tmp; /* a bucket's entries, and merge room */
+	size_t *ends;	     /* run ends of a bucket */
+	int64_t *s0;	     /* per person: time of the latest step-1 entry, or FS_NO_TIME */
+	uint8_t *lvl;	     /* per person: furthest step >= 2 reached (0: none) */
 	/* per person, for steps j = 2..N-1 (1-based): start and time of the step-j
 	 * entry of the latest-starting chain that reached step j (valid when
 	 * lvl >= j) */
 	int64_t *st;
-	uint64_t *wc;	/* placing: a 64-byte line per bucket (write-combining) */
-	void *wc_mem;	/* (wc, unaligned) */
-	uint8_t *first; /* placing: per bucket, slot of the chunk's first entry until its line is out */
-	uint64_t *tmp;			      /* merge room, as big as the largest bucket */
-	size_t *ends;			      /* run ends of a bucket */
+	int64_t sink[2];		      /* what the last step would store there */
 	uint64_t levels[QUERY_MAX_STEPS + 1]; /* persons by level */
 	int64_t *ms[QUERY_MAX_STEPS];	      /* conversion times by step */
 	size_t nms[QUERY_MAX_STEPS], capms[QUERY_MAX_STEPS];
@@ -89,8 +100,7 @@ struct fs_par {
 	size_t nb;	       /* buckets */
 	int64_t tmin, window;
 	int nsteps;
-	uint64_t *bstart; /* nb + 1: bucket b's entries at [bstart[b], bstart[b + 1]) */
-	uint64_t *e;	  /* the entries */
+	uint64_t *e; /* the entries */
 	struct fs_worker *w;
 	uint64_t *persons;
 	int64_t p_step;
@@ -107,49 +117,6 @@ struct fs_par {
 static inline uint64_t is_moved(const uint64_t *moved, uint32_t p)
 {
 	return (moved[p >> 6] >> (p & 63)) & 1;
-}
-
-static void count_task(void *arg, size_t ji, unsigned worker)
-{
-	struct fs_par *fp = arg;
-	struct fs_job *j = &fp->jobs[ji];
-	const uint32_t *pid = j->c->pid, *canonical = fp->canonical;
-	const uint64_t *pass = j->pass, *moved = fp->moved;
-	uint64_t *pos = j->pos;
-	uint32_t np = fp->np, *canon = j->canon;
-	unsigned shift = fp->shift;
-	(void)worker;
-	memset(pos, 0, fp->nb * sizeof(*pos));
-	size_t m = 0;
-	for (size_t i = j->lo; i < j->hi; i++) {
-		if (moved && i + FS_AHEAD < j->hi) {
-			/* no branch: the rows of merged ids come at random */
-			uint32_t q = pid[i + FS_AHEAD];
-			q = q < np ? q : 0;
-			__builtin_prefetch(&canonical[q & (0u - (uint32_t)is_moved(moved, q))]);
-		}
-		if (pass && !qbit(pass, i - j->lo))
-			continue;
-		uint32_t p = pid[i], c = p;
-		if (p >= np)
-			goto corrupt;
-		if (moved) {
-			uint64_t mb = is_moved(moved, p);
-			c = canonical[p & (0u - (uint32_t)mb)];
-			c = mb ? c : p;
-			if (c >= np)
-				goto corrupt;
-			/* kept for place_task; written for every row, kept for merged ones */
-			canon[m] = c;
-			m += mb;
-		}
-		pos[c >> shift]++;
-		continue;
-	corrupt:
-		j->rc = TD_ECORRUPT;
-		j->bad = p;
-		return;
-	}
 }
 
 /* Writes the 64-byte line src to dst (64-byte aligned) around the caches:
@@ -176,28 +143,69 @@ static inline unsigned line_slot(const uint64_t *out, uint64_t i)
 	return (unsigned)(((uintptr_t)(out + i) >> 3) & 7);
 }
 
-/*
- * Entries go to the bucket's line in the worker's write-combining buffer
- * (a line per bucket, in L1/L2), and from there to their place a whole line
- * at a time. The first and last lines of this chunk's range of a bucket may
- * be shared with the neighbouring ranges (other chunks, maybe being placed
- * by another thread): their entries are stored one by one.
- */
-static void place_task(void *arg, size_t ji, unsigned worker)
+/* Counts slice j's entries per bucket into j->off[b + 1], keeping the
+ * canonical ids it reads in w->canon. False when an id is out of range. */
+static bool count_slice(const struct fs_par *fp, struct fs_job *j, struct fs_worker *w)
 {
-	struct fs_par *fp = arg;
-	struct fs_job *j = &fp->jobs[ji];
-	struct fs_worker *w = &fp->w[worker];
-	const uint32_t *pid = j->c->pid, *canon = j->canon;
+	const uint32_t *pid = j->c->pid, *canonical = fp->canonical;
+	const uint64_t *pass = j->pass, *moved = fp->moved;
+	uint64_t *cnt = j->off + 1;
+	uint32_t np = fp->np, *canon = w->canon;
+	unsigned shift = fp->shift;
+	size_t m = 0;
+	for (size_t i = j->lo; i < j->hi; i++) {
+		if (moved && i + FS_AHEAD < j->hi) {
+			/* no branch: the rows of merged ids come at random */
+			uint32_t q = pid[i + FS_AHEAD];
+			q = q < np ? q : 0;
+			__builtin_prefetch(&canonical[q & (0u - (uint32_t)is_moved(moved, q))]);
+		}
+		if (pass && !qbit(pass, i - j->lo))
+			continue;
+		uint32_t p = pid[i], c = p;
+		if (p >= np) {
+			j->bad = p;
+			return false;
+		}
+		if (moved) {
+			uint64_t mb = is_moved(moved, p);
+			c = canonical[p & (0u - (uint32_t)mb)];
+			c = mb ? c : p;
+			if (c >= np) {
+				j->bad = p;
+				return false;
+			}
+			/* written for every row, kept for merged ones */
+			canon[m] = c;
+			m += mb;
+		}
+		cnt[c >> shift]++;
+	}
+	return true;
+}
+
+/*
+ * Writes slice j's entries, grouped by bucket. They go to the bucket's line
+ * in the worker's write-combining buffer (a line per bucket, in L1/L2), and
+ * from there to their place a whole line at a time. The first and last
+ * lines of a bucket's range may be shared with the neighbouring ranges
+ * (maybe being written by another thread): their entries are stored one by
+ * one.
+ */
+static void place_slice(const struct fs_par *fp, const struct fs_job *j, struct fs_worker *w)
+{
+	const uint32_t *pid = j->c->pid, *canon = w->canon;
 	const int64_t *ts = j->c->ts;
 	const uint64_t *pass = j->pass, *moved = fp->moved;
-	uint64_t *pos = j->pos, *out = fp->e, *wc = w->wc;
+	uint64_t *pos = w->pos, *out = fp->e + j->base, *wc = w->wc;
 	uint8_t *first = w->first;
 	unsigned shift = fp->shift, tshift = fp->shift + fp->sbits;
 	uint64_t step = (uint64_t)j->step << shift, lmask = ((uint64_t)1 << shift) - 1;
 	int64_t tmin = fp->tmin;
-	for (size_t b = 0; b < fp->nb; b++)
+	for (size_t b = 0; b < fp->nb; b++) {
+		pos[b] = j->off[b];
 		first[b] = (uint8_t)line_slot(out, pos[b]);
+	}
 	size_t m = 0;
 	for (size_t i = j->lo; i < j->hi; i++) {
 		if (pass && !qbit(pass, i - j->lo))
@@ -232,6 +240,21 @@ static void place_task(void *arg, size_t ji, unsigned worker)
 #ifdef __SSE2__
 	_mm_sfence(); /* the lines written around the caches are complete */
 #endif
+}
+
+static void part_task(void *arg, size_t ji, unsigned worker)
+{
+	struct fs_par *fp = arg;
+	struct fs_job *j = &fp->jobs[ji];
+	struct fs_worker *w = &fp->w[worker];
+	memset(j->off, 0, (fp->nb + 1) * sizeof(*j->off));
+	if (!count_slice(fp, j, w)) {
+		j->rc = TD_ECORRUPT;
+		return;
+	}
+	for (size_t b = 0; b < fp->nb; b++)
+		j->off[b + 1] += j->off[b];
+	place_slice(fp, j, w);
 }
 
 /* ---- one bucket ----------------------------------------------------- */
@@ -280,48 +303,58 @@ static const uint64_t *merge_runs(uint64_t *x, uint64_t *y, size_t *ends, size_t
 	return x;
 }
 
-static bool record(struct fs_par *fp, struct fs_worker *w, unsigned k, int64_t ms)
+/* Room for n more conversion times of every step; false when out of memory. */
+static bool times_room(struct fs_par *fp, struct fs_worker *w, size_t n)
 {
-	if (w->nms[k] == w->capms[k]) {
-		size_t cap = w->capms[k] ? w->capms[k] * 2 : 1024;
+	for (int k = 1; k < fp->nsteps; k++) {
+		if (w->capms[k] - w->nms[k] >= n)
+			continue;
+		size_t cap = w->capms[k] ? w->capms[k] : 1024;
+		while (cap - w->nms[k] < n)
+			cap *= 2;
 		int64_t *p = qa_try_big_realloc(fp->arena, w->ms[k], cap * sizeof(int64_t));
 		if (!p)
 			return false;
 		w->ms[k] = p;
 		w->capms[k] = cap;
 	}
-	w->ms[k][w->nms[k]++] = ms;
 	return true;
 }
 
-/* The run ends of bucket b: those of step 1 in ends[0..*na), relative to the
- * bucket's start, then those of the other steps in ends[*na..*na + *nr),
- * relative to the end of step 1's (returned). Empty runs are left out. */
-static uint64_t bucket_runs(const struct fs_par *fp, size_t b, size_t *ends, size_t *na, size_t *nr)
+/* Copies bucket b's runs into buf, in job order: those of step 1 first,
+ * with their ends in ends[0..*na), then the others, with their ends
+ * (relative to where they start, returned) in ends[*na..*na + *nr). Empty
+ * runs are left out. Sets *n to the bucket's entries. */
+static size_t gather_bucket(const struct fs_par *fp, size_t b, uint64_t *buf, size_t *ends,
+			    size_t *na, size_t *nr, size_t *n)
 {
-	uint64_t a = fp->bstart[b], at = a, mid = a;
-	size_t n = 0;
+	size_t at = 0, mid = 0, k = 0, ji = 0;
 	*na = 0;
 	for (size_t g = 0; g < fp->ngroups; g++) {
 		if (g == fp->ngroups0) {
-			*na = n;
+			*na = k;
 			mid = at;
 		}
-		uint64_t end = fp->jobs[fp->group_last[g]].pos[b];
-		if (end > at) {
-			ends[n++] = (size_t)(end - (g < fp->ngroups0 ? a : mid));
-			at = end;
+		size_t from = at;
+		for (; ji <= fp->group_last[g]; ji++) {
+			const struct fs_job *j = &fp->jobs[ji];
+			size_t c = (size_t)(j->off[b + 1] - j->off[b]);
+			memcpy(buf + at, fp->e + j->base + j->off[b], c * sizeof(*buf));
+			at += c;
 		}
+		if (at > from)
+			ends[k++] = at - (g < fp->ngroups0 ? 0 : mid);
 	}
 	if (fp->ngroups == fp->ngroups0) {
-		*na = n;
+		*na = k;
 		mid = at;
 	}
-	*nr = n - *na;
+	*nr = k - *na;
+	*n = at;
 	return mid;
 }
 
-/* Merges bucket b's runs and walks its entries in (time, step) order. */
+/* Walks bucket b's entries in (time, step) order. */
 static void walk_task(void *arg, size_t b, unsigned worker)
 {
 	struct fs_par *fp = arg;
@@ -330,12 +363,15 @@ static void walk_task(void *arg, size_t b, unsigned worker)
 		return;
 	unsigned shift = fp->shift, tshift = fp->shift + fp->sbits;
 	uint64_t lmask = ((uint64_t)1 << shift) - 1, smask = ((uint64_t)1 << fp->sbits) - 1;
-	uint64_t a = fp->bstart[b], z = fp->bstart[b + 1];
-	size_t na, nr;
-	uint64_t mid = bucket_runs(fp, b, w->ends, &na, &nr);
-	const uint64_t *A = merge_runs(fp->e + a, w->tmp, w->ends, na, shift);
-	const uint64_t *B = merge_runs(fp->e + mid, w->tmp + (mid - a), w->ends + na, nr, shift);
-	size_t nA = (size_t)(mid - a), nB = (size_t)(z - mid);
+	size_t na, nr, n;
+	size_t mid = gather_bucket(fp, b, w->buf, w->ends, &na, &nr, &n);
+	const uint64_t *A = merge_runs(w->buf, w->tmp, w->ends, na, shift);
+	const uint64_t *B = merge_runs(w->buf + mid, w->tmp + mid, w->ends + na, nr, shift);
+	size_t nA = mid, nB = n - mid;
+	if (!times_room(fp, w, nB)) {
+		w->rc = TD_ENOMEM;
+		return;
+	}
 
 	size_t P = (size_t)1 << shift, first = b << shift;
 	if (P > fp->np - first)
@@ -356,32 +392,23 @@ static void walk_task(void *arg, size_t b, unsigned worker)
 		uint64_t lim = x & ~lmask;
 		for (; i < nA && A[i] < lim; i++)
 			s0[A[i] & lmask] = (int64_t)(A[i] >> tshift);
+		/* step k + 1 extends the latest-starting chain at step k if its
+		 * start is within the window: selects, not branches, as steps
+		 * come in no pattern */
 		size_t p = (size_t)(x & lmask);
-		unsigned k = (unsigned)((x >> shift) & smask);
-		int64_t t = (int64_t)(x >> tshift), start, from;
-		if (k == 1) {
-			start = from = s0[p];
-		} else if (lvl[p] >= k) {
-			const int64_t *prev = st + p * W + 2 * (k - 2);
-			start = prev[0];
-			from = prev[1];
-		} else {
-			continue;
-		}
-		if (t - start > win)
-			continue;
-		if ((int)k + 1 < N) {
-			int64_t *cur = st + p * W + 2 * (k - 1);
-			cur[0] = start;
-			cur[1] = t;
-		}
-		if (lvl[p] <= k) { /* first time at step k + 1 */
-			lvl[p] = (uint8_t)(k + 1);
-			if (!record(fp, w, k, t - from)) {
-				w->rc = TD_ENOMEM;
-				return;
-			}
-		}
+		unsigned k = (unsigned)((x >> shift) & smask), l = lvl[p];
+		int64_t t = (int64_t)(x >> tshift);
+		size_t kp = k >= 2 ? k - 2 : 0, kc = (int)k + 1 < N ? k - 1 : 0;
+		const int64_t *prev = k == 1 ? &s0[p] : &st[p * W + 2 * kp];
+		int64_t start = prev[0], from = k == 1 ? start : prev[1];
+		bool ok = (k == 1 || l >= k) && t - start <= win;
+		int64_t *cur = (int)k + 1 < N ? &st[p * W + 2 * kc] : w->sink;
+		cur[0] = ok ? start : cur[0];
+		cur[1] = ok ? t : cur[1];
+		bool reached = ok && l <= k; /* first time at step k + 1 */
+		lvl[p] = (uint8_t)(reached ? k + 1 : l);
+		w->ms[k][w->nms[k]] = t - from;
+		w->nms[k] += reached;
 	}
 	/* later step-1 entries only tell who is in the funnel */
 	for (; i < nA; i++)
@@ -413,8 +440,11 @@ static int cmp_job(const void *pa, const void *pb)
 }
 
 /* Every (step, chunk) with rows in the range, filters evaluated (on the
- * query's thread: they read columns), sorted by step then time. */
-static int make_jobs(struct qctx *q, const struct qfunnel_seq *fs, struct qvec *jobs)
+ * query's thread: they read columns), cut into slices of `slice` rows (a
+ * multiple of 64) and sorted by step then time. The filters' bitmaps go to
+ * passes too (to be freed). */
+static int make_jobs(struct qctx *q, const struct qfunnel_seq *fs, struct qvec *jobs,
+		     struct qvec *passes, size_t slice)
 {
 	for (int s = 0; s < fs->nsteps; s++) {
 		const struct qsel *sel = &fs->steps[s];
@@ -429,14 +459,20 @@ static int make_jobs(struct qctx *q, const struct qfunnel_seq *fs, struct qvec *
 			if (sel->nf) {
 				pass = qa_big_realloc(&q->arena, NULL,
 						      (hi - lo + 63) / 64 * sizeof(uint64_t));
+				*(uint64_t **)qvec_push(&q->arena, passes) = pass;
 				int rc = qsel_eval(q, sel, &chunks[ci], lo, hi, pass);
 				if (rc)
 					return rc;
 			}
-			struct fs_job *j = qvec_push(&q->arena, jobs);
-			*j = (struct fs_job){.c = &chunks[ci], .lo = lo, .hi = hi, .pass = pass};
-			j->step = (uint32_t)s;
-			j->rc = (int)jobs->n; /* the source's order, for cmp_job */
+			for (size_t a = lo; a < hi; a += slice) {
+				struct fs_job *j = qvec_push(&q->arena, jobs);
+				*j = (struct fs_job){.c = &chunks[ci],
+						     .lo = a,
+						     .hi = hi - a > slice ? a + slice : hi,
+						     .pass = pass ? pass + (a - lo) / 64 : NULL,
+						     .step = (uint32_t)s};
+				j->rc = (int)jobs->n; /* the source's order, for cmp_job */
+			}
 		}
 	}
 	q_qsort(jobs->p, jobs->n, sizeof(struct fs_job), cmp_job);
@@ -481,18 +517,6 @@ static void choose_layout(struct fs_par *fp, unsigned nthr)
 	fp->nb = fp->np ? (((size_t)fp->np - 1) >> shift) + 1 : 1;
 }
 
-static void free_jobs(struct qctx *q, struct fs_par *fp)
-{
-	for (size_t i = 0; i < fp->njobs; i++) {
-		qa_big_free(&q->arena, (void *)fp->jobs[i].pass);
-		qa_big_free(&q->arena, fp->jobs[i].canon);
-		qa_big_free(&q->arena, fp->jobs[i].pos);
-		fp->jobs[i].pass = NULL;
-		fp->jobs[i].canon = NULL;
-		fp->jobs[i].pos = NULL;
-	}
-}
-
 /* The walk's results, summed over workers. */
 static int gather(struct qctx *q, struct fs_par *fp, unsigned nthr, struct qfunnel_seq *fs)
 {
@@ -528,11 +552,80 @@ static int gather(struct qctx *q, struct fs_par *fp, unsigned nthr, struct qfunn
 	return 0;
 }
 
+/* Frees the arena blocks of the walk. */
+static void free_workers(struct qctx *q, struct fs_par *fp, unsigned nthr)
+{
+	for (unsigned t = 0; t < nthr; t++) {
+		struct fs_worker *w = &fp->w[t];
+		void *blocks[] = {w->canon, w->pos,  w->wc_mem, w->first, w->buf,
+				  w->tmp,   w->ends, w->s0,	w->lvl,	  w->st};
+		for (size_t i = 0; i < TD_ARRAY_LEN(blocks); i++)
+			qa_big_free(&q->arena, blocks[i]);
+		for (int s = 0; s < fp->nsteps; s++)
+			qa_big_free(&q->arena, w->ms[s]);
+		memset(w, 0, sizeof(*w));
+	}
+}
+
+/* The partition's scratch, per worker. */
+static void alloc_part(struct qctx *q, struct fs_par *fp, unsigned nthr)
+{
+	size_t slice = 1;
+	for (size_t i = 0; i < fp->njobs; i++)
+		slice = TD_MAX(slice, fp->jobs[i].hi - fp->jobs[i].lo);
+	for (unsigned t = 0; t < nthr; t++) {
+		struct fs_worker *w = &fp->w[t];
+		if (fp->moved)
+			w->canon = qa_big_realloc(&q->arena, NULL, slice * sizeof(uint32_t));
+		w->pos = qa_big_realloc(&q->arena, NULL, fp->nb * sizeof(uint64_t));
+		w->wc_mem = qa_big_realloc(&q->arena, NULL, (fp->nb + 1) * 64);
+		w->wc = (uint64_t *)(((uintptr_t)w->wc_mem + 63) & ~(uintptr_t)63);
+		w->first = qa_big_realloc(&q->arena, NULL, fp->nb);
+	}
+}
+
+/* The walk's scratch, per worker: maxb is the largest bucket. */
+static void alloc_walk(struct qctx *q, struct fs_par *fp, unsigned nthr, size_t maxb)
+{
+	size_t P = (size_t)1 << fp->shift;
+	for (unsigned t = 0; t < nthr; t++) {
+		struct fs_worker *w = &fp->w[t];
+		w->buf = qa_big_realloc(&q->arena, NULL, maxb * sizeof(uint64_t));
+		w->tmp = qa_big_realloc(&q->arena, NULL, maxb * sizeof(uint64_t));
+		w->ends = qa_big_realloc(&q->arena, NULL, (fp->ngroups + 1) * sizeof(size_t));
+		w->s0 = qa_big_realloc(&q->arena, NULL, P * sizeof(int64_t));
+		w->lvl = qa_big_realloc(&q->arena, NULL, P);
+		w->st = qa_big_realloc(&q->arena, NULL,
+				       (P * 2 * (size_t)(fp->nsteps - 2) + 2) * sizeof(int64_t));
+	}
+}
+
+/* Rows per partition task: a few tasks per thread (so that they balance),
+ * at most FS_SLICE (so that a slice's ids stay in cache between its two
+ * passes). */
+static size_t slice_rows(struct qctx *q, const struct qfunnel_seq *fs)
+{
+	uint64_t rows = 0;
+	for (int s = 0; s < fs->nsteps; s++) {
+		const struct query_chunk *chunks;
+		size_t nchunks = q->src->chunks(q->src->ctx, fs->steps[s].event, &chunks);
+		for (size_t ci = 0; ci < nchunks; ci++) {
+			size_t lo, hi;
+			qchunk_range(q, &chunks[ci], &lo, &hi);
+			rows += hi - lo;
+		}
+	}
+	uint64_t want = rows / (4 * (uint64_t)qpar_threads(q, rows)) + 63;
+	want -= want % 64;
+	return want < 64 ? 64 : want > FS_SLICE ? FS_SLICE : (size_t)want;
+}
+
 int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs)
 {
-	struct qvec jobs;
+	struct qvec jobs, passes;
 	qvec_init(&jobs, sizeof(struct fs_job));
-	int rc = make_jobs(q, fs, &jobs);
+	qvec_init(&passes, sizeof(uint64_t *));
+	int rc = make_jobs(q, fs, &jobs, &passes, slice_rows(q, fs));
 	if (rc)
 		return rc;
 	struct fs_par fp = {.jobs = jobs.p,
@@ -544,11 +637,11 @@ int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs)
 			    .p_step = fs->p_step,
 			    .p_dropped = fs->p_dropped,
 			    .arena = &q->arena};
-	int N = fs->nsteps;
 	uint64_t rows = 0;
 	int64_t tmin = INT64_MAX, tmax = INT64_MIN;
 	for (size_t i = 0; i < fp.njobs; i++) {
-		const struct fs_job *j = &fp.jobs[i];
+		struct fs_job *j = &fp.jobs[i];
+		j->base = rows;
 		rows += j->hi - j->lo;
 		tmin = TD_MIN(tmin, j->c->ts[j->lo]);
 		tmax = TD_MAX(tmax, j->c->ts[j->hi - 1]);
@@ -557,90 +650,47 @@ int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs)
 	choose_layout(&fp, nthr);
 	uint64_t span = fp.njobs ? (uint64_t)tmax - (uint64_t)tmin : 0;
 	unsigned tbits = 64 - fp.sbits - fp.shift;
-	if (tbits < 64 && span >> tbits) {
-		free_jobs(q, &fp);
+	if (tbits < 64 && span >> tbits)
 		return QFUNNEL_SEQ_UNSUITABLE;
-	}
 	fp.tmin = tmin;
 	/* times are at most span apart: a longer window is the same */
 	fp.window = fs->window < (int64_t)span ? fs->window : (int64_t)span;
 	make_groups(q, &fp);
 
-	/* count, then place */
+	/* partition */
 	if (fp.canonical)
 		fp.moved = qcanon_moved(q);
-	for (size_t i = 0; i < fp.njobs; i++) {
-		struct fs_job *j = &fp.jobs[i];
-		j->pos = qa_big_realloc(&q->arena, NULL, fp.nb * sizeof(uint64_t));
-		if (fp.moved)
-			j->canon =
-			    qa_big_realloc(&q->arena, NULL, (j->hi - j->lo) * sizeof(uint32_t));
-	}
-	qpar_for(nthr, fp.njobs, count_task, &fp);
+	for (size_t i = 0; i < fp.njobs; i++)
+		fp.jobs[i].off = qa_big_realloc(&q->arena, NULL, (fp.nb + 1) * sizeof(uint64_t));
+	fp.e = qa_big_realloc(&q->arena, NULL, (rows ? rows : 1) * sizeof(uint64_t));
+	fp.w = qa_calloc(&q->arena, nthr, sizeof(*fp.w));
+	alloc_part(q, &fp, nthr);
+	qpar_for(nthr, fp.njobs, part_task, &fp);
 	for (size_t i = 0; i < fp.njobs; i++)
 		if (fp.jobs[i].rc)
 			return qerr_pid(q, fp.jobs[i].bad);
-	fp.bstart = qa_big_realloc(&q->arena, NULL, (fp.nb + 1) * sizeof(uint64_t));
-	uint64_t at = 0, maxb = 1;
-	for (size_t b = 0; b < fp.nb; b++) {
-		fp.bstart[b] = at;
-		for (size_t i = 0; i < fp.njobs; i++) {
-			uint64_t c = fp.jobs[i].pos[b];
-			fp.jobs[i].pos[b] = at;
-			at += c;
-		}
-		maxb = TD_MAX(maxb, at - fp.bstart[b]);
-	}
-	fp.bstart[fp.nb] = at;
-	fp.e = qa_big_realloc(&q->arena, NULL, (at ? at : 1) * sizeof(uint64_t));
-	fp.w = qa_calloc(&q->arena, nthr, sizeof(*fp.w));
-	for (unsigned t = 0; t < nthr; t++) {
-		struct fs_worker *w = &fp.w[t];
-		w->wc_mem = qa_big_realloc(&q->arena, NULL, (fp.nb + 1) * 64);
-		w->wc = (uint64_t *)(((uintptr_t)w->wc_mem + 63) & ~(uintptr_t)63);
-		w->first = qa_big_realloc(&q->arena, NULL, fp.nb);
-	}
-	qpar_for(nthr, fp.njobs, place_task, &fp);
-	for (unsigned t = 0; t < nthr; t++) {
-		qa_big_free(&q->arena, fp.w[t].wc_mem);
-		qa_big_free(&q->arena, fp.w[t].first);
-	}
-	for (size_t i = 0; i < fp.njobs; i++) {
-		qa_big_free(&q->arena, (void *)fp.jobs[i].pass);
-		qa_big_free(&q->arena, fp.jobs[i].canon);
-		fp.jobs[i].pass = NULL;
-		fp.jobs[i].canon = NULL;
-	}
+	for (size_t i = 0; i < passes.n; i++)
+		qa_big_free(&q->arena, ((uint64_t **)passes.p)[i]);
+	free_workers(q, &fp, nthr);
 
-	/* walk the buckets */
-	size_t P = (size_t)1 << fp.shift;
-	for (unsigned t = 0; t < nthr; t++) {
-		struct fs_worker *w = &fp.w[t];
-		w->s0 = qa_big_realloc(&q->arena, NULL, P * sizeof(int64_t));
-		w->lvl = qa_big_realloc(&q->arena, NULL, P);
-		if (N > 2)
-			w->st = qa_big_realloc(&q->arena, NULL,
-					       P * 2 * (size_t)(N - 2) * sizeof(int64_t));
-		w->tmp = qa_big_realloc(&q->arena, NULL, maxb * sizeof(uint64_t));
-		w->ends = qa_big_realloc(&q->arena, NULL, (fp.ngroups + 1) * sizeof(size_t));
+	/* walk */
+	size_t maxb = 1;
+	for (size_t b = 0; b < fp.nb; b++) {
+		size_t n = 0;
+		for (size_t i = 0; i < fp.njobs; i++)
+			n += (size_t)(fp.jobs[i].off[b + 1] - fp.jobs[i].off[b]);
+		maxb = TD_MAX(maxb, n);
 	}
+	alloc_walk(q, &fp, nthr, maxb);
 	qpar_for(nthr, fp.nb, walk_task, &fp);
 	for (unsigned t = 0; t < nthr; t++)
 		if (fp.w[t].rc)
 			return qerr_code(q, fp.w[t].rc,
 					 "query: not enough memory to run this query");
-	free_jobs(q, &fp);
 	qa_big_free(&q->arena, fp.e);
+	for (size_t i = 0; i < fp.njobs; i++)
+		qa_big_free(&q->arena, fp.jobs[i].off);
 	rc = gather(q, &fp, nthr, fs);
-	for (unsigned t = 0; t < nthr; t++) {
-		struct fs_worker *w = &fp.w[t];
-		qa_big_free(&q->arena, w->s0);
-		qa_big_free(&q->arena, w->lvl);
-		qa_big_free(&q->arena, w->st);
-		qa_big_free(&q->arena, w->tmp);
-		qa_big_free(&q->arena, w->ends);
-		for (int s = 0; s < N; s++)
-			qa_big_free(&q->arena, w->ms[s]);
-	}
+	free_workers(q, &fp, nthr);
 	return rc;
 }
