@@ -961,3 +961,59 @@ Test(query_funnel, sequential_memory_limit)
 	memsource_free(ms);
 	qt_data_free(&d);
 }
+
+static int cmp_ms(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Medians of thousands of conversion times (they are selected through a
+ * histogram first): ties, wide and skewed spreads, odd and even counts,
+ * both paths (sequential and strict). */
+Test(query_funnel, median_of_many_times)
+{
+	struct qt_rng r = {77};
+	static const char *const orders[] = {"sequential", "strict"};
+	for (int shape = 0; shape < 5; shape++) {
+		for (int n = 5000; n <= 5001; n++) {
+			struct memsource *ms = memsource_new();
+			int64_t *d = malloc((size_t)n * sizeof(*d));
+			double sum = 0;
+			for (int p = 0; p < n; p++) {
+				int64_t x = qt_int(&r, 100000);
+				d[p] = shape == 0   ? qt_int(&r, 3)
+				       : shape == 1 ? qt_int(&r, 1000)
+				       : shape == 2 ? (int64_t)(qt_next(&r) % 1000000000)
+				       : shape == 3 ? ((int64_t)1 << qt_int(&r, 30)) + qt_int(&r, 7)
+				       : p < n / 2  ? qt_int(&r, 3)
+						    : 1000 + qt_int(&r, 100000);
+				memsource_add(ms, "A", BASE + x, (uint32_t)p);
+				memsource_add(ms, "B", BASE + x + d[p], (uint32_t)p);
+				sum += (double)d[p];
+			}
+			memsource_build(ms, 0, 0);
+			qsort(d, (size_t)n, sizeof(*d), cmp_ms);
+			double want = n % 2 ? (double)d[n / 2]
+					    : ((double)d[n / 2 - 1] + (double)d[n / 2]) / 2;
+			for (int o = 0; o < 2; o++) {
+				char q[256];
+				snprintf(
+				    q, sizeof(q),
+				    "{\"kind\":\"funnel\",\"order\":\"%s\",\"window\":\"100w\","
+				    "\"steps\":[" AB "]}",
+				    orders[o]);
+				cJSON *res = qt_query(memsource_source(ms), q);
+				const cJSON *st = cJSON_GetArrayItem(qt_get(res, "steps"), 1);
+				cr_assert_eq(qt_num(st, "persons"), n);
+				cr_assert_eq(qt_num(st, "median_ms"), want,
+					     "shape %d, %d persons, %s: median %g, expected %g",
+					     shape, n, orders[o], qt_num(st, "median_ms"), want);
+				cr_assert(qt_close(qt_num(st, "mean_ms"), sum / n));
+				cJSON_Delete(res);
+			}
+			free(d);
+			memsource_free(ms);
+		}
+	}
+}
