@@ -41,15 +41,12 @@
 
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 /* Person state of one bucket: about this much, so that it stays in L2 with
  * the bucket's entries. */
 #define FS_STATE_BYTES (192 * 1024)
 #define FS_MAX_BUCKETS 4096	       /* fan-out of the partition */
-#define FS_SLICE       (1u << 18)      /* most rows per partition task (a multiple of 64) */
+#define FS_SLICE       (1u << 20)      /* most rows per partition task (a multiple of 64) */
 #define FS_NO_TIME     (INT64_MIN / 2) /* no step-1 row yet: beyond any window */
 
 /* The rows of one step in a slice of a chunk. */
@@ -67,11 +64,8 @@ struct fs_job {
 /* A worker's scratch and results. */
 struct fs_worker {
 	/* partition */
-	uint32_t *canon; /* canonical ids of the slice's rows of merged ids */
+	uint32_t *canon; /* canonical ids of the slice's passing rows */
 	uint64_t *pos;	 /* per bucket: where the slice's next entry goes */
-	uint64_t *wc;	 /* a 64-byte line per bucket (write-combining) */
-	void *wc_mem;	 /* (wc, unaligned) */
-	uint8_t *first;	 /* per bucket: slot of the slice's first entry until its line is out */
 	/* walk */
 	uint64_t *buf, *tmp; /* a bucket's entries, and merge room */
 	size_t *ends;	     /* run ends of a bucket */
@@ -119,30 +113,6 @@ static inline uint64_t is_moved(const uint64_t *moved, uint32_t p)
 	return (moved[p >> 6] >> (p & 63)) & 1;
 }
 
-/* Writes the 64-byte line src to dst (64-byte aligned) around the caches:
- * the entries are read again only when every chunk is placed, long after
- * they would have left the cache, and a whole line written this way needs
- * no read of its old contents. */
-static inline void put_line(uint64_t *dst, const uint64_t *src)
-{
-#ifdef __SSE2__
-	__m128i *d = (__m128i *)dst;
-	const __m128i *x = (const __m128i *)src;
-	_mm_stream_si128(d, _mm_load_si128(x));
-	_mm_stream_si128(d + 1, _mm_load_si128(x + 1));
-	_mm_stream_si128(d + 2, _mm_load_si128(x + 2));
-	_mm_stream_si128(d + 3, _mm_load_si128(x + 3));
-#else
-	memcpy(dst, src, 64);
-#endif
-}
-
-/* Slot of out[i] in its 64-byte line. */
-static inline unsigned line_slot(const uint64_t *out, uint64_t i)
-{
-	return (unsigned)(((uintptr_t)(out + i) >> 3) & 7);
-}
-
 /* Counts slice j's entries per bucket into j->off[b + 1], keeping the
  * canonical ids it reads in w->canon. False when an id is out of range. */
 static bool count_slice(const struct fs_par *fp, struct fs_job *j, struct fs_worker *w)
@@ -152,7 +122,7 @@ static bool count_slice(const struct fs_par *fp, struct fs_job *j, struct fs_wor
 	uint64_t *cnt = j->off + 1;
 	uint32_t np = fp->np, *canon = w->canon;
 	unsigned shift = fp->shift;
-	size_t m = 0;
+	size_t k = 0;
 	for (size_t i = j->lo; i < j->hi; i++) {
 		if (moved && i + FS_AHEAD < j->hi) {
 			/* no branch: the rows of merged ids come at random */
@@ -175,71 +145,33 @@ static bool count_slice(const struct fs_par *fp, struct fs_job *j, struct fs_wor
 				j->bad = p;
 				return false;
 			}
-			/* written for every row, kept for merged ones */
-			canon[m] = c;
-			m += mb;
 		}
+		canon[k++] = c;
 		cnt[c >> shift]++;
 	}
 	return true;
 }
 
-/*
- * Writes slice j's entries, grouped by bucket. They go to the bucket's line
- * in the worker's write-combining buffer (a line per bucket, in L1/L2), and
- * from there to their place a whole line at a time. The first and last
- * lines of a bucket's range may be shared with the neighbouring ranges
- * (maybe being written by another thread): their entries are stored one by
- * one.
- */
+/* Writes slice j's entries, grouped by bucket. (Stores straight to their
+ * place beat write-combining buffers flushed around the caches here.) */
 static void place_slice(const struct fs_par *fp, const struct fs_job *j, struct fs_worker *w)
 {
-	const uint32_t *pid = j->c->pid, *canon = w->canon;
+	const uint32_t *canon = w->canon;
 	const int64_t *ts = j->c->ts;
-	const uint64_t *pass = j->pass, *moved = fp->moved;
-	uint64_t *pos = w->pos, *out = fp->e + j->base, *wc = w->wc;
-	uint8_t *first = w->first;
+	const uint64_t *pass = j->pass;
+	uint64_t *pos = w->pos, *out = fp->e + j->base;
 	unsigned shift = fp->shift, tshift = fp->shift + fp->sbits;
 	uint64_t step = (uint64_t)j->step << shift, lmask = ((uint64_t)1 << shift) - 1;
 	int64_t tmin = fp->tmin;
-	for (size_t b = 0; b < fp->nb; b++) {
-		pos[b] = j->off[b];
-		first[b] = (uint8_t)line_slot(out, pos[b]);
-	}
-	size_t m = 0;
+	memcpy(pos, j->off, fp->nb * sizeof(*pos));
+	size_t k = 0;
 	for (size_t i = j->lo; i < j->hi; i++) {
 		if (pass && !qbit(pass, i - j->lo))
 			continue;
-		uint32_t p = pid[i]; /* checked when counting */
-		if (moved) {
-			/* canon[m] was written when counting, for this row or a later one */
-			uint64_t mb = is_moved(moved, p);
-			uint32_t c = canon[m];
-			p = mb ? c : p;
-			m += mb;
-		}
-		uint64_t t = (uint64_t)(ts[i] - tmin), b = p >> shift, at = pos[b]++;
-		unsigned slot = line_slot(out, at);
-		uint64_t *line = wc + 8 * b;
-		line[slot] = t << tshift | step | (p & lmask);
-		if (slot < 7)
-			continue;
-		if (!first[b]) {
-			put_line(out + at - 7, line);
-		} else {
-			for (unsigned k = first[b]; k < 8; k++)
-				out[at - 7 + k] = line[k];
-			first[b] = 0;
-		}
+		uint32_t p = canon[k++];
+		uint64_t t = (uint64_t)(ts[i] - tmin);
+		out[pos[p >> shift]++] = t << tshift | step | (p & lmask);
 	}
-	for (size_t b = 0; b < fp->nb; b++) {
-		unsigned end = line_slot(out, pos[b]);
-		for (unsigned k = first[b]; k < end; k++)
-			out[pos[b] - end + k] = wc[8 * b + k];
-	}
-#ifdef __SSE2__
-	_mm_sfence(); /* the lines written around the caches are complete */
-#endif
 }
 
 static void part_task(void *arg, size_t ji, unsigned worker)
@@ -557,8 +489,7 @@ static void free_workers(struct qctx *q, struct fs_par *fp, unsigned nthr)
 {
 	for (unsigned t = 0; t < nthr; t++) {
 		struct fs_worker *w = &fp->w[t];
-		void *blocks[] = {w->canon, w->pos,  w->wc_mem, w->first, w->buf,
-				  w->tmp,   w->ends, w->s0,	w->lvl,	  w->st};
+		void *blocks[] = {w->canon, w->pos, w->buf, w->tmp, w->ends, w->s0, w->lvl, w->st};
 		for (size_t i = 0; i < TD_ARRAY_LEN(blocks); i++)
 			qa_big_free(&q->arena, blocks[i]);
 		for (int s = 0; s < fp->nsteps; s++)
@@ -575,12 +506,8 @@ static void alloc_part(struct qctx *q, struct fs_par *fp, unsigned nthr)
 		slice = TD_MAX(slice, fp->jobs[i].hi - fp->jobs[i].lo);
 	for (unsigned t = 0; t < nthr; t++) {
 		struct fs_worker *w = &fp->w[t];
-		if (fp->moved)
-			w->canon = qa_big_realloc(&q->arena, NULL, slice * sizeof(uint32_t));
+		w->canon = qa_big_realloc(&q->arena, NULL, slice * sizeof(uint32_t));
 		w->pos = qa_big_realloc(&q->arena, NULL, fp->nb * sizeof(uint64_t));
-		w->wc_mem = qa_big_realloc(&q->arena, NULL, (fp->nb + 1) * 64);
-		w->wc = (uint64_t *)(((uintptr_t)w->wc_mem + 63) & ~(uintptr_t)63);
-		w->first = qa_big_realloc(&q->arena, NULL, fp->nb);
 	}
 }
 
