@@ -106,7 +106,7 @@ struct fs_par {
 
 /* Rows between prefetching a row's canonical id and reading it: enough to
  * keep many misses in flight (canonical[] is as big as the person space). */
-#define FS_AHEAD 32
+#define FS_AHEAD 64
 
 static inline uint64_t is_moved(const uint64_t *moved, uint32_t p)
 {
