@@ -45,9 +45,9 @@
 /* Person state of one bucket: about this much, so that it stays in L2 with
  * the bucket's entries. */
 #define FS_STATE_BYTES (192 * 1024)
-#define FS_MAX_BUCKETS 4096	       /* fan-out of the partition */
-#define FS_SLICE       (1u << 20)      /* most rows per partition task (a multiple of 64) */
-#define FS_NO_TIME     (INT64_MIN / 2) /* no step-1 row yet: beyond any window */
+#define FS_MAX_BUCKETS 4096	  /* fan-out of the partition */
+#define FS_SLICE       (1u << 20) /* most rows per partition task (a multiple of 64) */
+#define FS_NO_TIME     INT64_MIN  /* no chain yet: beyond any window (see within()) */
 
 /* The rows of one step in a slice of a chunk. */
 struct fs_job {
@@ -67,15 +67,15 @@ struct fs_worker {
 	uint32_t *canon; /* canonical ids of the slice's passing rows */
 	uint64_t *pos;	 /* per bucket: where the slice's next entry goes */
 	/* walk */
-	uint64_t *buf, *tmp; /* a bucket's entries, and merge room */
-	size_t *ends;	     /* run ends of a bucket */
-	int64_t *s0;	     /* per person: time of the latest step-1 entry, or FS_NO_TIME */
-	uint8_t *lvl;	     /* per person: furthest step >= 2 reached (0: none) */
-	/* per person, for steps j = 2..N-1 (1-based): start and time of the step-j
-	 * entry of the latest-starting chain that reached step j (valid when
-	 * lvl >= j) */
-	int64_t *st;
-	int64_t sink[2];		      /* what the last step would store there */
+	uint64_t *buf, *tmp;   /* step 1's runs when they overlap, and merge room */
+	uint64_t *rbuf, *rtmp; /* a later step's runs, and merge room */
+	size_t *ends;	       /* run ends */
+	uint64_t *key[2];      /* passing entries of the last two steps... */
+	int64_t *start[2];     /* ... and the starts of their chains */
+	int64_t *s0;	       /* per person: time of the latest step-1 entry, or FS_NO_TIME */
+	int64_t *st;	       /* per person: start and time of the latest passing entry of
+				* the previous step (start FS_NO_TIME: none yet) */
+	uint8_t *lvl;	       /* per person: furthest step >= 2 reached (0: none) */
 	uint64_t levels[QUERY_MAX_STEPS + 1]; /* persons by level */
 	int64_t *ms[QUERY_MAX_STEPS];	      /* conversion times by step */
 	size_t nms[QUERY_MAX_STEPS], capms[QUERY_MAX_STEPS];
@@ -86,7 +86,8 @@ struct fs_par {
 	struct fs_job *jobs;
 	size_t njobs;
 	size_t *group_last; /* per run group: its last job (jobs of a group are consecutive) */
-	size_t ngroups, ngroups0; /* groups, and those of step 1 (first) */
+	size_t ngroups;
+	size_t sgroup[QUERY_MAX_STEPS + 1]; /* step s's groups: [sgroup[s], sgroup[s + 1]) */
 	const uint32_t *canonical;
 	const uint64_t *moved; /* ids whose canonical id is another; NULL: none */
 	uint32_t np;
@@ -253,98 +254,201 @@ static bool times_room(struct fs_par *fp, struct fs_worker *w, size_t n)
 	return true;
 }
 
-/* Copies bucket b's runs into buf, in job order: those of step 1 first,
- * with their ends in ends[0..*na), then the others, with their ends
- * (relative to where they start, returned) in ends[*na..*na + *nr). Empty
- * runs are left out. Sets *n to the bucket's entries. */
-static size_t gather_bucket(const struct fs_par *fp, size_t b, uint64_t *buf, size_t *ends,
-			    size_t *na, size_t *nr, size_t *n)
+/* Whether a chain started at `from` may take a step at t (from <= t or
+ * from == FS_NO_TIME, which never may). */
+static inline bool within(int64_t from, int64_t t, int64_t window)
 {
-	size_t at = 0, mid = 0, k = 0, ji = 0;
-	*na = 0;
-	for (size_t g = 0; g < fp->ngroups; g++) {
-		if (g == fp->ngroups0) {
-			*na = k;
-			mid = at;
-		}
+	return (uint64_t)t - (uint64_t)from <= (uint64_t)window;
+}
+
+/* The entries of bucket b from job j. */
+static inline const uint64_t *job_entries(const struct fs_par *fp, size_t j, size_t b, size_t *n)
+{
+	const struct fs_job *jb = &fp->jobs[j];
+	*n = (size_t)(jb->off[b + 1] - jb->off[b]);
+	return fp->e + jb->base + jb->off[b];
+}
+
+/* Step s's entries of bucket b in (time) order, in one array: its runs
+ * copied to buf and merged through tmp if there are several. */
+static const uint64_t *step_run(const struct fs_par *fp, struct fs_worker *w, size_t b, int s,
+				uint64_t *buf, uint64_t *tmp, size_t *n)
+{
+	size_t at = 0, k = 0, ji = fp->sgroup[s] ? fp->group_last[fp->sgroup[s] - 1] + 1 : 0;
+	for (size_t g = fp->sgroup[s]; g < fp->sgroup[s + 1]; g++) {
 		size_t from = at;
 		for (; ji <= fp->group_last[g]; ji++) {
-			const struct fs_job *j = &fp->jobs[ji];
-			size_t c = (size_t)(j->off[b + 1] - j->off[b]);
-			memcpy(buf + at, fp->e + j->base + j->off[b], c * sizeof(*buf));
+			size_t c;
+			const uint64_t *e = job_entries(fp, ji, b, &c);
+			memcpy(buf + at, e, c * sizeof(*buf));
 			at += c;
 		}
 		if (at > from)
-			ends[k++] = at - (g < fp->ngroups0 ? 0 : mid);
+			w->ends[k++] = at;
 	}
-	if (fp->ngroups == fp->ngroups0) {
-		*na = k;
-		mid = at;
-	}
-	*nr = k - *na;
 	*n = at;
-	return mid;
+	return merge_runs(buf, tmp, w->ends, k, fp->shift);
 }
 
-/* Walks bucket b's entries in (time, step) order. */
+/* Step 1's entries of a bucket, read in place when they make one run. */
+struct fs_cursor {
+	const uint64_t *p, *end;
+	size_t j, jend; /* next job, and the last one */
+	size_t b;
+};
+
+static bool cursor_next(const struct fs_par *fp, struct fs_cursor *c)
+{
+	while (c->j <= c->jend) {
+		size_t n;
+		c->p = job_entries(fp, c->j++, c->b, &n);
+		c->end = c->p + n;
+		if (n)
+			return true;
+	}
+	return false;
+}
+
+static void cursor_open(const struct fs_par *fp, struct fs_worker *w, size_t b, struct fs_cursor *c)
+{
+	*c = (struct fs_cursor){.b = b, .j = 1, .jend = 0};
+	if (fp->sgroup[1] == 0)
+		return; /* no step-1 rows */
+	if (fp->sgroup[1] == 1) {
+		c->j = 0;
+		c->jend = fp->group_last[0];
+		cursor_next(fp, c);
+		return;
+	}
+	size_t n;
+	c->p = step_run(fp, w, b, 0, w->buf, w->tmp, &n);
+	c->end = c->p + n;
+}
+
+/*
+ * Stage 1: step-2 entries (R) against step-1 entries (the cursor), in
+ * (time, step) order. A step-1 entry only records its time: the latest
+ * start of a chain at step 1 is the latest step-1 entry. A step-2 entry
+ * passes if that start is within the window; passing entries go to key /
+ * start for stage 2 (when there is one).
+ */
+static size_t stage_first(const struct fs_par *fp, struct fs_worker *w, struct fs_cursor *a,
+			  const uint64_t *R, size_t nr, uint64_t *key, int64_t *start)
+{
+	unsigned shift = fp->shift, tshift = fp->shift + fp->sbits;
+	uint64_t lmask = ((uint64_t)1 << shift) - 1;
+	int64_t *s0 = w->s0, *ms = w->ms[1], win = fp->window;
+	uint8_t *lvl = w->lvl;
+	size_t nms = w->nms[1], nl = 0;
+	bool more = fp->nsteps > 2;
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t x = R[i], lim = x & ~lmask;
+		for (;;) {
+			for (; a->p < a->end && *a->p < lim; a->p++)
+				s0[*a->p & lmask] = (int64_t)(*a->p >> tshift);
+			if (a->p < a->end || !cursor_next(fp, a))
+				break;
+		}
+		size_t p = (size_t)(x & lmask);
+		int64_t t = (int64_t)(x >> tshift), from = s0[p];
+		if (!within(from, t, win))
+			continue;
+		/* first time at step 2: no branch, persons come in no order */
+		bool reached = lvl[p] < 2;
+		lvl[p] = reached ? 2 : lvl[p];
+		ms[nms] = t - from;
+		nms += reached;
+		if (more) {
+			key[nl] = x;
+			start[nl++] = from;
+		}
+	}
+	/* later step-1 entries only tell who is in the funnel */
+	do {
+		for (; a->p < a->end; a->p++)
+			s0[*a->p & lmask] = 0;
+	} while (cursor_next(fp, a));
+	w->nms[1] = nms;
+	return nl;
+}
+
+/*
+ * Stage k (k >= 2, 0-based step k): step-k entries (R) against the passing
+ * entries of step k - 1 (pk / ps, in time order). A step-k entry passes if
+ * the chain of the latest passing step-(k-1) entry before it started within
+ * the window; passing entries go to key / start for the next stage.
+ */
+static size_t stage_next(const struct fs_par *fp, struct fs_worker *w, unsigned k,
+			 const uint64_t *pk, const int64_t *ps, size_t np, const uint64_t *R,
+			 size_t nr, uint64_t *key, int64_t *start, size_t P)
+{
+	unsigned shift = fp->shift, tshift = fp->shift + fp->sbits;
+	uint64_t lmask = ((uint64_t)1 << shift) - 1;
+	int64_t *st = w->st, *ms = w->ms[k], win = fp->window;
+	uint8_t *lvl = w->lvl;
+	size_t nms = w->nms[k], nl = 0, j = 0;
+	bool more = (int)k + 1 < fp->nsteps;
+	for (size_t p = 0; p < P; p++)
+		st[2 * p] = FS_NO_TIME;
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t x = R[i], lim = x & ~lmask;
+		for (; j < np && pk[j] < lim; j++) {
+			size_t q = (size_t)(pk[j] & lmask);
+			st[2 * q] = ps[j];
+			st[2 * q + 1] = (int64_t)(pk[j] >> tshift);
+		}
+		size_t p = (size_t)(x & lmask);
+		int64_t t = (int64_t)(x >> tshift), from = st[2 * p];
+		if (!within(from, t, win))
+			continue;
+		bool reached = lvl[p] <= k;
+		lvl[p] = (uint8_t)(reached ? k + 1 : lvl[p]);
+		ms[nms] = t - st[2 * p + 1];
+		nms += reached;
+		if (more) {
+			key[nl] = x;
+			start[nl++] = from;
+		}
+	}
+	w->nms[k] = nms;
+	return nl;
+}
+
+/* Walks bucket b, a stage per step after the first. */
 static void walk_task(void *arg, size_t b, unsigned worker)
 {
 	struct fs_par *fp = arg;
 	struct fs_worker *w = &fp->w[worker];
 	if (w->rc)
 		return;
-	unsigned shift = fp->shift, tshift = fp->shift + fp->sbits;
-	uint64_t lmask = ((uint64_t)1 << shift) - 1, smask = ((uint64_t)1 << fp->sbits) - 1;
-	size_t na, nr, n;
-	size_t mid = gather_bucket(fp, b, w->buf, w->ends, &na, &nr, &n);
-	const uint64_t *A = merge_runs(w->buf, w->tmp, w->ends, na, shift);
-	const uint64_t *B = merge_runs(w->buf + mid, w->tmp + mid, w->ends + na, nr, shift);
-	size_t nA = mid, nB = n - mid;
-	if (!times_room(fp, w, nB)) {
-		w->rc = TD_ENOMEM;
-		return;
-	}
-
-	size_t P = (size_t)1 << shift, first = b << shift;
+	size_t P = (size_t)1 << fp->shift, first = b << fp->shift;
 	if (P > fp->np - first)
 		P = fp->np - first;
-	int64_t *s0 = w->s0, *st = w->st;
+	int64_t *s0 = w->s0;
 	uint8_t *lvl = w->lvl;
 	for (size_t p = 0; p < P; p++)
 		s0[p] = FS_NO_TIME;
 	memset(lvl, 0, P);
 
-	int N = fp->nsteps;
-	size_t W = 2 * (size_t)(N - 2);
-	int64_t win = fp->window;
-	size_t i = 0;
-	for (size_t j = 0; j < nB; j++) {
-		uint64_t x = B[j];
-		/* step-1 entries up to x's time come first */
-		uint64_t lim = x & ~lmask;
-		for (; i < nA && A[i] < lim; i++)
-			s0[A[i] & lmask] = (int64_t)(A[i] >> tshift);
-		/* step k + 1 extends the latest-starting chain at step k if its
-		 * start is within the window: selects, not branches, as steps
-		 * come in no pattern */
-		size_t p = (size_t)(x & lmask);
-		unsigned k = (unsigned)((x >> shift) & smask), l = lvl[p];
-		int64_t t = (int64_t)(x >> tshift);
-		size_t kp = k >= 2 ? k - 2 : 0, kc = (int)k + 1 < N ? k - 1 : 0;
-		const int64_t *prev = k == 1 ? &s0[p] : &st[p * W + 2 * kp];
-		int64_t start = prev[0], from = k == 1 ? start : prev[1];
-		bool ok = (k == 1 || l >= k) && t - start <= win;
-		int64_t *cur = (int)k + 1 < N ? &st[p * W + 2 * kc] : w->sink;
-		cur[0] = ok ? start : cur[0];
-		cur[1] = ok ? t : cur[1];
-		bool reached = ok && l <= k; /* first time at step k + 1 */
-		lvl[p] = (uint8_t)(reached ? k + 1 : l);
-		w->ms[k][w->nms[k]] = t - from;
-		w->nms[k] += reached;
+	struct fs_cursor a;
+	cursor_open(fp, w, b, &a);
+	size_t nr, nl;
+	const uint64_t *R = step_run(fp, w, b, 1, w->rbuf, w->rtmp, &nr);
+	if (!times_room(fp, w, nr)) {
+		w->rc = TD_ENOMEM;
+		return;
 	}
-	/* later step-1 entries only tell who is in the funnel */
-	for (; i < nA; i++)
-		s0[A[i] & lmask] = 0;
+	nl = stage_first(fp, w, &a, R, nr, w->key[0], w->start[0]);
+	for (int k = 2; k < fp->nsteps && nl; k++) {
+		R = step_run(fp, w, b, k, w->rbuf, w->rtmp, &nr);
+		if (!times_room(fp, w, nr)) {
+			w->rc = TD_ENOMEM;
+			return;
+		}
+		/* stage k reads the list stage k - 1 wrote, and writes the other */
+		nl = stage_next(fp, w, (unsigned)k, w->key[k % 2], w->start[k % 2], nl, R, nr,
+				w->key[(k + 1) % 2], w->start[(k + 1) % 2], P);
+	}
 
 	for (size_t p = 0; p < P; p++) {
 		unsigned lv = lvl[p] ? lvl[p] : s0[p] != FS_NO_TIME;
@@ -419,16 +523,18 @@ static int make_jobs(struct qctx *q, const struct qfunnel_seq *fs, struct qvec *
 static void make_groups(struct qctx *q, struct fs_par *fp)
 {
 	fp->group_last = qa_alloc(&q->arena, (fp->njobs ? fp->njobs : 1) * sizeof(size_t));
-	fp->ngroups = fp->ngroups0 = 0;
+	fp->ngroups = 0;
+	int s = 0;
 	for (size_t i = 0; i < fp->njobs; i++) {
 		const struct fs_job *j = &fp->jobs[i], *n = i + 1 < fp->njobs ? j + 1 : NULL;
+		for (; s <= (int)j->step; s++)
+			fp->sgroup[s] = fp->ngroups;
 		bool joins = n && n->step == j->step && n->c->ts[n->lo] >= j->c->ts[j->hi - 1];
-		if (joins)
-			continue;
-		fp->group_last[fp->ngroups++] = i;
-		if (j->step == 0)
-			fp->ngroups0 = fp->ngroups;
+		if (!joins)
+			fp->group_last[fp->ngroups++] = i;
 	}
+	for (; s <= fp->nsteps; s++)
+		fp->sgroup[s] = fp->ngroups;
 }
 
 /* Bits for the step, and person buckets: state of about FS_STATE_BYTES
@@ -489,7 +595,9 @@ static void free_workers(struct qctx *q, struct fs_par *fp, unsigned nthr)
 {
 	for (unsigned t = 0; t < nthr; t++) {
 		struct fs_worker *w = &fp->w[t];
-		void *blocks[] = {w->canon, w->pos, w->buf, w->tmp, w->ends, w->s0, w->lvl, w->st};
+		void *blocks[] = {w->canon, w->pos,    w->buf,	  w->tmp,      w->rbuf,
+				  w->rtmp,  w->key[0], w->key[1], w->start[0], w->start[1],
+				  w->ends,  w->s0,     w->st,	  w->lvl};
 		for (size_t i = 0; i < TD_ARRAY_LEN(blocks); i++)
 			qa_big_free(&q->arena, blocks[i]);
 		for (int s = 0; s < fp->nsteps; s++)
@@ -517,13 +625,15 @@ static void alloc_walk(struct qctx *q, struct fs_par *fp, unsigned nthr, size_t 
 	size_t P = (size_t)1 << fp->shift;
 	for (unsigned t = 0; t < nthr; t++) {
 		struct fs_worker *w = &fp->w[t];
-		w->buf = qa_big_realloc(&q->arena, NULL, maxb * sizeof(uint64_t));
-		w->tmp = qa_big_realloc(&q->arena, NULL, maxb * sizeof(uint64_t));
+		uint64_t **u[] = {&w->buf, &w->tmp, &w->rbuf, &w->rtmp, &w->key[0], &w->key[1]};
+		for (size_t i = 0; i < TD_ARRAY_LEN(u); i++)
+			*u[i] = qa_big_realloc(&q->arena, NULL, maxb * sizeof(uint64_t));
+		w->start[0] = qa_big_realloc(&q->arena, NULL, maxb * sizeof(int64_t));
+		w->start[1] = qa_big_realloc(&q->arena, NULL, maxb * sizeof(int64_t));
 		w->ends = qa_big_realloc(&q->arena, NULL, (fp->ngroups + 1) * sizeof(size_t));
 		w->s0 = qa_big_realloc(&q->arena, NULL, P * sizeof(int64_t));
+		w->st = qa_big_realloc(&q->arena, NULL, 2 * P * sizeof(int64_t));
 		w->lvl = qa_big_realloc(&q->arena, NULL, P);
-		w->st = qa_big_realloc(&q->arena, NULL,
-				       (P * 2 * (size_t)(fp->nsteps - 2) + 2) * sizeof(int64_t));
 	}
 }
 
