@@ -658,44 +658,40 @@ static int64_t select_k(int64_t *v, size_t n, size_t k)
 	return v[kk];
 }
 
-/* Bins of values (minus the smallest) ordered like the values, each
- * holding values within about 6% of each other: a float with 4 bits of
- * mantissa. */
-#define F_BINS	    976
 #define F_HIST_FROM 4096 /* values from which the median takes the bins first */
 
-static inline unsigned value_bin(uint64_t d)
-{
-	if (d < 16)
-		return (unsigned)d;
-	unsigned e = 63 - (unsigned)__builtin_clzll(d);
-	return ((e - 3) << 4) | (unsigned)((d >> (e - 4)) & 15);
-}
-
 /* Median (mean of the two middle values for even n); v is reordered. Many
- * values: a histogram of bins finds the bins of the two middle ones, and
- * only the values of those bins are selected among (quickselect over all
- * of them would mispredict a branch on every other value). */
-static double median_i64(int64_t *v, size_t n)
+ * values: a histogram of bins (hist, or one made here; values >= 0) finds
+ * the bins of the two middle ones, and only the values of those bins are
+ * selected among (quickselect over all of them would mispredict a branch on
+ * every other value). */
+static double median_i64(int64_t *v, size_t n, const uint64_t *hist)
 {
 	size_t r2 = n / 2, r1 = (n - 1) / 2; /* ranks of the middle values */
-	if (n >= F_HIST_FROM) {
-		int64_t min = v[0];
-		for (size_t i = 1; i < n; i++)
-			min = v[i] < min ? v[i] : min;
-		size_t h[F_BINS] = {0};
-		for (size_t i = 0; i < n; i++)
-			h[value_bin((uint64_t)v[i] - (uint64_t)min)]++;
+	uint64_t own[QFUNNEL_BINS];
+	bool negative = false;
+	if (n >= F_HIST_FROM && !hist) {
+		memset(own, 0, sizeof(own));
+		for (size_t i = 0; i < n && !negative; i++) {
+			negative = v[i] < 0;
+			own[qfunnel_bin((uint64_t)v[i])]++;
+		}
+		hist = own;
+	}
+	if (n >= F_HIST_FROM && !negative) {
 		size_t below = 0, b1 = 0;
-		while (below + h[b1] <= r1)
-			below += h[b1++];
-		size_t b2 = b1, upto = below + h[b1];
+		while (below + hist[b1] <= r1)
+			below += hist[b1++];
+		size_t b2 = b1, upto = below + hist[b1];
 		while (upto <= r2)
-			upto += h[++b2];
+			upto += hist[++b2];
+		/* the values of bins b1..b2: [lo, hi] */
+		uint64_t lo = qfunnel_bin_min((unsigned)b1);
+		uint64_t hi =
+		    b2 + 1 < QFUNNEL_BINS ? qfunnel_bin_min((unsigned)b2 + 1) - 1 : UINT64_MAX;
 		size_t m = 0;
 		for (size_t i = 0; i < n; i++) {
-			unsigned b = value_bin((uint64_t)v[i] - (uint64_t)min);
-			if (b >= b1 && b <= b2) {
+			if ((uint64_t)v[i] - lo <= hi - lo) {
 				int64_t t = v[m];
 				v[m++] = v[i];
 				v[i] = t;
@@ -720,6 +716,7 @@ static double median_i64(int64_t *v, size_t n)
 struct fgroups {
 	int64_t *ms;
 	uint32_t *start;
+	const uint64_t *hist; /* NULL, or per key the values by qfunnel_bin() */
 };
 
 static void group_times(struct qctx *q, const struct ftime *t, size_t n, size_t nkeys,
@@ -729,6 +726,7 @@ static void group_times(struct qctx *q, const struct ftime *t, size_t n, size_t 
 	for (size_t i = 0; i < n; i++)
 		key[i] = t[i].key;
 	uint32_t *perm = q_by_key(q, key, n, nkeys, &g->start);
+	g->hist = NULL;
 	g->ms = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(int64_t));
 	for (size_t i = 0; i < n; i++)
 		g->ms[i] = t[perm[i]].ms;
@@ -757,7 +755,8 @@ static void write_steps(struct qctx *q, const struct funnel *f, const uint64_t *
 			double sum = 0;
 			for (size_t i = a; i < b; i++)
 				sum += (double)g->ms[i];
-			qo_num(q, median_i64(g->ms + a, b - a));
+			const uint64_t *h = g->hist ? g->hist + (base + s) * QFUNNEL_BINS : NULL;
+			qo_num(q, median_i64(g->ms + a, b - a, h));
 			qo_raw(q, ",\"mean_ms\":");
 			qo_num(q, sum / (double)(b - a));
 		} else {
@@ -1134,7 +1133,7 @@ static int run_sequential(struct qctx *q, const struct funnel *f)
 	int rc = qfunnel_seq(q, &fs);
 	if (rc)
 		return rc;
-	struct fgroups g = {.ms = fs.ms, .start = fs.start};
+	struct fgroups g = {.ms = fs.ms, .start = fs.start, .hist = fs.hist};
 	write_head(q, f);
 	write_steps(q, f, fs.count, &g, 0);
 	if (f->want_persons)

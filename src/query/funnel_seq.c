@@ -78,6 +78,7 @@ struct fs_worker {
 	uint8_t *lvl;	       /* per person: furthest step >= 2 reached (0: none) */
 	uint64_t levels[QUERY_MAX_STEPS + 1]; /* persons by level */
 	int64_t *ms[QUERY_MAX_STEPS];	      /* conversion times by step */
+	uint64_t *hist;			      /* and by qfunnel_bin(), QFUNNEL_BINS per step */
 	size_t nms[QUERY_MAX_STEPS], capms[QUERY_MAX_STEPS];
 	int rc;
 };
@@ -414,6 +415,14 @@ static size_t stage_next(const struct fs_par *fp, struct fs_worker *w, unsigned 
 	return nl;
 }
 
+/* Adds step k's times from the from-th on to the worker's histogram. */
+static void bin_times(struct fs_worker *w, unsigned k, size_t from)
+{
+	uint64_t *h = w->hist + (size_t)k * QFUNNEL_BINS;
+	for (size_t i = from; i < w->nms[k]; i++)
+		h[qfunnel_bin((uint64_t)w->ms[k][i])]++;
+}
+
 /* Walks bucket b, a stage per step after the first. */
 static void walk_task(void *arg, size_t b, unsigned worker)
 {
@@ -438,7 +447,9 @@ static void walk_task(void *arg, size_t b, unsigned worker)
 		w->rc = TD_ENOMEM;
 		return;
 	}
+	size_t from = w->nms[1];
 	nl = stage_first(fp, w, &a, R, nr, w->key[0], w->start[0]);
+	bin_times(w, 1, from);
 	for (int k = 2; k < fp->nsteps && nl; k++) {
 		R = step_run(fp, w, b, k, w->rbuf, w->rtmp, &nr);
 		if (!times_room(fp, w, nr)) {
@@ -446,8 +457,10 @@ static void walk_task(void *arg, size_t b, unsigned worker)
 			return;
 		}
 		/* stage k reads the list stage k - 1 wrote, and writes the other */
+		from = w->nms[k];
 		nl = stage_next(fp, w, (unsigned)k, w->key[k % 2], w->start[k % 2], nl, R, nr,
 				w->key[(k + 1) % 2], w->start[(k + 1) % 2], P);
+		bin_times(w, (unsigned)k, from);
 	}
 
 	for (size_t p = 0; p < P; p++) {
@@ -587,6 +600,12 @@ static int gather(struct qctx *q, struct fs_par *fp, unsigned nthr, struct qfunn
 		}
 	}
 	fs->start[N] = (uint32_t)at;
+	size_t nh = (size_t)N * QFUNNEL_BINS;
+	fs->hist = qa_big_realloc(&q->arena, NULL, nh * sizeof(uint64_t));
+	memset(fs->hist, 0, nh * sizeof(uint64_t));
+	for (unsigned t = 0; t < nthr; t++)
+		for (size_t i = 0; i < nh; i++)
+			fs->hist[i] += fp->w[t].hist[i];
 	return 0;
 }
 
@@ -597,7 +616,7 @@ static void free_workers(struct qctx *q, struct fs_par *fp, unsigned nthr)
 		struct fs_worker *w = &fp->w[t];
 		void *blocks[] = {w->canon, w->pos,    w->buf,	  w->tmp,      w->rbuf,
 				  w->rtmp,  w->key[0], w->key[1], w->start[0], w->start[1],
-				  w->ends,  w->s0,     w->st,	  w->lvl};
+				  w->ends,  w->s0,     w->st,	  w->lvl,      w->hist};
 		for (size_t i = 0; i < TD_ARRAY_LEN(blocks); i++)
 			qa_big_free(&q->arena, blocks[i]);
 		for (int s = 0; s < fp->nsteps; s++)
@@ -634,6 +653,9 @@ static void alloc_walk(struct qctx *q, struct fs_par *fp, unsigned nthr, size_t 
 		w->s0 = qa_big_realloc(&q->arena, NULL, P * sizeof(int64_t));
 		w->st = qa_big_realloc(&q->arena, NULL, 2 * P * sizeof(int64_t));
 		w->lvl = qa_big_realloc(&q->arena, NULL, P);
+		size_t nh = (size_t)fp->nsteps * QFUNNEL_BINS;
+		w->hist = qa_big_realloc(&q->arena, NULL, nh * sizeof(uint64_t));
+		memset(w->hist, 0, nh * sizeof(uint64_t));
 	}
 }
 

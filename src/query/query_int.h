@@ -440,6 +440,30 @@ unsigned qpar_threads(const struct qctx *q, uint64_t rows);
 void qpar_for(unsigned nthreads, size_t ntasks, void (*task)(void *arg, size_t i, unsigned worker),
 	      void *arg);
 
+/* ---- funnel conversion times (funnel.c, funnel_seq.c) ------------------ */
+
+/* Bins of non-negative values, ordered like the values, each holding values
+ * within about 6% of each other (a float with 4 bits of mantissa): the
+ * median of many conversion times is selected among the values of the
+ * middle bins only. */
+#define QFUNNEL_BINS 976
+
+static inline unsigned qfunnel_bin(uint64_t v)
+{
+	if (v < 16)
+		return (unsigned)v;
+	unsigned e = 63 - (unsigned)__builtin_clzll(v);
+	return ((e - 3) << 4) | (unsigned)((v >> (e - 4)) & 15);
+}
+
+/* The smallest value of bin b. */
+static inline uint64_t qfunnel_bin_min(unsigned b)
+{
+	if (b < 16)
+		return b;
+	return (uint64_t)(16 | (b & 15)) << ((b >> 4) - 1);
+}
+
 /* ---- sequential funnels without exclusions or breakdown (funnel_seq.c) */
 
 /* The common funnel, computed by its own path: what funnel.c asks for and
@@ -457,6 +481,7 @@ struct qfunnel_seq {
 	uint64_t count[QUERY_MAX_STEPS]; /* persons at step s + 1 */
 	int64_t *ms;	 /* times to convert to step s + 1 at ms[start[s]..start[s + 1]) */
 	uint32_t *start; /* nsteps + 1 offsets (step 0 has none) */
+	uint64_t *hist;	 /* step s's times by qfunnel_bin() at hist[s * QFUNNEL_BINS + bin] */
 };
 
 /* Returned by qfunnel_seq() when the rows do not fit its entries (times more
