@@ -457,29 +457,34 @@ static void qb_cache_head(struct qb_cache_head *h, const struct demo_options *o,
 	h->chunk_rows = chunk;
 }
 
-static void qb_put_head(struct qb_file *w, const struct qb_cache_head *h)
+/* The header's fields in file order: their addresses in h and their sizes. */
+#define QB_HEAD_FIELDS 8
+static void qb_head_fields(struct qb_cache_head *h, void **p, size_t *n)
 {
-	qb_put(w, h->magic, 8);
-	qb_put(w, &h->version, 4);
-	qb_put(w, &h->seed, 8);
-	qb_put(w, &h->events, 8);
-	qb_put(w, &h->users, 4);
-	qb_put(w, &h->days, 4);
-	qb_put(w, &h->end_ms, 8);
-	qb_put(w, &h->chunk_rows, 8);
+	void *ps[QB_HEAD_FIELDS] = {h->magic,  &h->version, &h->seed,	&h->events,
+				    &h->users, &h->days,    &h->end_ms, &h->chunk_rows};
+	size_t ns[QB_HEAD_FIELDS] = {8, 4, 8, 8, 4, 4, 8, 8};
+	memcpy(p, ps, sizeof(ps));
+	memcpy(n, ns, sizeof(ns));
+}
+
+static void qb_put_head(struct qb_file *w, struct qb_cache_head *h)
+{
+	void *p[QB_HEAD_FIELDS];
+	size_t n[QB_HEAD_FIELDS];
+	qb_head_fields(h, p, n);
+	for (int i = 0; i < QB_HEAD_FIELDS; i++)
+		qb_put(w, p[i], n[i]);
 }
 
 static void qb_get_head(struct qb_file *r, struct qb_cache_head *h)
 {
+	void *p[QB_HEAD_FIELDS];
+	size_t n[QB_HEAD_FIELDS];
 	memset(h, 0, sizeof(*h));
-	qb_get(r, h->magic, 8);
-	qb_get(r, &h->version, 4);
-	qb_get(r, &h->seed, 8);
-	qb_get(r, &h->events, 8);
-	qb_get(r, &h->users, 4);
-	qb_get(r, &h->days, 4);
-	qb_get(r, &h->end_ms, 8);
-	qb_get(r, &h->chunk_rows, 8);
+	qb_head_fields(h, p, n);
+	for (int i = 0; i < QB_HEAD_FIELDS; i++)
+		qb_get(r, p[i], n[i]);
 }
 
 /* Writes the data set to path (through path.tmp, renamed when complete). */

@@ -517,19 +517,25 @@ static void run_case(const struct fcase *fc, const struct qt_data *d, struct qt_
 
 static const char *const names[] = {"A", "B", "C", "D"};
 
+/* nev random events at `slots` points of a grid of 250 ms: ties, exact
+ * window distances, and +-1 ms. */
+static void gen_events(struct qt_rng *r, struct qt_data *d, int nnames, int nev, int slots)
+{
+	for (int i = 0; i < nev; i++) {
+		int64_t ts =
+		    BASE + qt_int(r, slots) * 250 + (qt_int(r, 4) == 0 ? qt_int(r, 3) - 1 : 0);
+		struct qt_ev *e =
+		    qt_add(d, names[qt_int(r, nnames)], ts, (uint32_t)qt_int(r, (int)d->npersons));
+		qt_random_props(e, r);
+	}
+}
+
 static void gen_data(struct qt_rng *r, struct qt_data *d, int nnames)
 {
 	qt_data_init(d, 3 + (uint32_t)qt_int(r, 6));
 	qt_random_canon(d, r);
 	int nev = 1 + qt_int(r, 40);
-	for (int i = 0; i < nev; i++) {
-		/* a grid of 250 ms: ties, exact window distances, and +-1 ms */
-		int64_t ts =
-		    BASE + qt_int(r, 16) * 250 + (qt_int(r, 4) == 0 ? qt_int(r, 3) - 1 : 0);
-		struct qt_ev *e =
-		    qt_add(d, names[qt_int(r, nnames)], ts, (uint32_t)qt_int(r, (int)d->npersons));
-		qt_random_props(e, r);
-	}
+	gen_events(r, d, nnames, nev, 16);
 }
 
 static const char *pick_name(struct qt_rng *r, const struct qt_data *d, bool allow_all)
@@ -764,6 +770,14 @@ Test(query_funnel, conversion_times)
 	cJSON_Delete(res);
 }
 
+/* The result's persons list holds exactly pid. */
+static void assert_only_pid(const cJSON *res, double pid)
+{
+	const cJSON *pids = qt_get(qt_get(res, "persons"), "pids");
+	cr_assert_eq(cJSON_GetArraySize(pids), 1);
+	cr_assert_eq(cJSON_GetArrayItem(pids, 0)->valuedouble, pid);
+}
+
 Test(query_funnel, canonical_persons_merge_retroactively)
 {
 	struct memsource *ms = memsource_new();
@@ -775,9 +789,7 @@ Test(query_funnel, canonical_persons_merge_retroactively)
 	cJSON *res = qt_query(memsource_source(ms),
 			      "{\"kind\":\"funnel\",\"steps\":[" AB "],\"persons\":{\"step\":2}}");
 	cr_assert_eq(qt_num(cJSON_GetArrayItem(qt_get(res, "steps"), 1), "persons"), 1);
-	const cJSON *pids = qt_get(qt_get(res, "persons"), "pids");
-	cr_assert_eq(cJSON_GetArraySize(pids), 1);
-	cr_assert_eq(cJSON_GetArrayItem(pids, 0)->valuedouble, 1);
+	assert_only_pid(res, 1);
 	cJSON_Delete(res);
 	memsource_free(ms);
 }
@@ -816,13 +828,7 @@ static void gen_big_data(struct qt_rng *r, struct qt_data *d, int nnames)
 	qt_data_init(d, 20 + (uint32_t)qt_int(r, 200));
 	qt_random_canon(d, r);
 	int nev = (int)d->npersons * (1 + qt_int(r, 3));
-	for (int i = 0; i < nev; i++) {
-		int64_t ts =
-		    BASE + qt_int(r, 40) * 250 + (qt_int(r, 4) == 0 ? qt_int(r, 3) - 1 : 0);
-		struct qt_ev *e =
-		    qt_add(d, names[qt_int(r, nnames)], ts, (uint32_t)qt_int(r, (int)d->npersons));
-		qt_random_props(e, r);
-	}
+	gen_events(r, d, nnames, nev, 40);
 }
 
 static void random_plain_sequential(uint64_t seed, int iterations, int nnames, int maxsteps,
@@ -904,9 +910,7 @@ Test(query_funnel, sequential_long_windows)
 	steps = qt_get(res, "steps");
 	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "persons"), 1);
 	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "median_ms"), (double)far);
-	const cJSON *pids = qt_get(qt_get(res, "persons"), "pids");
-	cr_assert_eq(cJSON_GetArraySize(pids), 1);
-	cr_assert_eq(cJSON_GetArrayItem(pids, 0)->valuedouble, 0);
+	assert_only_pid(res, 0);
 	cJSON_Delete(res);
 	memsource_free(ms);
 }
