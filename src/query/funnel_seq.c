@@ -126,7 +126,7 @@ static void choose_layout(struct fs_par *fp, unsigned nthr)
 	fp->sbits = 1;
 	while ((1 << fp->sbits) < fp->nsteps)
 		fp->sbits++;
-	size_t per = 8 + 1 + 16 * (size_t)(fp->nsteps - 2);
+	size_t per = sizeof(int64_t) * 3 + 1; /* s0, st, lvl */
 	unsigned shift = 0;
 	while (((size_t)2 << shift) * per <= FS_STATE_BYTES &&
 	       ((uint64_t)fp->np >> (shift + 1)) >= 4 * (uint64_t)nthr)
