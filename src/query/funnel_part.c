@@ -74,7 +74,7 @@ static void place_slice(const struct fs_par *fp, const struct fs_job *j, struct 
 		if (pass && !qbit(pass, i - j->lo))
 			continue;
 		uint32_t p = canon[k++];
-		uint64_t t = (uint64_t)(ts[i] - tmin);
+		uint64_t t = (uint64_t)ts[i] - (uint64_t)tmin; /* < 2^(64 - tshift) */
 		out[pos[p >> shift]++] = t << tshift | step | (p & lmask);
 	}
 }

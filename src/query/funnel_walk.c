@@ -53,21 +53,20 @@ static const uint64_t *merge_runs(uint64_t *x, uint64_t *y, size_t *ends, size_t
 	return x;
 }
 
-/* Room for n more conversion times of every step; false when out of memory. */
-static bool times_room(struct fs_par *fp, struct fs_worker *w, size_t n)
+/* Room for n more conversion times of 0-based step k (the stages append
+ * without checking); false when out of memory. */
+static bool times_room(struct fs_par *fp, struct fs_worker *w, int k, size_t n)
 {
-	for (int k = 1; k < fp->nsteps; k++) {
-		if (w->capms[k] - w->nms[k] >= n)
-			continue;
-		size_t cap = w->capms[k] ? w->capms[k] : 1024;
-		while (cap - w->nms[k] < n)
-			cap *= 2;
-		int64_t *p = qa_try_big_realloc(fp->arena, w->ms[k], cap * sizeof(int64_t));
-		if (!p)
-			return false;
-		w->ms[k] = p;
-		w->capms[k] = cap;
-	}
+	if (w->capms[k] - w->nms[k] >= n)
+		return true;
+	size_t cap = w->capms[k] ? w->capms[k] : 1024;
+	while (cap - w->nms[k] < n)
+		cap *= 2;
+	int64_t *p = qa_try_big_realloc(fp->arena, w->ms[k], cap * sizeof(int64_t));
+	if (!p)
+		return false;
+	w->ms[k] = p;
+	w->capms[k] = cap;
 	return true;
 }
 
@@ -107,7 +106,8 @@ static const uint64_t *step_run(const struct fs_par *fp, struct fs_worker *w, si
 	return merge_runs(buf, tmp, w->ends, k, fp->shift);
 }
 
-/* Step 1's entries of a bucket, read in place when they make one run. */
+/* Step 1's entries of a bucket, read in place when they make one run (the
+ * common case: a step's chunks follow each other in time). */
 struct fs_cursor {
 	const uint64_t *p, *end;
 	size_t j, jend; /* next job, and the last one */
@@ -190,10 +190,11 @@ static size_t stage_first(const struct fs_par *fp, struct fs_worker *w, struct f
 }
 
 /*
- * Stage k (k >= 2, 0-based step k): step-k entries (R) against the passing
- * entries of step k - 1 (pk / ps, in time order). A step-k entry passes if
- * the chain of the latest passing step-(k-1) entry before it started within
- * the window; passing entries go to key / start for the next stage.
+ * Stage k (k >= 2): the entries of step k + 1 (R; 0-based step k) against
+ * those of step k that passed stage k - 1 (pk / ps, in time order). One
+ * passes if the chain of the latest passing step-k entry before it started
+ * within the window (the latest start is the best: starts only grow);
+ * passing entries go to key / start for the next stage.
  */
 static size_t stage_next(const struct fs_par *fp, struct fs_worker *w, unsigned k,
 			 const uint64_t *pk, const int64_t *ps, size_t np, const uint64_t *R,
@@ -286,7 +287,7 @@ void fs_walk_task(void *arg, size_t b, unsigned worker)
 	cursor_open(fp, w, b, &a);
 	size_t nr, nl;
 	const uint64_t *R = step_run(fp, w, b, 1, w->rbuf, w->rtmp, &nr);
-	if (!times_room(fp, w, nr)) {
+	if (!times_room(fp, w, 1, nr)) {
 		w->rc = TD_ENOMEM;
 		return;
 	}
@@ -295,7 +296,7 @@ void fs_walk_task(void *arg, size_t b, unsigned worker)
 	bin_times(w, 1, from);
 	for (int k = 2; k < fp->nsteps && nl; k++) {
 		R = step_run(fp, w, b, k, w->rbuf, w->rtmp, &nr);
-		if (!times_room(fp, w, nr)) {
+		if (!times_room(fp, w, k, nr)) {
 			w->rc = TD_ENOMEM;
 			return;
 		}
