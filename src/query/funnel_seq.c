@@ -224,7 +224,7 @@ static void alloc_walk(struct qctx *q, struct fs_par *fp, unsigned nthr, size_t 
 }
 
 /* Rows per partition task: a few tasks per thread (so that they balance),
- * at most FS_SLICE (so that a slice's ids stay in cache between its two
+ * at most FS_SLICE (a worker keeps a slice's canonical ids between its two
  * passes). */
 static size_t slice_rows(struct qctx *q, const struct qfunnel_seq *fs)
 {
@@ -308,8 +308,7 @@ int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs)
 	qpar_for(nthr, fp.nb, fs_walk_task, &fp);
 	for (unsigned t = 0; t < nthr; t++)
 		if (fp.w[t].rc)
-			return qerr_code(q, fp.w[t].rc,
-					 "query: not enough memory to run this query");
+			return qerr_nomem(q);
 	qa_big_free(&q->arena, fp.e);
 	for (size_t i = 0; i < fp.njobs; i++)
 		qa_big_free(&q->arena, fp.jobs[i].off);

@@ -193,6 +193,8 @@ static inline int qperson(const struct qctx *q, uint32_t pid, uint32_t *out)
 	return 0;
 }
 int qerr_pid(struct qctx *q, uint32_t pid);
+/* TD_ENOMEM, with a message that names the query's memory limit if it has one. */
+int qerr_nomem(struct qctx *q);
 
 /* ---- JSON helpers (parse.c) ----------------------------------------- */
 

@@ -954,6 +954,7 @@ Test(query_funnel, sequential_memory_limit)
 		    query_run_limited(q, strlen(q), memsource_source(ms), &l, &b, err, sizeof(err));
 		if (rc) {
 			cr_assert_eq(rc, TD_ENOMEM, "%s", err);
+			cr_assert(strstr(err, "memory limit"), "%s", err);
 			cr_assert_eq(b.len, 0);
 			failed = true;
 		} else {
