@@ -10,52 +10,113 @@
 /* ---- partition ------------------------------------------------------ */
 
 /* Rows between prefetching a row's canonical id and reading it: enough to
- * keep many misses in flight (canonical[] is as big as the person space). */
+ * keep many misses in flight. */
 #define FS_AHEAD 64
+
+enum { FS_CANON, FS_PACKED }; /* where count_body() reads canonical ids */
 
 static inline uint64_t is_moved(const uint64_t *moved, uint32_t p)
 {
 	return (moved[p >> 6] >> (p & 63)) & 1;
 }
 
-/* Counts slice j's entries per bucket into j->off[b + 1], keeping the
- * canonical ids it reads in w->canon. False when an id is out of range. */
-static bool count_slice(const struct fs_par *fp, struct fs_job *j, struct fs_worker *w)
+/* Where canonical ids are read: canonical[] (table), or the packed table
+ * (dense, with rank). Copied into locals so that the loop keeps them in
+ * registers. */
+struct fs_lookup {
+	const uint64_t *moved;
+	const uint32_t *table, *rank;
+	int how;
+};
+
+/* Where the canonical id of stored id p (< np) is, if p was merged; else a
+ * slot that is at hand. The index is masked, not branched on: merged ids
+ * come at random. */
+static inline __attribute__((always_inline)) const uint32_t *canon_slot(struct fs_lookup l,
+									uint32_t p)
 {
-	const uint32_t *pid = j->c->pid, *canonical = fp->canonical;
-	const uint64_t *pass = j->pass, *moved = fp->moved;
+	uint64_t word = l.moved[p >> 6];
+	uint32_t all = 0u - ((uint32_t)(word >> (p & 63)) & 1);
+	if (l.how == FS_CANON)
+		return &l.table[p & all];
+	uint64_t below = word & ((1ULL << (p & 63)) - 1);
+	return &l.table[(l.rank[p >> 6] + (uint32_t)__builtin_popcountll(below)) & all];
+}
+
+/* The canonical id of stored id p (< np). The slot is read whether p was
+ * merged or not, and the choice made with a mask: with a ?:, compilers
+ * read the slot only when p was merged, behind a branch that merged ids,
+ * coming at random, would mispredict. */
+static inline __attribute__((always_inline)) uint32_t canon_of(struct fs_lookup l, uint32_t p)
+{
+	uint32_t c = *canon_slot(l, p), all = 0u - (uint32_t)is_moved(l.moved, p);
+	return (c & all) | (p & ~all);
+}
+
+/* Counts slice j's entries per bucket into j->off[b + 1], keeping their
+ * canonical ids in w->canon. False when an id is out of range. */
+static inline __attribute__((always_inline)) bool
+count_body(const struct fs_par *fp, struct fs_job *j, struct fs_worker *w, int how)
+{
+	const uint32_t *pid = j->c->pid;
+	const uint64_t *pass = j->pass;
 	uint64_t *cnt = j->off + 1;
 	uint32_t np = fp->np, *canon = w->canon;
 	unsigned shift = fp->shift;
-	size_t k = 0;
-	for (size_t i = j->lo; i < j->hi; i++) {
-		if (moved && i + FS_AHEAD < j->hi) {
-			/* no branch: the rows of merged ids come at random */
+	struct fs_lookup l = {.moved = fp->moved,
+			      .table = how == FS_CANON ? fp->canonical : fp->pk.dense,
+			      .rank = fp->pk.rank,
+			      .how = how};
+	size_t k = 0, lo = j->lo, hi = j->hi;
+	for (size_t i = lo; i < hi; i++) {
+		if (l.moved && i + FS_AHEAD < hi) {
 			uint32_t q = pid[i + FS_AHEAD];
-			q = q < np ? q : 0;
-			__builtin_prefetch(&canonical[q & (0u - (uint32_t)is_moved(moved, q))]);
+			__builtin_prefetch(canon_slot(l, q < np ? q : 0));
 		}
-		if (pass && !qbit(pass, i - j->lo))
+		if (pass && !qbit(pass, i - lo))
 			continue;
 		uint32_t p = pid[i], c = p;
-		if (p >= np) {
-			j->bad = p;
-			return false;
-		}
-		if (moved) {
-			uint64_t mb = is_moved(moved, p);
-			c = canonical[p & (0u - (uint32_t)mb)];
-			c = mb ? c : p;
-			if (c >= np) {
-				j->bad = p;
-				return false;
-			}
-		}
+		if (p >= np)
+			goto bad;
+		if (l.moved && (c = canon_of(l, p)) >= np)
+			goto bad;
 		canon[k++] = c;
 		cnt[c >> shift]++;
+		continue;
+	bad:
+		j->bad = p;
+		return false;
 	}
 	return true;
 }
+
+static bool count_canon(const struct fs_par *fp, struct fs_job *j, struct fs_worker *w)
+{
+	return count_body(fp, j, w, FS_CANON);
+}
+
+/* The packed table (built from FS_PACKED_FROM persons) needs a population
+ * count per row: with the instruction (x86-64 since 2008, checked at run
+ * time), not with its emulation. */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("popcnt"))) static bool count_packed(const struct fs_par *fp,
+							   struct fs_job *j, struct fs_worker *w)
+{
+	return count_body(fp, j, w, FS_PACKED);
+}
+
+static bool count_slice(const struct fs_par *fp, struct fs_job *j, struct fs_worker *w)
+{
+	if (fp->pk.dense && __builtin_cpu_supports("popcnt"))
+		return count_packed(fp, j, w);
+	return count_canon(fp, j, w);
+}
+#else
+static bool count_slice(const struct fs_par *fp, struct fs_job *j, struct fs_worker *w)
+{
+	return count_canon(fp, j, w);
+}
+#endif
 
 /* Writes slice j's entries, grouped by bucket. (Stores straight to their
  * place beat write-combining buffers flushed around the caches here.) */

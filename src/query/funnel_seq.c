@@ -281,8 +281,8 @@ int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs)
 	make_groups(q, &fp);
 
 	/* partition */
-	if (fp.canonical)
-		fp.moved = qcanon_moved(q);
+	if (fp.canonical && (fp.moved = qcanon_moved(q)) && fp.np >= FS_PACKED_FROM)
+		qcanon_pack(q, &fp.pk);
 	for (size_t i = 0; i < fp.njobs; i++)
 		fp.jobs[i].off = qa_big_realloc(&q->arena, NULL, (fp.nb + 1) * sizeof(uint64_t));
 	fp.e = qa_big_realloc(&q->arena, NULL, (rows ? rows : 1) * sizeof(uint64_t));
@@ -294,6 +294,8 @@ int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs)
 			return qerr_pid(q, fp.jobs[i].bad);
 	for (size_t i = 0; i < passes.n; i++)
 		qa_big_free(&q->arena, ((uint64_t **)passes.p)[i]);
+	qa_big_free(&q->arena, fp.pk.rank);
+	qa_big_free(&q->arena, fp.pk.dense);
 	free_workers(q, &fp, nthr);
 
 	/* walk */

@@ -19,6 +19,10 @@
 #define FS_MAX_BUCKETS 4096	  /* fan-out of the partition */
 #define FS_SLICE       (1u << 20) /* most rows per partition task (a multiple of 64) */
 #define FS_NO_TIME     INT64_MIN  /* no chain yet: beyond any window (see within()) */
+/* Merged ids read their canonical ids from a packed table (struct
+ * qcanon_packed) from this many persons on: canonical[] no longer stays in
+ * cache while the rows of merged ids read it at random. */
+#define FS_PACKED_FROM 65536
 
 /* The rows of one step in a slice of a chunk. */
 struct fs_job {
@@ -65,7 +69,8 @@ struct fs_par {
 	size_t ngroups;
 	size_t sgroup[QUERY_MAX_STEPS + 1]; /* step s's groups: [sgroup[s], sgroup[s + 1]) */
 	const uint32_t *canonical;
-	const uint64_t *moved; /* ids whose canonical id is another; NULL: none */
+	const uint64_t *moved;	 /* ids whose canonical id is another; NULL: none */
+	struct qcanon_packed pk; /* with moved, from FS_PACKED_FROM persons: packed */
 	uint32_t np;
 	unsigned shift, sbits; /* LB and SB of the entries (funnel_seq.c) */
 	size_t nb;	       /* buckets */

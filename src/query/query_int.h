@@ -411,6 +411,17 @@ int qmark_pids(uint32_t np, const struct qspan *sp, size_t n, int64_t from, int6
 /* Bitmap of the ids whose canonical person is another (computed once per
  * query, arena memory); NULL when the source has no canonical[]. */
 const uint64_t *qcanon_moved(struct qctx *q);
+/* canonical[] of the merged ids only, packed: the canonical id of merged
+ * id p is dense[rank[p / 64] + (bits of moved[p / 64] below p)]. A table the
+ * size of the merged ids, not of the person space, stays in the last-level
+ * cache when rows look their ids up at random. Arena memory. */
+struct qcanon_packed {
+	const uint64_t *moved; /* qcanon_moved() */
+	uint32_t *rank;	       /* per word of moved: merged ids in the words before */
+	uint32_t *dense;
+};
+/* Fills *pk from qcanon_moved() (the source must have canonical[]). */
+void qcanon_pack(struct qctx *q, struct qcanon_packed *pk);
 /* ORs into out the canonical persons of the ids set in raw (nw words) and
  * clears raw. Safe in parallel tasks. TD_ECORRUPT (*bad = the id) when a
  * canonical id is out of range. */

@@ -203,6 +203,23 @@ const uint64_t *qcanon_moved(struct qctx *q)
 	return m;
 }
 
+void qcanon_pack(struct qctx *q, struct qcanon_packed *pk)
+{
+	const uint32_t *canon = q->src->canonical;
+	size_t nw = ((size_t)q->src->npersons + 63) / 64, n = 0;
+	pk->moved = qcanon_moved(q);
+	pk->rank = qa_big_realloc(&q->arena, NULL, (nw + 1) * sizeof(uint32_t));
+	for (size_t w = 0; w < nw; w++) {
+		pk->rank[w] = (uint32_t)n;
+		n += (size_t)__builtin_popcountll(pk->moved[w]);
+	}
+	pk->rank[nw] = (uint32_t)n;
+	pk->dense = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(uint32_t));
+	for (size_t w = 0, i = 0; w < nw; w++)
+		for (uint64_t m = pk->moved[w]; m; m &= m - 1)
+			pk->dense[i++] = canon[w * 64 + (size_t)__builtin_ctzll(m)];
+}
+
 int qcanon_bits(const struct query_source *src, const uint64_t *moved, uint64_t *raw, uint64_t *out,
 		size_t nw, uint32_t *bad)
 {

@@ -517,16 +517,18 @@ static void run_case(const struct fcase *fc, const struct qt_data *d, struct qt_
 
 static const char *const names[] = {"A", "B", "C", "D"};
 
-/* nev random events at `slots` points of a grid of 250 ms: ties, exact
- * window distances, and +-1 ms. */
-static void gen_events(struct qt_rng *r, struct qt_data *d, int nnames, int nev, int slots)
+/* nev random events at `slots` points of a grid of 250 ms (ties, exact
+ * window distances, and +-1 ms), of any person or (pids) one of npids. */
+static void gen_events(struct qt_rng *r, struct qt_data *d, int nnames, int nev, int slots,
+		       const uint32_t *pids, int npids)
 {
 	for (int i = 0; i < nev; i++) {
 		int64_t ts =
 		    BASE + qt_int(r, slots) * 250 + (qt_int(r, 4) == 0 ? qt_int(r, 3) - 1 : 0);
-		struct qt_ev *e =
-		    qt_add(d, names[qt_int(r, nnames)], ts, (uint32_t)qt_int(r, (int)d->npersons));
-		qt_random_props(e, r);
+		const char *name = names[qt_int(r, nnames)];
+		uint32_t pid =
+		    pids ? pids[qt_int(r, npids)] : (uint32_t)qt_int(r, (int)d->npersons);
+		qt_random_props(qt_add(d, name, ts, pid), r);
 	}
 }
 
@@ -535,7 +537,7 @@ static void gen_data(struct qt_rng *r, struct qt_data *d, int nnames)
 	qt_data_init(d, 3 + (uint32_t)qt_int(r, 6));
 	qt_random_canon(d, r);
 	int nev = 1 + qt_int(r, 40);
-	gen_events(r, d, nnames, nev, 16);
+	gen_events(r, d, nnames, nev, 16, NULL, 0);
 }
 
 static const char *pick_name(struct qt_rng *r, const struct qt_data *d, bool allow_all)
@@ -828,16 +830,32 @@ static void gen_big_data(struct qt_rng *r, struct qt_data *d, int nnames)
 	qt_data_init(d, 20 + (uint32_t)qt_int(r, 200));
 	qt_random_canon(d, r);
 	int nev = (int)d->npersons * (1 + qt_int(r, 3));
-	gen_events(r, d, nnames, nev, 40);
+	gen_events(r, d, nnames, nev, 40, NULL, 0);
 }
 
+/* A person space big enough for the packed table of canonical ids
+ * (FS_PACKED_FROM), with the events of a few persons spread over it. */
+static void gen_wide_data(struct qt_rng *r, struct qt_data *d, int nnames)
+{
+	qt_data_init(d, 70000);
+	qt_random_canon(d, r);
+	uint32_t pids[150];
+	for (int i = 0; i < 150; i++)
+		pids[i] = (uint32_t)qt_int(r, 70000);
+	gen_events(r, d, nnames, 1000 + qt_int(r, 1000), 40, pids, 150);
+}
+
+enum { DATA_SMALL, DATA_BIG, DATA_WIDE };
+
 static void random_plain_sequential(uint64_t seed, int iterations, int nnames, int maxsteps,
-				    bool big)
+				    int data)
 {
 	struct qt_rng r = {seed};
 	for (int it = 0; it < iterations; it++) {
 		struct qt_data d;
-		if (big)
+		if (data == DATA_WIDE)
+			gen_wide_data(&r, &d, nnames);
+		else if (data == DATA_BIG)
 			gen_big_data(&r, &d, nnames);
 		else
 			gen_data(&r, &d, nnames);
@@ -857,10 +875,22 @@ Test(query_funnel, sequential_plain_matches_references)
 	static const unsigned threads[] = {0, 1, 2, 3, 7, 16};
 	for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
 		qt_threads = threads[i];
-		random_plain_sequential(201 + i, 400, 4, 4, false);
-		random_plain_sequential(211 + i, 300, 2, 5, false);
-		random_plain_sequential(221 + i, 40, 4, 4, true);
-		random_plain_sequential(231 + i, 40, 2, 3, true);
+		random_plain_sequential(201 + i, 400, 4, 4, DATA_SMALL);
+		random_plain_sequential(211 + i, 300, 2, 5, DATA_SMALL);
+		random_plain_sequential(221 + i, 40, 4, 4, DATA_BIG);
+		random_plain_sequential(231 + i, 40, 2, 3, DATA_BIG);
+	}
+	qt_threads = 0;
+}
+
+Test(query_funnel, sequential_wide_person_space)
+{
+	/* canonical ids from the packed table, on one thread and several */
+	static const unsigned threads[] = {1, 3};
+	for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+		qt_threads = threads[i];
+		random_plain_sequential(241 + i, 4, 4, 3, DATA_WIDE);
+		random_plain_sequential(251 + i, 4, 2, 3, DATA_WIDE);
 	}
 	qt_threads = 0;
 }
@@ -943,26 +973,9 @@ Test(query_funnel, sequential_memory_limit)
 		qt_add(&d, names[qt_int(&r, 3)], BASE + qt_int(&r, 100000),
 		       (uint32_t)qt_int(&r, 3000));
 	struct memsource *ms = qt_memsource(&d, &r);
-	const char *q = "{\"kind\":\"funnel\",\"steps\":[" ABC "],\"persons\":{\"step\":2}}";
-	bool failed = false, passed = false;
-	for (size_t lim = 1; lim < (64u << 20); lim *= 2) {
-		struct query_limits l = {.max_memory = lim, .threads = 3};
-		struct td_buf b;
-		td_buf_init(&b, 1 << 20);
-		char err[256];
-		int rc =
-		    query_run_limited(q, strlen(q), memsource_source(ms), &l, &b, err, sizeof(err));
-		if (rc) {
-			cr_assert_eq(rc, TD_ENOMEM, "%s", err);
-			cr_assert(strstr(err, "memory limit"), "%s", err);
-			cr_assert_eq(b.len, 0);
-			failed = true;
-		} else {
-			passed = true;
-		}
-		td_buf_release(&b);
-	}
-	cr_assert(failed && passed, "limits never/always enough");
+	qt_memory_limits(memsource_source(ms),
+			 "{\"kind\":\"funnel\",\"steps\":[" ABC "],\"persons\":{\"step\":2}}",
+			 64u << 20, 3);
 	memsource_free(ms);
 	qt_data_free(&d);
 }
