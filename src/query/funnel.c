@@ -1100,9 +1100,11 @@ static void write_persons(struct qctx *q, const struct funnel *f, const uint64_t
 {
 	struct qvec persons;
 	qvec_init(&persons, sizeof(uint32_t));
-	for (uint32_t p = 0; p < q->src->npersons; p++)
-		if (qbit(bits, p))
-			*(uint32_t *)qvec_push(&q->arena, &persons) = p;
+	size_t nw = ((size_t)q->src->npersons + 63) / 64;
+	for (size_t w = 0; w < nw; w++)
+		for (uint64_t x = bits[w]; x; x &= x - 1)
+			*(uint32_t *)qvec_push(&q->arena, &persons) =
+			    (uint32_t)(w * 64 + (size_t)__builtin_ctzll(x));
 	const uint32_t *pl = persons.p;
 	size_t total_p = persons.n;
 	qo_printf(q,
