@@ -29,38 +29,32 @@ struct fs_lookup {
 	int how;
 };
 
-/* Where the canonical id of stored id p (< np) is, if p was merged; else a
- * slot that is at hand. The index is masked, not branched on: merged ids
- * come at random. */
-static inline __attribute__((always_inline)) const uint32_t *canon_slot(struct fs_lookup l,
-									uint32_t p)
+/* Where the canonical id of stored id p (< np) is: its index in the table
+ * (0 when p was not merged), and bit 32 set when p was merged. No branch:
+ * merged ids come at random. */
+static inline __attribute__((always_inline)) uint64_t canon_code(struct fs_lookup l, uint32_t p)
 {
 	uint64_t word = l.moved[p >> 6];
-	uint32_t all = 0u - ((uint32_t)(word >> (p & 63)) & 1);
-	if (l.how == FS_CANON)
-		return &l.table[p & all];
-	uint64_t below = word & ((1ULL << (p & 63)) - 1);
-	return &l.table[(l.rank[p >> 6] + (uint32_t)__builtin_popcountll(below)) & all];
-}
-
-/* The canonical id of stored id p (< np). The slot is read whether p was
- * merged or not, and the choice made with a mask: with a ?:, compilers
- * read the slot only when p was merged, behind a branch that merged ids,
- * coming at random, would mispredict. */
-static inline __attribute__((always_inline)) uint32_t canon_of(struct fs_lookup l, uint32_t p)
-{
-	uint32_t c = *canon_slot(l, p), all = 0u - (uint32_t)is_moved(l.moved, p);
-	return (c & all) | (p & ~all);
+	uint32_t mb = (uint32_t)(word >> (p & 63)) & 1, i = p;
+	if (l.how == FS_PACKED)
+		i = l.rank[p >> 6] +
+		    (uint32_t)__builtin_popcountll(word & ((1ULL << (p & 63)) - 1));
+	return (uint64_t)mb << 32 | (i & (0u - mb));
 }
 
 /* Counts slice j's entries per bucket into j->off[b + 1], keeping their
- * canonical ids in w->canon. False when an id is out of range. */
+ * canonical ids in w->canon. False when an id is out of range. The rows'
+ * codes (canon_code()) are worked out FS_AHEAD rows ahead, when their slot
+ * is prefetched, and kept until the row's turn in a ring. The slot is read
+ * whether the row's id was merged or not, and the choice made with a mask:
+ * with a ?:, compilers read the slot only for merged ids, behind a branch
+ * that would mispredict. */
 static inline __attribute__((always_inline)) bool
 count_body(const struct fs_par *fp, struct fs_job *j, struct fs_worker *w, int how)
 {
 	const uint32_t *pid = j->c->pid;
 	const uint64_t *pass = j->pass;
-	uint64_t *cnt = j->off + 1;
+	uint64_t *cnt = j->off + 1, ring[FS_AHEAD];
 	uint32_t np = fp->np, *canon = w->canon;
 	unsigned shift = fp->shift;
 	struct fs_lookup l = {.moved = fp->moved,
@@ -68,18 +62,31 @@ count_body(const struct fs_par *fp, struct fs_job *j, struct fs_worker *w, int h
 			      .rank = fp->pk.rank,
 			      .how = how};
 	size_t k = 0, lo = j->lo, hi = j->hi;
+	for (size_t i = lo; l.moved && i < hi && i < lo + FS_AHEAD; i++) {
+		ring[i % FS_AHEAD] = canon_code(l, pid[i] < np ? pid[i] : 0);
+		__builtin_prefetch(&l.table[(uint32_t)ring[i % FS_AHEAD]]);
+	}
 	for (size_t i = lo; i < hi; i++) {
-		if (l.moved && i + FS_AHEAD < hi) {
-			uint32_t q = pid[i + FS_AHEAD];
-			__builtin_prefetch(canon_slot(l, q < np ? q : 0));
+		uint64_t code = 0;
+		if (l.moved) {
+			code = ring[i % FS_AHEAD];
+			if (i + FS_AHEAD < hi) {
+				uint32_t q = pid[i + FS_AHEAD];
+				uint64_t next = canon_code(l, q < np ? q : 0);
+				ring[i % FS_AHEAD] = next;
+				__builtin_prefetch(&l.table[(uint32_t)next]);
+			}
 		}
 		if (pass && !qbit(pass, i - lo))
 			continue;
 		uint32_t p = pid[i], c = p;
 		if (p >= np)
 			goto bad;
-		if (l.moved && (c = canon_of(l, p)) >= np)
-			goto bad;
+		if (l.moved) {
+			uint32_t t = l.table[(uint32_t)code], all = 0u - (uint32_t)(code >> 32);
+			if ((c = (t & all) | (p & ~all)) >= np)
+				goto bad;
+		}
 		canon[k++] = c;
 		cnt[c >> shift]++;
 		continue;
