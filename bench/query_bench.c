@@ -21,6 +21,7 @@
  *
  * Usage: query-bench [--events N] [--users U] [--days D] [--seed S]
  *                    [--runs R] [--threads T] [--chunk-rows C] [--query K]
+ *                    [--cache FILE]
  */
 #include "base/td.h"
 #include "base/timeutil.h"
@@ -344,6 +345,18 @@ bad:
 	return 0;
 }
 
+/* Every chunk of every name, for event "". */
+static void qb_index_all(struct qb_data *d)
+{
+	for (size_t i = 0; i < d->nnames; i++)
+		d->nall += d->names[i].nchunks;
+	d->all = td_malloc((d->nall ? d->nall : 1) * sizeof(*d->all));
+	size_t k = 0;
+	for (size_t i = 0; i < d->nnames; i++)
+		for (size_t c = 0; c < d->names[i].nchunks; c++)
+			d->all[k++] = d->names[i].chunks[c];
+}
+
 /* Canonical ids must be canonical themselves (a merge target is never merged). */
 static void qb_finish(struct qb_data *d)
 {
@@ -355,13 +368,7 @@ static void qb_finish(struct qb_data *d)
 			c = d->canonical[c];
 		d->canonical[p] = c;
 	}
-	for (size_t i = 0; i < d->nnames; i++)
-		d->nall += d->names[i].nchunks;
-	d->all = td_malloc((d->nall ? d->nall : 1) * sizeof(*d->all));
-	size_t k = 0;
-	for (size_t i = 0; i < d->nnames; i++)
-		for (size_t c = 0; c < d->names[i].nchunks; c++)
-			d->all[k++] = d->names[i].chunks[c];
+	qb_index_all(d);
 	free(d->slots);
 	free(d->hashes);
 	free(d->keys);
@@ -386,6 +393,210 @@ static void qb_free(struct qb_data *d)
 	}
 	free(d->all);
 	free(d->canonical);
+}
+
+/* ---- the data set cache (--cache FILE) ------------------------------ */
+
+/*
+ * Generating 100M events takes minutes; --cache FILE keeps the data set
+ * between runs. The file is for this machine only (native byte order):
+ *
+ *   "TDQBDATA"  u32 version  u64 seed  u64 events  u32 users  u32 days
+ *   i64 end_ms  u64 chunk_rows  u32 nnames  u32 npersons  u64 merges
+ *   per name:   u32 length, the name, u64 rows, u64 chunks,
+ *               per chunk: u64 n, n x i64 ts, n x u32 pid
+ *   npersons x u32 canonical
+ *   u64 XXH3-64 of every byte before it
+ *
+ * A file written with other options is replaced; a damaged one is an error.
+ */
+#define QB_CACHE_MAGIC	 "TDQBDATA"
+#define QB_CACHE_VERSION 1u
+
+struct qb_file {
+	FILE *f;
+	XXH3_state_t *h;
+	bool ok;
+};
+
+static void qb_put(struct qb_file *w, const void *p, size_t n)
+{
+	if (w->ok && n && fwrite(p, 1, n, w->f) != n)
+		w->ok = false;
+	XXH3_64bits_update(w->h, p, n);
+}
+
+static void qb_get(struct qb_file *r, void *p, size_t n)
+{
+	if (r->ok && n && fread(p, 1, n, r->f) != n)
+		r->ok = false;
+	if (r->ok)
+		XXH3_64bits_update(r->h, p, n);
+}
+
+/* The header fields that must match, in file order. */
+struct qb_cache_head {
+	char magic[8];
+	uint32_t version;
+	uint64_t seed, events;
+	uint32_t users, days;
+	int64_t end_ms;
+	uint64_t chunk_rows;
+};
+
+static void qb_cache_head(struct qb_cache_head *h, const struct demo_options *o, size_t chunk)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, QB_CACHE_MAGIC, 8);
+	h->version = QB_CACHE_VERSION;
+	h->seed = o->seed;
+	h->events = o->events;
+	h->users = o->users;
+	h->days = o->days;
+	h->end_ms = o->end_ms;
+	h->chunk_rows = chunk;
+}
+
+/* The header's fields in file order: their addresses in h and their sizes. */
+#define QB_HEAD_FIELDS 8
+static void qb_head_fields(struct qb_cache_head *h, void **p, size_t *n)
+{
+	void *ps[QB_HEAD_FIELDS] = {h->magic,  &h->version, &h->seed,	&h->events,
+				    &h->users, &h->days,    &h->end_ms, &h->chunk_rows};
+	size_t ns[QB_HEAD_FIELDS] = {8, 4, 8, 8, 4, 4, 8, 8};
+	memcpy(p, ps, sizeof(ps));
+	memcpy(n, ns, sizeof(ns));
+}
+
+static void qb_put_head(struct qb_file *w, struct qb_cache_head *h)
+{
+	void *p[QB_HEAD_FIELDS];
+	size_t n[QB_HEAD_FIELDS];
+	qb_head_fields(h, p, n);
+	for (int i = 0; i < QB_HEAD_FIELDS; i++)
+		qb_put(w, p[i], n[i]);
+}
+
+static void qb_get_head(struct qb_file *r, struct qb_cache_head *h)
+{
+	void *p[QB_HEAD_FIELDS];
+	size_t n[QB_HEAD_FIELDS];
+	memset(h, 0, sizeof(*h));
+	qb_head_fields(h, p, n);
+	for (int i = 0; i < QB_HEAD_FIELDS; i++)
+		qb_get(r, p[i], n[i]);
+}
+
+/* Writes the data set to path (through path.tmp, renamed when complete). */
+static int qb_cache_write(const struct qb_data *d, const struct demo_options *o, const char *path)
+{
+	char tmp[4096];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -1;
+	struct qb_file w = {.f = fopen(tmp, "wb"), .h = XXH3_createState(), .ok = true};
+	if (!w.f || !w.h) {
+		if (w.f)
+			fclose(w.f);
+		XXH3_freeState(w.h);
+		return -1;
+	}
+	XXH3_64bits_reset(w.h);
+	struct qb_cache_head h;
+	qb_cache_head(&h, o, d->chunk_rows);
+	qb_put_head(&w, &h);
+	uint32_t nn = (uint32_t)d->nnames;
+	qb_put(&w, &nn, 4);
+	qb_put(&w, &d->npersons, 4);
+	qb_put(&w, &d->merges, 8);
+	for (size_t i = 0; i < d->nnames; i++) {
+		const struct qb_name *nm = &d->names[i];
+		uint32_t len = (uint32_t)nm->len;
+		uint64_t nchunks = nm->nchunks;
+		qb_put(&w, &len, 4);
+		qb_put(&w, nm->name, len);
+		qb_put(&w, &nm->rows, 8);
+		qb_put(&w, &nchunks, 8);
+		for (size_t c = 0; c < nm->nchunks; c++) {
+			uint64_t n = nm->chunks[c].n;
+			qb_put(&w, &n, 8);
+			qb_put(&w, nm->chunks[c].ts, n * sizeof(int64_t));
+			qb_put(&w, nm->chunks[c].pid, n * sizeof(uint32_t));
+		}
+	}
+	qb_put(&w, d->canonical, (size_t)d->npersons * sizeof(uint32_t));
+	uint64_t sum = XXH3_64bits_digest(w.h);
+	qb_put(&w, &sum, 8);
+	XXH3_freeState(w.h);
+	if (fclose(w.f) != 0 || !w.ok || rename(tmp, path) != 0) {
+		remove(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads the data set from path: 1 when there is none for these options
+ * (no file, or one written with others), 0 when loaded, -1 when damaged. */
+static int qb_cache_read(struct qb_data *d, const struct demo_options *o, const char *path)
+{
+	struct qb_file r = {.f = fopen(path, "rb"), .h = XXH3_createState(), .ok = true};
+	if (!r.f || !r.h) {
+		if (r.f)
+			fclose(r.f);
+		XXH3_freeState(r.h);
+		return 1;
+	}
+	XXH3_64bits_reset(r.h);
+	struct qb_cache_head want, got;
+	qb_cache_head(&want, o, d->chunk_rows);
+	qb_get_head(&r, &got);
+	int rc = -1;
+	if (!r.ok || memcmp(&want, &got, sizeof(want)) != 0) {
+		rc = 1;
+		goto out;
+	}
+	uint32_t nn = 0;
+	qb_get(&r, &nn, 4);
+	qb_get(&r, &d->npersons, 4);
+	qb_get(&r, &d->merges, 8);
+	for (uint32_t i = 0; r.ok && i < nn; i++) {
+		uint32_t len = 0;
+		char name[QB_NAME_LEN];
+		uint64_t rows = 0, nchunks = 0;
+		qb_get(&r, &len, 4);
+		if (!r.ok || len >= QB_NAME_LEN)
+			goto out;
+		qb_get(&r, name, len);
+		qb_get(&r, &rows, 8);
+		qb_get(&r, &nchunks, 8);
+		struct qb_name *nm = r.ok ? qb_name_of(d, name, len) : NULL;
+		if (!nm)
+			goto out;
+		nm->rows = rows;
+		for (uint64_t c = 0; r.ok && c < nchunks; c++) {
+			uint64_t n = 0;
+			qb_get(&r, &n, 8);
+			if (!r.ok || n == 0 || n > QB_MAX_CHUNK)
+				goto out;
+			nm->ts = td_malloc(n * sizeof(int64_t));
+			nm->pid = td_malloc(n * sizeof(uint32_t));
+			nm->n = n;
+			qb_get(&r, nm->ts, n * sizeof(int64_t));
+			qb_get(&r, nm->pid, n * sizeof(uint32_t));
+			qb_seal(d, nm);
+			d->events += n;
+		}
+	}
+	d->canonical = td_malloc(((size_t)d->npersons + 1) * sizeof(uint32_t));
+	qb_get(&r, d->canonical, (size_t)d->npersons * sizeof(uint32_t));
+	uint64_t want_sum = XXH3_64bits_digest(r.h), sum = 0;
+	if (r.ok && fread(&sum, 1, 8, r.f) == 8 && sum == want_sum) {
+		qb_index_all(d);
+		rc = 0;
+	}
+out:
+	fclose(r.f);
+	XXH3_freeState(r.h);
+	return rc;
 }
 
 /* ---- running the queries -------------------------------------------- */
@@ -538,11 +749,14 @@ int main(int argc, char **argv)
 	o.seed = 1;
 	o.end_ms = QB_END_MS;
 	uint64_t runs = 3, threads = 0, chunk = QB_DEF_CHUNK, only = 0;
+	const char *cache = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t x;
 		int rc = 0;
-		if (strcmp(a, "--events") == 0 && !(rc = qb_arg(a, v, 1, 10000000000ull, &x)))
+		if (strcmp(a, "--cache") == 0 && v)
+			cache = v;
+		else if (strcmp(a, "--events") == 0 && !(rc = qb_arg(a, v, 1, 10000000000ull, &x)))
 			o.events = x;
 		else if (strcmp(a, "--users") == 0 && !(rc = qb_arg(a, v, 1, DEMO_MAX_USERS, &x)))
 			o.users = (uint32_t)x;
@@ -565,7 +779,7 @@ int main(int argc, char **argv)
 				fprintf(stderr,
 					"usage: query-bench [--events N] [--users U] [--days D] "
 					"[--seed S] [--runs R] [--threads T] [--chunk-rows C] "
-					"[--query 1-4]\n");
+					"[--query 1-4] [--cache FILE]\n");
 			return 2;
 		}
 		i++;
@@ -573,18 +787,30 @@ int main(int argc, char **argv)
 	struct qb_data *d = td_calloc(1, sizeof(*d));
 	d->chunk_rows = chunk;
 	clock_gettime(CLOCK_MONOTONIC, &d->started);
-	fprintf(stderr,
-		"query-bench: generating %" PRIu64 " events, %u users, %u days, seed %" PRIu64
-		" (progress every 10M)\n",
-		o.events, o.users, o.days, o.seed);
-	struct qb_emit em = {.d = d, .total = o.events};
-	int rc = demo_generate(&o, qb_emit_line, &em);
-	if (rc) {
-		fprintf(stderr, "query-bench: cannot generate: %s\n", td_strerror(rc));
+	int rc = cache ? qb_cache_read(d, &o, cache) : 1;
+	if (rc < 0) {
+		fprintf(stderr, "query-bench: %s is damaged or truncated: delete it\n", cache);
 		return 1;
 	}
-	qb_finish(d);
-	qb_progress(d, o.events);
+	if (rc == 0)
+		fprintf(stderr, "query-bench: data set read from %s\n", cache);
+	if (rc) {
+		fprintf(stderr,
+			"query-bench: generating %" PRIu64
+			" events, %u users, %u days, seed %" PRIu64 " (progress every 10M)\n",
+			o.events, o.users, o.days, o.seed);
+		struct qb_emit em = {.d = d, .total = o.events};
+		rc = demo_generate(&o, qb_emit_line, &em);
+		if (rc) {
+			fprintf(stderr, "query-bench: cannot generate: %s\n", td_strerror(rc));
+			return 1;
+		}
+		qb_finish(d);
+		qb_progress(d, o.events);
+		if (cache && qb_cache_write(d, &o, cache) != 0)
+			fprintf(stderr, "query-bench: cannot write %s (going on without it)\n",
+				cache);
+	}
 	if (d->parse_errors)
 		fprintf(stderr, "query-bench: %d lines could not be read\n", d->parse_errors);
 	printf("data: %" PRIu64 " events, %zu event names, %zu chunks, %u person ids (%" PRIu64

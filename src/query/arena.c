@@ -2,6 +2,14 @@
  * arena.c - the per-query arena (h2o's mem pool habit): small allocations
  * are carved from 64 KB slabs, big ones get a block of their own so that
  * growable arrays can be resized and freed early. qa_release() frees all.
+ *
+ * Blocks of 4 MB and more outlive their query: freed ones are kept (up to
+ * QA_KEEP bytes in all, for the whole process) and handed to the next big
+ * allocation they fit. A fresh one costs a page fault per 2 MB page, each
+ * zeroing its page (and compacting memory first when it is fragmented):
+ * for a query that fills a few hundred MB once, that was a fifth of its
+ * time. Kept blocks are given back lazily (MADV_FREE): the kernel reclaims
+ * them under memory pressure, and reuses without a fault what it did not.
  */
 #include "query/query_int.h"
 
@@ -14,14 +22,72 @@
 #define QA_SLAB	     (64 * 1024)
 #define QA_SMALL     (8 * 1024) /* larger requests get their own block */
 #define QA_ALIGN     16
-#define QA_HUGE	     (4u << 20) /* blocks this big ask for 2 MB pages */
+#define QA_HUGE	     (4u << 20) /* blocks this big ask for 2 MB pages, and are kept */
 #define QA_HUGE_PAGE (2u << 20)
+#define QA_KEEP	     ((size_t)1 << 30) /* most bytes of freed blocks kept */
 
 struct qa_block {
 	struct qa_block *next, *prev;
 	size_t size, used;
+	size_t cap; /* bytes of data the block has room for (>= size) */
 	_Alignas(QA_ALIGN) unsigned char data[];
 };
+
+/* Freed big blocks, for any query of the process. */
+static pthread_mutex_t qa_keep_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct qa_block *qa_kept; /* linked by next */
+static size_t qa_kept_bytes;
+
+static bool is_huge(const struct qa_block *b)
+{
+	return sizeof(*b) + b->cap >= QA_HUGE;
+}
+
+/* The smallest kept block with room for n bytes of data, if it is not more
+ * than four times too big (then a fresh one serves better). */
+static struct qa_block *keep_take(size_t n)
+{
+	pthread_mutex_lock(&qa_keep_lock);
+	struct qa_block **best = NULL;
+	for (struct qa_block **p = &qa_kept; *p; p = &(*p)->next)
+		if ((*p)->cap >= n && (!best || (*p)->cap < (*best)->cap))
+			best = p;
+	struct qa_block *b = NULL;
+	if (best && (*best)->cap / 4 <= n) {
+		b = *best;
+		*best = b->next;
+		qa_kept_bytes -= sizeof(*b) + b->cap;
+	}
+	pthread_mutex_unlock(&qa_keep_lock);
+	return b;
+}
+
+/* Keeps a freed huge block if there is room; false when the caller must
+ * free it. */
+static bool keep_put(struct qa_block *b)
+{
+	size_t total = sizeof(*b) + b->cap;
+	pthread_mutex_lock(&qa_keep_lock);
+	bool room = qa_kept_bytes + total <= QA_KEEP;
+	if (room) {
+#ifdef MADV_FREE
+		/* the header's page stays: it is written just below */
+		size_t skip = QA_HUGE_PAGE;
+		madvise((unsigned char *)b + skip, total - skip, MADV_FREE);
+#endif
+		b->next = qa_kept;
+		qa_kept = b;
+		qa_kept_bytes += total;
+	}
+	pthread_mutex_unlock(&qa_keep_lock);
+	return room;
+}
+
+static void block_free(struct qa_block *b)
+{
+	if (!is_huge(b) || !keep_put(b))
+		free(b);
+}
 
 void qa_init(struct qarena *a, jmp_buf *oom)
 {
@@ -38,7 +104,7 @@ static void free_list(struct qa_block *b)
 {
 	while (b) {
 		struct qa_block *next = b->next;
-		free(b);
+		block_free(b);
 		b = next;
 	}
 }
@@ -59,18 +125,28 @@ static void *oom(struct qarena *a)
 	abort();
 }
 
-/* Memory for a big block. Big blocks ask for transparent huge pages: a
- * query fills its big arrays once, and with 4 KB pages the page faults (one
- * per 4 KB, each zeroing its page) cost more than the work on them. */
-static void *sys_alloc(size_t n)
+/* A big block with room for n bytes of data (NULL when out of memory).
+ * Huge ones are kept ones, or ask for transparent huge pages: a query fills
+ * its big arrays once, and with 4 KB pages the page faults (one per 4 KB,
+ * each zeroing its page) cost more than the work on them. */
+static struct qa_block *block_alloc(size_t n)
 {
-	if (n < QA_HUGE)
-		return td_try_malloc(n);
-	size_t r = (n + QA_HUGE_PAGE - 1) & ~(size_t)(QA_HUGE_PAGE - 1);
-	void *p = aligned_alloc(QA_HUGE_PAGE, r);
-	if (p)
-		madvise(p, r, MADV_HUGEPAGE); /* advice only: failure is harmless */
-	return p;
+	struct qa_block *b;
+	if (sizeof(*b) + n < QA_HUGE) {
+		b = td_try_malloc(sizeof(*b) + n);
+		if (b)
+			b->cap = n;
+		return b;
+	}
+	if ((b = keep_take(n)))
+		return b;
+	size_t r = (sizeof(*b) + n + QA_HUGE_PAGE - 1) & ~(size_t)(QA_HUGE_PAGE - 1);
+	b = aligned_alloc(QA_HUGE_PAGE, r);
+	if (!b)
+		return NULL;
+	madvise(b, r, MADV_HUGEPAGE); /* advice only: failure is harmless */
+	b->cap = r - sizeof(*b);
+	return b;
 }
 
 /* Accounts for n more bytes; false when past the limit. Caller holds lock. */
@@ -110,7 +186,7 @@ static struct qa_block *try_big_block(struct qarena *a, size_t n)
 	pthread_mutex_unlock(&a->lock);
 	if (!ok)
 		return NULL;
-	struct qa_block *b = sys_alloc(sizeof(*b) + n);
+	struct qa_block *b = n > SIZE_MAX - sizeof(*b) - QA_HUGE_PAGE ? NULL : block_alloc(n);
 	pthread_mutex_lock(&a->lock);
 	if (!b) {
 		a->used -= n;
@@ -143,6 +219,7 @@ void *qa_alloc(struct qarena *a, size_t n)
 		if (!fresh)
 			return oom(a);
 		fresh->size = QA_SLAB;
+		fresh->cap = QA_SLAB;
 		fresh->used = 0;
 		fresh->prev = NULL;
 		fresh->next = NULL;
@@ -232,7 +309,16 @@ void *qa_try_big_realloc(struct qarena *a, void *p, size_t n)
 		a->used -= b->size - n;
 	unlink_big(a, b);
 	pthread_mutex_unlock(&a->lock);
-	struct qa_block *nb = td_try_realloc(b, sizeof(*b) + (n ? n : 1));
+	struct qa_block *nb;
+	if (n <= b->cap) {
+		nb = b;
+	} else if (sizeof(*b) + n < QA_HUGE) {
+		if ((nb = td_try_realloc(b, sizeof(*b) + n)))
+			nb->cap = n;
+	} else if ((nb = block_alloc(n))) {
+		memcpy(nb->data, b->data, b->size);
+		block_free(b);
+	}
 	pthread_mutex_lock(&a->lock);
 	if (!nb) {
 		/* still ours, at its old size: put it back so qa_release() frees it */
@@ -263,7 +349,7 @@ void qa_big_free(struct qarena *a, void *p)
 	a->used -= b->size;
 	unlink_big(a, b);
 	pthread_mutex_unlock(&a->lock);
-	free(b);
+	block_free(b);
 }
 
 void qvec_init(struct qvec *v, size_t item_size)

@@ -373,6 +373,13 @@ static void place_task(void *arg, size_t ji, unsigned worker)
 
 /* ---- per-person automata -------------------------------------------- */
 
+/* Whether a chain from `from` may reach `to` (from <= to), even for times
+ * more than INT64_MAX apart. */
+static inline bool within(const struct funnel *f, int64_t from, int64_t to)
+{
+	return (uint64_t)to - (uint64_t)from <= (uint64_t)f->window;
+}
+
 /* windowFunnel default mode, plus exclusions. has[k]: some chain reached
  * step k+1 and may still be extended; start[k]: the latest start among such
  * chains (starts only grow, so the latest is the best for the window);
@@ -402,7 +409,7 @@ static void walk_sequential(const struct funnel *f, const struct fentry *e, size
 				start[0] = at[0] = t;
 				if (r->level < 1)
 					r->level = 1;
-			} else if (has[s - 1] && t - start[s - 1] <= f->window) {
+			} else if (has[s - 1] && within(f, start[s - 1], t)) {
 				if (r->level < s + 1) {
 					/* first time step s+1 is reached */
 					r->time[s] = t - at[s - 1];
@@ -463,9 +470,9 @@ static void walk_strict(const struct funnel *f, const struct fentry *e, size_t n
 					r->level = 1;
 				continue;
 			}
-			bool same = cu[s - 1] && t - cs[s - 1] <= f->window;
+			bool same = cu[s - 1] && within(f, cs[s - 1], t);
 			bool back = have_prev && pv[s - 1] && !((between >> (s - 1)) & 1) &&
-				    t - ps[s - 1] <= f->window;
+				    within(f, ps[s - 1], t);
 			if (!same && !back)
 				continue;
 			cu[s] = true;
@@ -509,7 +516,7 @@ static void walk_any(const struct funnel *f, const struct fentry *e, size_t n, s
 	for (size_t lo = 0, hi = 0; hi < m; hi++) {
 		for (int s = 0; s < N; s++)
 			count[s] += (mmask[hi] >> s) & 1;
-		while (mts[hi] - mts[lo] > f->window) {
+		while (!within(f, mts[lo], mts[hi])) {
 			for (int s = 0; s < N; s++)
 				count[s] -= (mmask[lo] >> s) & 1;
 			lo++;
@@ -651,15 +658,55 @@ static int64_t select_k(int64_t *v, size_t n, size_t k)
 	return v[kk];
 }
 
-/* Median (mean of the two middle values for even n); v is reordered. */
-static double median_i64(int64_t *v, size_t n)
+#define F_HIST_FROM 4096 /* values from which the median takes the bins first */
+
+/* Median (mean of the two middle values for even n); v is reordered. Many
+ * values: a histogram of bins (hist, or one made here; values >= 0) finds
+ * the bins of the two middle ones, and only the values of those bins are
+ * selected among (quickselect over all of them would mispredict a branch on
+ * every other value). */
+static double median_i64(int64_t *v, size_t n, const uint64_t *hist)
 {
-	int64_t hi = select_k(v, n, n / 2);
-	if (n % 2)
+	size_t r2 = n / 2, r1 = (n - 1) / 2; /* ranks of the middle values */
+	uint64_t own[QFUNNEL_BINS];
+	bool negative = false;
+	if (n >= F_HIST_FROM && !hist) {
+		memset(own, 0, sizeof(own));
+		for (size_t i = 0; i < n && !negative; i++) {
+			negative = v[i] < 0;
+			own[qfunnel_bin((uint64_t)v[i])]++;
+		}
+		hist = own;
+	}
+	if (n >= F_HIST_FROM && !negative) {
+		size_t below = 0, b1 = 0;
+		while (below + hist[b1] <= r1)
+			below += hist[b1++];
+		size_t b2 = b1, upto = below + hist[b1];
+		while (upto <= r2)
+			upto += hist[++b2];
+		/* the values of bins b1..b2: [lo, hi] */
+		uint64_t lo = qfunnel_bin_min((unsigned)b1);
+		uint64_t hi =
+		    b2 + 1 < QFUNNEL_BINS ? qfunnel_bin_min((unsigned)b2 + 1) - 1 : UINT64_MAX;
+		size_t m = 0;
+		for (size_t i = 0; i < n; i++) {
+			if ((uint64_t)v[i] - lo <= hi - lo) {
+				int64_t t = v[m];
+				v[m++] = v[i];
+				v[i] = t;
+			}
+		}
+		n = m;
+		r1 -= below;
+		r2 -= below;
+	}
+	int64_t hi = select_k(v, n, r2);
+	if (r1 == r2)
 		return (double)hi;
-	/* the other middle value: the largest of the lower half */
+	/* the other middle value: the largest below rank r2 */
 	int64_t lo = v[0];
-	for (size_t i = 1; i < n / 2; i++)
+	for (size_t i = 1; i < r2; i++)
 		if (v[i] > lo)
 			lo = v[i];
 	return ((double)lo + (double)hi) / 2;
@@ -669,6 +716,7 @@ static double median_i64(int64_t *v, size_t n)
 struct fgroups {
 	int64_t *ms;
 	uint32_t *start;
+	const uint64_t *hist; /* NULL, or per key the values by qfunnel_bin() */
 };
 
 static void group_times(struct qctx *q, const struct ftime *t, size_t n, size_t nkeys,
@@ -678,6 +726,7 @@ static void group_times(struct qctx *q, const struct ftime *t, size_t n, size_t 
 	for (size_t i = 0; i < n; i++)
 		key[i] = t[i].key;
 	uint32_t *perm = q_by_key(q, key, n, nkeys, &g->start);
+	g->hist = NULL;
 	g->ms = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(int64_t));
 	for (size_t i = 0; i < n; i++)
 		g->ms[i] = t[perm[i]].ms;
@@ -706,7 +755,8 @@ static void write_steps(struct qctx *q, const struct funnel *f, const uint64_t *
 			double sum = 0;
 			for (size_t i = a; i < b; i++)
 				sum += (double)g->ms[i];
-			qo_num(q, median_i64(g->ms + a, b - a));
+			const uint64_t *h = g->hist ? g->hist + (base + s) * QFUNNEL_BINS : NULL;
+			qo_num(q, median_i64(g->ms + a, b - a, h));
 			qo_raw(q, ",\"mean_ms\":");
 			qo_num(q, sum / (double)(b - a));
 		} else {
@@ -1036,6 +1086,64 @@ static int step2_persons(struct qctx *q, struct funnel *f, struct fpar *fp, uint
 	return 0;
 }
 
+/* The start of the result, up to the overall steps. */
+static void write_head(struct qctx *q, const struct funnel *f)
+{
+	static const char *const order_names[] = {"sequential", "strict", "any"};
+	qo_raw(q, "{\"kind\":\"funnel\",\"order\":");
+	qo_str(q, order_names[f->order]);
+	qo_printf(q, ",\"window_ms\":%lld,\"steps\":", (long long)f->window);
+}
+
+/* The persons list: the set bits of `bits` (canonical ids), paged. */
+static void write_persons(struct qctx *q, const struct funnel *f, const uint64_t *bits)
+{
+	struct qvec persons;
+	qvec_init(&persons, sizeof(uint32_t));
+	size_t nw = ((size_t)q->src->npersons + 63) / 64;
+	for (size_t w = 0; w < nw; w++)
+		for (uint64_t x = bits[w]; x; x &= x - 1)
+			*(uint32_t *)qvec_push(&q->arena, &persons) =
+			    (uint32_t)(w * 64 + (size_t)__builtin_ctzll(x));
+	const uint32_t *pl = persons.p;
+	size_t total_p = persons.n;
+	qo_printf(q,
+		  ",\"persons\":{\"step\":%lld,\"dropped\":%s,\"offset\":%lld,\"limit\":%lld,"
+		  "\"total\":%zu,\"pids\":[",
+		  (long long)f->p_step, f->p_dropped ? "true" : "false", (long long)f->p_offset,
+		  (long long)f->p_limit, total_p);
+	for (size_t i = (size_t)f->p_offset, k = 0; i < total_p && k < (size_t)f->p_limit; i++, k++)
+		qo_printf(q, "%s%u", k ? "," : "", pl[i]);
+	qo_raw(q, "]}");
+	qa_big_free(&q->arena, persons.p);
+}
+
+/* Order "sequential" without exclusions or breakdown: funnel_seq.c's path.
+ * Returns QFUNNEL_SEQ_UNSUITABLE when the general path must run instead. */
+static int run_sequential(struct qctx *q, const struct funnel *f)
+{
+	struct qfunnel_seq fs = {.steps = f->steps,
+				 .nsteps = f->nsteps,
+				 .window = f->window,
+				 .p_step = f->p_step,
+				 .p_dropped = f->p_dropped};
+	if (f->want_persons) {
+		size_t nw = ((size_t)q->src->npersons + 63) / 64;
+		fs.persons = qa_big_realloc(&q->arena, NULL, (nw ? nw : 1) * sizeof(uint64_t));
+		memset(fs.persons, 0, (nw ? nw : 1) * sizeof(uint64_t));
+	}
+	int rc = qfunnel_seq(q, &fs);
+	if (rc)
+		return rc;
+	struct fgroups g = {.ms = fs.ms, .start = fs.start, .hist = fs.hist};
+	write_head(q, f);
+	write_steps(q, f, fs.count, &g, 0);
+	if (f->want_persons)
+		write_persons(q, f, fs.persons);
+	qo_raw(q, "}");
+	return 0;
+}
+
 /* Average entries per person bucket: the bucket's entries (16 bytes each,
  * twice over while sorting) stay well inside a core's cache. */
 #define F_BUCKET_ENTRIES 8192
@@ -1045,6 +1153,9 @@ int query_funnel(struct qctx *q)
 	struct funnel *f = qa_calloc(&q->arena, 1, sizeof(*f));
 	int rc = parse(q, f);
 	if (rc)
+		return rc;
+	if (f->order == ORDER_SEQUENTIAL && !f->nexcl && !f->bd_path &&
+	    (rc = run_sequential(q, f)) != QFUNNEL_SEQ_UNSUITABLE)
 		return rc;
 	qintern_init(&f->intern);
 	struct qvec jobs;
@@ -1173,12 +1284,6 @@ int query_funnel(struct qctx *q)
 		nt_done += fp.w[t].ntimes;
 		qa_big_free(&q->arena, fp.w[t].times);
 	}
-	struct qvec persons;
-	qvec_init(&persons, sizeof(uint32_t));
-	if (fp.persons)
-		for (uint32_t p = 0; p < np; p++)
-			if (qbit(fp.persons, p))
-				*(uint32_t *)qvec_push(&q->arena, &persons) = p;
 	/* overall: all slots together */
 	uint64_t total[QUERY_MAX_STEPS] = {0};
 	for (size_t sl = 0; sl < nslots; sl++)
@@ -1195,10 +1300,7 @@ int query_funnel(struct qctx *q)
 	group_times(q, all, nt, (size_t)N, &g_all);
 	qa_big_free(&q->arena, all);
 
-	static const char *const order_names[] = {"sequential", "strict", "any"};
-	qo_raw(q, "{\"kind\":\"funnel\",\"order\":");
-	qo_str(q, order_names[f->order]);
-	qo_printf(q, ",\"window_ms\":%lld,\"steps\":", (long long)f->window);
+	write_head(q, f);
 	write_steps(q, f, total, &g_all, 0);
 
 	if (f->bd_path) {
@@ -1246,20 +1348,8 @@ int query_funnel(struct qctx *q)
 		qo_raw(q, "]");
 	}
 
-	if (f->want_persons) {
-		const uint32_t *pl = persons.p;
-		size_t total_p = persons.n;
-		qo_printf(
-		    q,
-		    ",\"persons\":{\"step\":%lld,\"dropped\":%s,\"offset\":%lld,\"limit\":%lld,"
-		    "\"total\":%zu,\"pids\":[",
-		    (long long)f->p_step, f->p_dropped ? "true" : "false", (long long)f->p_offset,
-		    (long long)f->p_limit, total_p);
-		for (size_t i = (size_t)f->p_offset, k = 0; i < total_p && k < (size_t)f->p_limit;
-		     i++, k++)
-			qo_printf(q, "%s%u", k ? "," : "", pl[i]);
-		qo_raw(q, "]}");
-	}
+	if (f->want_persons)
+		write_persons(q, f, fp.persons);
 	qo_raw(q, "}");
 	return 0;
 }

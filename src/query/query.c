@@ -33,6 +33,16 @@ int qerr_code(struct qctx *q, int code, const char *fmt, ...)
 	return code;
 }
 
+int qerr_nomem(struct qctx *q)
+{
+	if (q->arena.limit)
+		return qerr_code(q, TD_ENOMEM,
+				 "query: needs more than its memory limit of %zu bytes "
+				 "(narrow the date range or the events)",
+				 q->arena.limit);
+	return qerr_code(q, TD_ENOMEM, "query: not enough memory to run this query");
+}
+
 int qerr_pid(struct qctx *q, uint32_t pid)
 {
 	return qerr_code(q, TD_ECORRUPT,
@@ -122,14 +132,8 @@ static int run(struct qctx *q)
  * setjmp() would leave indeterminate is read after the jump. */
 static int run_guarded(struct qctx *q)
 {
-	if (setjmp(q->oom)) {
-		if (q->arena.limit)
-			return qerr_code(q, TD_ENOMEM,
-					 "query: needs more than its memory limit of %zu bytes "
-					 "(narrow the date range or the events)",
-					 q->arena.limit);
-		return qerr_code(q, TD_ENOMEM, "query: not enough memory to run this query");
-	}
+	if (setjmp(q->oom))
+		return qerr_nomem(q);
 	return run(q);
 }
 

@@ -193,6 +193,8 @@ static inline int qperson(const struct qctx *q, uint32_t pid, uint32_t *out)
 	return 0;
 }
 int qerr_pid(struct qctx *q, uint32_t pid);
+/* TD_ENOMEM, with a message that names the query's memory limit if it has one. */
+int qerr_nomem(struct qctx *q);
 
 /* ---- JSON helpers (parse.c) ----------------------------------------- */
 
@@ -409,6 +411,17 @@ int qmark_pids(uint32_t np, const struct qspan *sp, size_t n, int64_t from, int6
 /* Bitmap of the ids whose canonical person is another (computed once per
  * query, arena memory); NULL when the source has no canonical[]. */
 const uint64_t *qcanon_moved(struct qctx *q);
+/* canonical[] of the merged ids only, packed: the canonical id of merged
+ * id p is dense[rank[p / 64] + (bits of moved[p / 64] below p)]. A table the
+ * size of the merged ids, not of the person space, stays in the last-level
+ * cache when rows look their ids up at random. Arena memory. */
+struct qcanon_packed {
+	const uint64_t *moved; /* qcanon_moved() */
+	uint32_t *rank;	       /* per word of moved: merged ids in the words before */
+	uint32_t *dense;
+};
+/* Fills *pk from qcanon_moved() (the source must have canonical[]). */
+void qcanon_pack(struct qctx *q, struct qcanon_packed *pk);
 /* ORs into out the canonical persons of the ids set in raw (nw words) and
  * clears raw. Safe in parallel tasks. TD_ECORRUPT (*bad = the id) when a
  * canonical id is out of range. */
@@ -439,6 +452,59 @@ unsigned qpar_threads(const struct qctx *q, uint64_t rows);
  * tasks may do. */
 void qpar_for(unsigned nthreads, size_t ntasks, void (*task)(void *arg, size_t i, unsigned worker),
 	      void *arg);
+
+/* ---- funnel conversion times (funnel.c, funnel_seq.c) ------------------ */
+
+/* Bins of non-negative values, ordered like the values, each holding values
+ * within about 6% of each other (a float with 4 bits of mantissa): the
+ * median of many conversion times is selected among the values of the
+ * middle bins only. */
+#define QFUNNEL_BINS 976
+
+static inline unsigned qfunnel_bin(uint64_t v)
+{
+	if (v < 16)
+		return (unsigned)v;
+	unsigned e = 63 - (unsigned)__builtin_clzll(v);
+	return ((e - 3) << 4) | (unsigned)((v >> (e - 4)) & 15);
+}
+
+/* The smallest value of bin b. */
+static inline uint64_t qfunnel_bin_min(unsigned b)
+{
+	if (b < 16)
+		return b;
+	return (uint64_t)(16 | (b & 15)) << ((b >> 4) - 1);
+}
+
+/* ---- sequential funnels without exclusions or breakdown (funnel_seq.c) */
+
+/* The common funnel, computed by its own path: what funnel.c asks for and
+ * what it gets back. */
+struct qfunnel_seq {
+	const struct qsel *steps; /* nsteps (2..QUERY_MAX_STEPS) selectors */
+	int nsteps;
+	int64_t window;
+	/* NULL, or a zeroed bitmap of npersons bits that receives the persons
+	 * listed: level >= p_step, or level == p_step - 1 when p_dropped */
+	uint64_t *persons;
+	int64_t p_step;
+	bool p_dropped;
+	/* results, in the arena */
+	uint64_t count[QUERY_MAX_STEPS]; /* persons at step s + 1 */
+	int64_t *ms;	 /* times to convert to step s + 1 at ms[start[s]..start[s + 1]) */
+	uint32_t *start; /* nsteps + 1 offsets (step 0 has none) */
+	uint64_t *hist;	 /* step s's times by qfunnel_bin() at hist[s * QFUNNEL_BINS + bin] */
+};
+
+/* Returned by qfunnel_seq() when the rows do not fit its entries (times more
+ * than about a century apart): the caller takes the general path. */
+#define QFUNNEL_SEQ_UNSUITABLE 1
+
+/* Runs a sequential funnel without exclusions or breakdown over the query's
+ * range and global filters. Returns 0, QFUNNEL_SEQ_UNSUITABLE, or an error
+ * with its message set (TD_ECORRUPT, TD_ENOMEM, a column() error). */
+int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs);
 
 /* ---- kinds ---------------------------------------------------------- */
 

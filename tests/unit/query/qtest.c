@@ -285,6 +285,29 @@ int qt_query_fail(const struct query_source *src, const char *json, char *err, s
 	return rc;
 }
 
+void qt_memory_limits(const struct query_source *src, const char *json, size_t max,
+		      unsigned threads)
+{
+	bool failed = false, passed = false;
+	for (size_t lim = 1; lim < max; lim *= 2) {
+		struct query_limits l = {.max_memory = lim, .threads = threads};
+		struct td_buf b;
+		td_buf_init(&b, 1 << 20);
+		char err[256];
+		int rc = query_run_limited(json, strlen(json), src, &l, &b, err, sizeof(err));
+		if (rc) {
+			cr_assert_eq(rc, TD_ENOMEM, "%s: %s", json, err);
+			cr_assert(strstr(err, "memory limit"), "%s", err);
+			cr_assert_eq(b.len, 0);
+			failed = true;
+		} else {
+			passed = true;
+		}
+		td_buf_release(&b);
+	}
+	cr_assert(failed && passed, "%s: limits never/always enough", json);
+}
+
 int64_t qt_offset(const char *tz, int64_t utc_ms)
 {
 	if (strcmp(tz, "UTC") == 0)

@@ -90,6 +90,12 @@ extern unsigned qt_threads;
 cJSON *qt_query(const struct query_source *src, const char *json);
 /* Runs a query that must fail; returns its code, message in err. */
 int qt_query_fail(const struct query_source *src, const char *json, char *err, size_t cap);
+/* Runs a query under memory limits from 1 byte, doubling, to below max, on
+ * `threads` threads: each run must give the result or TD_ENOMEM with a
+ * message naming the limit and the output untouched (and leak nothing,
+ * under ASan); some limit must be too small and some enough. */
+void qt_memory_limits(const struct query_source *src, const char *json, size_t max,
+		      unsigned threads);
 
 /* Wall-clock offset (ms) at utc_ms in zone tz ("UTC", "+02:00", or an IANA
  * name, via the C library's localtime_r: independent of the engine's TZif

@@ -17,6 +17,7 @@
  * per-person results.
  */
 #include "qtest.h"
+#include "base/td.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -516,19 +517,27 @@ static void run_case(const struct fcase *fc, const struct qt_data *d, struct qt_
 
 static const char *const names[] = {"A", "B", "C", "D"};
 
+/* nev random events at `slots` points of a grid of 250 ms (ties, exact
+ * window distances, and +-1 ms), of any person or (pids) one of npids. */
+static void gen_events(struct qt_rng *r, struct qt_data *d, int nnames, int nev, int slots,
+		       const uint32_t *pids, int npids)
+{
+	for (int i = 0; i < nev; i++) {
+		int64_t ts =
+		    BASE + qt_int(r, slots) * 250 + (qt_int(r, 4) == 0 ? qt_int(r, 3) - 1 : 0);
+		const char *name = names[qt_int(r, nnames)];
+		uint32_t pid =
+		    pids ? pids[qt_int(r, npids)] : (uint32_t)qt_int(r, (int)d->npersons);
+		qt_random_props(qt_add(d, name, ts, pid), r);
+	}
+}
+
 static void gen_data(struct qt_rng *r, struct qt_data *d, int nnames)
 {
 	qt_data_init(d, 3 + (uint32_t)qt_int(r, 6));
 	qt_random_canon(d, r);
 	int nev = 1 + qt_int(r, 40);
-	for (int i = 0; i < nev; i++) {
-		/* a grid of 250 ms: ties, exact window distances, and +-1 ms */
-		int64_t ts =
-		    BASE + qt_int(r, 16) * 250 + (qt_int(r, 4) == 0 ? qt_int(r, 3) - 1 : 0);
-		struct qt_ev *e =
-		    qt_add(d, names[qt_int(r, nnames)], ts, (uint32_t)qt_int(r, (int)d->npersons));
-		qt_random_props(e, r);
-	}
+	gen_events(r, d, nnames, nev, 16, NULL, 0);
 }
 
 static const char *pick_name(struct qt_rng *r, const struct qt_data *d, bool allow_all)
@@ -763,6 +772,14 @@ Test(query_funnel, conversion_times)
 	cJSON_Delete(res);
 }
 
+/* The result's persons list holds exactly pid. */
+static void assert_only_pid(const cJSON *res, double pid)
+{
+	const cJSON *pids = qt_get(qt_get(res, "persons"), "pids");
+	cr_assert_eq(cJSON_GetArraySize(pids), 1);
+	cr_assert_eq(cJSON_GetArrayItem(pids, 0)->valuedouble, pid);
+}
+
 Test(query_funnel, canonical_persons_merge_retroactively)
 {
 	struct memsource *ms = memsource_new();
@@ -774,9 +791,7 @@ Test(query_funnel, canonical_persons_merge_retroactively)
 	cJSON *res = qt_query(memsource_source(ms),
 			      "{\"kind\":\"funnel\",\"steps\":[" AB "],\"persons\":{\"step\":2}}");
 	cr_assert_eq(qt_num(cJSON_GetArrayItem(qt_get(res, "steps"), 1), "persons"), 1);
-	const cJSON *pids = qt_get(qt_get(res, "persons"), "pids");
-	cr_assert_eq(cJSON_GetArraySize(pids), 1);
-	cr_assert_eq(cJSON_GetArrayItem(pids, 0)->valuedouble, 1);
+	assert_only_pid(res, 1);
 	cJSON_Delete(res);
 	memsource_free(ms);
 }
@@ -802,4 +817,221 @@ Test(query_funnel, twenty_steps)
 		qt_cat(rows, sizeof(rows), "%sE%d@%d", i ? " " : "", i, i * 10);
 	}
 	cr_assert_eq(level_of(rows, steps, ""), 20);
+}
+
+/* ---- sequential funnels without exclusions or breakdown ------------- */
+
+/* These take a path of their own (funnel_seq.c): entries partitioned by
+ * canonical person, sorted runs merged per bucket. Bigger data than
+ * gen_data() so that buckets hold many persons, merged ids land in other
+ * buckets, and chunks of a name (overlapping or not) make many runs. */
+static void gen_big_data(struct qt_rng *r, struct qt_data *d, int nnames)
+{
+	qt_data_init(d, 20 + (uint32_t)qt_int(r, 200));
+	qt_random_canon(d, r);
+	int nev = (int)d->npersons * (1 + qt_int(r, 3));
+	gen_events(r, d, nnames, nev, 40, NULL, 0);
+}
+
+/* A person space big enough for the packed table of canonical ids
+ * (FS_PACKED_FROM), with the events of a few persons spread over it. */
+static void gen_wide_data(struct qt_rng *r, struct qt_data *d, int nnames)
+{
+	qt_data_init(d, 70000);
+	qt_random_canon(d, r);
+	uint32_t pids[150];
+	for (int i = 0; i < 150; i++)
+		pids[i] = (uint32_t)qt_int(r, 70000);
+	gen_events(r, d, nnames, 1000 + qt_int(r, 1000), 40, pids, 150);
+}
+
+enum { DATA_SMALL, DATA_BIG, DATA_WIDE };
+
+static void random_plain_sequential(uint64_t seed, int iterations, int nnames, int maxsteps,
+				    int data)
+{
+	struct qt_rng r = {seed};
+	for (int it = 0; it < iterations; it++) {
+		struct qt_data d;
+		if (data == DATA_WIDE)
+			gen_wide_data(&r, &d, nnames);
+		else if (data == DATA_BIG)
+			gen_big_data(&r, &d, nnames);
+		else
+			gen_data(&r, &d, nnames);
+		struct fcase fc;
+		gen_case(&r, &d, &fc, 0, maxsteps);
+		fc.nexcl = 0;
+		fc.bd = false;
+		run_case(&fc, &d, &r);
+		qt_data_free(&d);
+	}
+}
+
+Test(query_funnel, sequential_plain_matches_references)
+{
+	/* ties, repeated steps, window edges (gen_data's grid), canonical
+	 * merges, on one thread and many */
+	static const unsigned threads[] = {0, 1, 2, 3, 7, 16};
+	for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+		qt_threads = threads[i];
+		random_plain_sequential(201 + i, 400, 4, 4, DATA_SMALL);
+		random_plain_sequential(211 + i, 300, 2, 5, DATA_SMALL);
+		random_plain_sequential(221 + i, 40, 4, 4, DATA_BIG);
+		random_plain_sequential(231 + i, 40, 2, 3, DATA_BIG);
+	}
+	qt_threads = 0;
+}
+
+Test(query_funnel, sequential_wide_person_space)
+{
+	/* canonical ids from the packed table, on one thread and several */
+	static const unsigned threads[] = {1, 3};
+	for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+		qt_threads = threads[i];
+		random_plain_sequential(241 + i, 4, 4, 3, DATA_WIDE);
+		random_plain_sequential(251 + i, 4, 2, 3, DATA_WIDE);
+	}
+	qt_threads = 0;
+}
+
+/* Rows about 2^62 ms apart do not fit the 8-byte entries: the general path
+ * answers. */
+Test(query_funnel, sequential_extreme_times)
+{
+	static const int64_t far = (int64_t)1 << 62;
+	struct memsource *ms = memsource_new();
+	memsource_add(ms, "A", -far, 0);
+	memsource_add(ms, "B", far, 0);
+	memsource_add(ms, "A", 0, 1);
+	memsource_add(ms, "B", far, 1);
+	memsource_add(ms, "A", 5, 2);
+	memsource_add(ms, "B", 5, 2);
+	memsource_build(ms, 0, 0);
+	cJSON *res = qt_query(memsource_source(ms),
+			      "{\"kind\":\"funnel\",\"window\":1e15,\"steps\":[" AB "]}");
+	const cJSON *steps = qt_get(res, "steps");
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 0), "persons"), 3);
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "persons"), 1);
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "median_ms"), 0);
+	cJSON_Delete(res);
+	memsource_free(ms);
+}
+
+/* Far apart but within reach of the entries; a window longer than all the
+ * data is the same as one as long as it. */
+Test(query_funnel, sequential_long_windows)
+{
+	static const int64_t far = (int64_t)1 << 49;
+	struct memsource *ms = memsource_new();
+	memsource_add(ms, "A", 0, 0);
+	memsource_add(ms, "B", far, 0);
+	memsource_add(ms, "A", 1, 1);
+	memsource_add(ms, "B", far + 2, 1);
+	memsource_build(ms, 0, 0);
+	cJSON *res = qt_query(memsource_source(ms),
+			      "{\"kind\":\"funnel\",\"window\":1e15,\"steps\":[" AB "]}");
+	const cJSON *steps = qt_get(res, "steps");
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "persons"), 2);
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "median_ms"), (double)far + 0.5);
+	cJSON_Delete(res);
+	res = qt_query(memsource_source(ms), "{\"kind\":\"funnel\",\"window\":562949953421312,"
+					     "\"steps\":[" AB "],\"persons\":{\"step\":2}}");
+	steps = qt_get(res, "steps");
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "persons"), 1);
+	cr_assert_eq(qt_num(cJSON_GetArrayItem(steps, 1), "median_ms"), (double)far);
+	assert_only_pid(res, 0);
+	cJSON_Delete(res);
+	memsource_free(ms);
+}
+
+Test(query_funnel, sequential_canonical_out_of_range)
+{
+	struct memsource *ms = memsource_new();
+	memsource_add(ms, "A", BASE, 0);
+	memsource_add(ms, "B", BASE + 1, 1);
+	uint32_t canon[2] = {0, 7};
+	memsource_set_persons(ms, 2, canon);
+	memsource_build(ms, 0, 0);
+	char err[256];
+	int rc = qt_query_fail(memsource_source(ms), "{\"kind\":\"funnel\",\"steps\":[" AB "]}",
+			       err, sizeof(err));
+	cr_assert_eq(rc, TD_ECORRUPT);
+	cr_assert(strstr(err, "person id 1 is out of range"), "%s", err);
+	memsource_free(ms);
+}
+
+Test(query_funnel, sequential_memory_limit)
+{
+	/* under limits from tiny to enough, on several threads: either the
+	 * result or TD_ENOMEM with the output untouched and nothing leaked */
+	struct qt_rng r = {42};
+	struct qt_data d;
+	qt_data_init(&d, 3000);
+	qt_random_canon(&d, &r);
+	for (int i = 0; i < 20000; i++)
+		qt_add(&d, names[qt_int(&r, 3)], BASE + qt_int(&r, 100000),
+		       (uint32_t)qt_int(&r, 3000));
+	struct memsource *ms = qt_memsource(&d, &r);
+	qt_memory_limits(memsource_source(ms),
+			 "{\"kind\":\"funnel\",\"steps\":[" ABC "],\"persons\":{\"step\":2}}",
+			 64u << 20, 3);
+	memsource_free(ms);
+	qt_data_free(&d);
+}
+
+static int cmp_ms(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Medians of thousands of conversion times (they are selected through a
+ * histogram first): ties, wide and skewed spreads, odd and even counts,
+ * both paths (sequential and strict). */
+Test(query_funnel, median_of_many_times)
+{
+	struct qt_rng r = {77};
+	static const char *const orders[] = {"sequential", "strict"};
+	for (int shape = 0; shape < 5; shape++) {
+		for (int n = 5000; n <= 5001; n++) {
+			struct memsource *ms = memsource_new();
+			int64_t *d = malloc((size_t)n * sizeof(*d));
+			double sum = 0;
+			for (int p = 0; p < n; p++) {
+				int64_t x = qt_int(&r, 100000);
+				d[p] = shape == 0   ? qt_int(&r, 3)
+				       : shape == 1 ? qt_int(&r, 1000)
+				       : shape == 2 ? (int64_t)(qt_next(&r) % 1000000000)
+				       : shape == 3 ? ((int64_t)1 << qt_int(&r, 30)) + qt_int(&r, 7)
+				       : p < n / 2  ? qt_int(&r, 3)
+						    : 1000 + qt_int(&r, 100000);
+				memsource_add(ms, "A", BASE + x, (uint32_t)p);
+				memsource_add(ms, "B", BASE + x + d[p], (uint32_t)p);
+				sum += (double)d[p];
+			}
+			memsource_build(ms, 0, 0);
+			qsort(d, (size_t)n, sizeof(*d), cmp_ms);
+			double want = n % 2 ? (double)d[n / 2]
+					    : ((double)d[n / 2 - 1] + (double)d[n / 2]) / 2;
+			for (int o = 0; o < 2; o++) {
+				char q[256];
+				snprintf(
+				    q, sizeof(q),
+				    "{\"kind\":\"funnel\",\"order\":\"%s\",\"window\":\"100w\","
+				    "\"steps\":[" AB "]}",
+				    orders[o]);
+				cJSON *res = qt_query(memsource_source(ms), q);
+				const cJSON *st = cJSON_GetArrayItem(qt_get(res, "steps"), 1);
+				cr_assert_eq(qt_num(st, "persons"), n);
+				cr_assert_eq(qt_num(st, "median_ms"), want,
+					     "shape %d, %d persons, %s: median %g, expected %g",
+					     shape, n, orders[o], qt_num(st, "median_ms"), want);
+				cr_assert(qt_close(qt_num(st, "mean_ms"), sum / n));
+				cJSON_Delete(res);
+			}
+			free(d);
+			memsource_free(ms);
+		}
+	}
 }
