@@ -218,8 +218,11 @@ NDJSON=$tmp/events.ndjson # kept only for CHCMP_ENGINE=memquery
 mkfifo "$tmp/tsv.fifo"
 # (the FIFO is opened inside the time limit: opening blocks until a writer comes)
 # shellcheck disable=SC2016 # expanded by the inner shell
+# The rows reach the INSERT only as fast as tandem imports each part, so the
+# server must wait for them longer than its default 300 s.
 timeout "$LOAD_TIMEOUT" bash -c 'exec "$0" --host 127.0.0.1 --port "$1" \
-	--query "INSERT INTO events FORMAT TabSeparated" <"$2"' "$CH_CLIENT" "$PORT" "$tmp/tsv.fifo" &
+	--receive_timeout="$3" --query "INSERT INTO events FORMAT TabSeparated" <"$2"' \
+	"$CH_CLIENT" "$PORT" "$tmp/tsv.fifo" "$LOAD_TIMEOUT" &
 insert_pid=$!
 t0=$(now_ns)
 if [ "$ENGINE" = memquery ]; then
