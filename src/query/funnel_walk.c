@@ -241,20 +241,22 @@ static void bin_times(struct fs_worker *w, unsigned k, size_t from)
 }
 
 /* Counts the bucket's persons by level (lvl[] becomes the level: those of
- * level 1 reached only step 1), and lists them if asked. Loops without a
- * branch per person: most persons of a bucket are at level 0 or 1. */
+ * level 1 reached only step 1), and lists them if asked. Four histograms
+ * take turns, so that the counts of the common levels (0 and 1) do not
+ * wait on each other. */
 static void count_levels(const struct fs_par *fp, struct fs_worker *w, size_t P, size_t first)
 {
 	uint8_t *lvl = w->lvl;
 	const int64_t *s0 = w->s0;
-	for (size_t p = 0; p < P; p++)
-		lvl[p] = (uint8_t)(lvl[p] + (lvl[p] == 0 && s0[p] != FS_NO_TIME));
-	for (int s = 0; s < fp->nsteps; s++) {
-		uint64_t n = 0;
-		for (size_t p = 0; p < P; p++)
-			n += lvl[p] > s;
-		w->count[s] += n;
+	uint32_t h[4][QUERY_MAX_STEPS + 1] = {{0}};
+	for (size_t p = 0; p < P; p++) {
+		unsigned lv = lvl[p] + (lvl[p] == 0 && s0[p] != FS_NO_TIME);
+		lvl[p] = (uint8_t)lv;
+		h[p & 3][lv]++;
 	}
+	for (int s = 0; s < fp->nsteps; s++)
+		for (int l = s + 1; l <= fp->nsteps; l++)
+			w->count[s] += (uint64_t)h[0][l] + h[1][l] + h[2][l] + h[3][l];
 	if (!fp->persons)
 		return;
 	for (size_t p = 0; p < P; p++) {
