@@ -25,8 +25,6 @@ void applier_stop(struct applier *a);
 void applier_feed(void *applier, const void *records, size_t len);
 /* For wal_set_commit_hook: true while too much waits to be applied. */
 bool applier_full(void *applier);
-/* Bytes queued and not yet applied. */
-size_t applier_backlog(struct applier *a);
 /* A replay step for wal_open: applies an event record to the store (ctx). */
 int applier_replay(struct store *s, const struct wal_record *rec);
 
