@@ -67,8 +67,8 @@ fuzz:
 asan:
 	$(MAKE) BUILD=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 		all build/asan/unit-tests
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		scripts/check.sh build/asan
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 scripts/check.sh build/asan
 
 # `make run`: set up, build, serve a demo workspace on http://127.0.0.1:8080.
 run: deps
