@@ -87,5 +87,9 @@ int http_pool_start(struct http_pool **out, unsigned threads, size_t max_queued)
 int http_pool_submit(struct http_pool *p, const struct http_job *job);
 /* Cancels the queued jobs, waits for the running ones, frees the pool. NULL is a no-op. */
 void http_pool_stop(struct http_pool *p);
+/* The first half of http_pool_stop: cancels queued jobs, lets running ones
+ * finish, joins the workers; submits fail with TD_ECLOSED from then on, but
+ * the pool stays valid (callers may still hold it) until http_pool_stop. */
+void http_pool_close(struct http_pool *p);
 
 #endif

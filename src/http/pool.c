@@ -26,6 +26,7 @@ struct http_pool {
 	struct http_job *q; /* ring of cap jobs, n queued from head */
 	size_t cap, head, n;
 	bool stopping;
+	bool closed; /* http_pool_close ran (owner thread only) */
 	pthread_t *threads;
 	unsigned nthreads;
 };
@@ -90,11 +91,12 @@ int http_pool_submit(struct http_pool *p, const struct http_job *job)
 	return rc;
 }
 
-void http_pool_stop(struct http_pool *p)
+void http_pool_close(struct http_pool *p)
 {
-	if (!p)
+	if (!p || p->closed)
 		return;
-	/* Queued jobs are cancelled, running ones finish. */
+	p->closed = true;
+	/* Queued jobs are cancelled, running ones finish; later submits fail. */
 	pthread_mutex_lock(&p->mu);
 	p->stopping = true;
 	struct http_job *left = td_calloc(p->n + 1, sizeof(*left));
@@ -108,6 +110,13 @@ void http_pool_stop(struct http_pool *p)
 	free(left);
 	for (unsigned i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
+}
+
+void http_pool_stop(struct http_pool *p)
+{
+	if (!p)
+		return;
+	http_pool_close(p);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p->threads);

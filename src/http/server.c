@@ -378,9 +378,11 @@ void http_stop(struct http_server *s)
 	/* Suspended connections must be resumed before the daemon stops: queries
 	 * still queued are answered 503, running ones finish; connections
 	 * waiting for the WAL are resumed as soon as it commits. */
-	http_pool_stop(s->queries);
+	http_pool_close(s->queries);
 	for (int i = 0; i < 1000 && atomic_load(&s->suspended) > 0; i++)
 		usleep(10000);
 	MHD_stop_daemon(s->daemon);
+	/* only now can no event-loop thread submit to the pool any more */
+	http_pool_stop(s->queries);
 	free(s);
 }
