@@ -155,8 +155,8 @@ static int build(const char *dir, const struct demo_options *o)
 	printf("build: %llu events in %.1f s wall; applier CPU %.1f s = %.0f events/s per core "
 	       "(apply + seal + flush)\n",
 	       (unsigned long long)lsn, wall, busy, (double)lsn / busy);
-	printf("       of which store_apply (parse, intern) %.1f s, seal + flush %.1f s\n", applying,
-	       busy - applying);
+	printf("       of which store_apply (parse, intern) %.1f s, seal + flush %.1f s\n",
+	       applying, busy - applying);
 	a = now_s();
 	store_close(s); /* waits for the merge thread */
 	printf("close (final merge): %.1f s\n", now_s() - a);
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--dir") && v)
 			dir = v, i++;
 		else if (!strcmp(a, "--runs") && v)
-			runs = atoi(v) > 0 ? (int)strtol(v, NULL, 10) : 1, i++;
+			runs = strtol(v, NULL, 10) > 0 ? (int)strtol(v, NULL, 10) : 1, i++;
 		else if (!strcmp(a, "--threads") && v)
 			threads = (int)strtol(v, NULL, 10), i++;
 		else if (!strcmp(a, "--reuse"))

@@ -8,6 +8,7 @@
  */
 #include "collect/jscan.h"
 #include "base/td.h"
+#include "base/utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -343,30 +344,6 @@ bool jscan_next_element(const char *s, struct jspan arr, size_t *pos, struct jsp
 	return true;
 }
 
-static size_t put_utf8(char *out, uint32_t cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | cp >> 12);
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | cp >> 18);
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 static uint32_t hex4(const char *p)
 {
 	return (uint32_t)(hexval(p[0]) << 12 | hexval(p[1]) << 8 | hexval(p[2]) << 4 |
@@ -447,7 +424,7 @@ static size_t decode(const char *s, struct jspan str, char *out, size_t cap, boo
 					cp = 0xfffd; /* a lone surrogate */
 				if (cp == 0)
 					*has_nul = true;
-				k = put_utf8(tmp, cp);
+				k = td_utf8_put(tmp, cp);
 				break;
 			}
 			default: /* '"', '\\', '/' */

@@ -3,6 +3,7 @@
  * the unit of the store's property columns; and the event name rule.
  */
 #include "base/td.h"
+#include "base/utf8.h"
 #include "collect/collect.h"
 #include "store/seg.h"
 
@@ -45,30 +46,6 @@ static int hexv(char c)
 		return c - '0';
 	c = (char)(c | 0x20);
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static size_t put_utf8(char *o, uint32_t cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | cp >> 6);
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | cp >> 12);
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | cp >> 18);
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
 }
 
 static int hex4(struct flat *f, size_t at, uint32_t *cp)
@@ -154,7 +131,7 @@ static int string(struct flat *f, char *buf, size_t cap, const char **out, size_
 					cp = 0xfffd;
 				if (cp == 0)
 					fits = false;
-				k = put_utf8(tmp, cp);
+				k = td_utf8_put(tmp, cp);
 				break;
 			default:
 				tmp[0] = e;
