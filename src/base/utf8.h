@@ -1,5 +1,5 @@
 /*
- * utf8.h - encoding one code point as UTF-8.
+ * utf8.h - encoding one code point as UTF-8, and JSON's one-letter escapes.
  */
 #ifndef TD_BASE_UTF8_H
 #define TD_BASE_UTF8_H
@@ -30,6 +30,26 @@ static inline size_t td_utf8_put(char out[4], uint32_t cp)
 	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
 	out[3] = (char)(0x80 | (cp & 0x3f));
 	return 4;
+}
+
+/* The byte a one-letter JSON escape stands for: \b \f \n \r \t, and the
+ * escaped character itself for \" \\ \/ (\u is decoded by the caller). */
+static inline char td_json_escape_byte(char e)
+{
+	switch (e) {
+	case 'b':
+		return '\b';
+	case 'f':
+		return '\f';
+	case 'n':
+		return '\n';
+	case 'r':
+		return '\r';
+	case 't':
+		return '\t';
+	default:
+		return e;
+	}
 }
 
 #endif

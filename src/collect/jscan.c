@@ -393,21 +393,6 @@ static size_t decode(const char *s, struct jspan str, char *out, size_t cap, boo
 			char e = s[p + 1];
 			p += 2;
 			switch (e) {
-			case 'b':
-				tmp[0] = '\b';
-				break;
-			case 'f':
-				tmp[0] = '\f';
-				break;
-			case 'n':
-				tmp[0] = '\n';
-				break;
-			case 'r':
-				tmp[0] = '\r';
-				break;
-			case 't':
-				tmp[0] = '\t';
-				break;
 			case 'u': {
 				uint32_t cp = hex4(s + p);
 				p += 4;
@@ -427,8 +412,8 @@ static size_t decode(const char *s, struct jspan str, char *out, size_t cap, boo
 				k = td_utf8_put(tmp, cp);
 				break;
 			}
-			default: /* '"', '\\', '/' */
-				tmp[0] = e;
+			default:
+				tmp[0] = td_json_escape_byte(e);
 			}
 		}
 		if (n + k > cap)

@@ -98,21 +98,6 @@ static int string(struct flat *f, char *buf, size_t cap, const char **out, size_
 			char e = f->s[f->pos++];
 			uint32_t cp;
 			switch (e) {
-			case 'b':
-				tmp[0] = '\b';
-				break;
-			case 'f':
-				tmp[0] = '\f';
-				break;
-			case 'n':
-				tmp[0] = '\n';
-				break;
-			case 'r':
-				tmp[0] = '\r';
-				break;
-			case 't':
-				tmp[0] = '\t';
-				break;
 			case 'u':
 				if (hex4(f, f->pos, &cp))
 					return -1;
@@ -134,7 +119,7 @@ static int string(struct flat *f, char *buf, size_t cap, const char **out, size_
 				k = td_utf8_put(tmp, cp);
 				break;
 			default:
-				tmp[0] = e;
+				tmp[0] = td_json_escape_byte(e);
 			}
 		}
 		if (o + k > cap)
@@ -155,6 +140,26 @@ static bool literal(struct flat *f, const char *word, size_t n)
 	return true;
 }
 
+/* Moves to the next member or element of an object or array: 1 when there is
+ * one (f->pos at it), 0 at the closing bracket (passed), -1 on bad text. */
+static int next_item(struct flat *f, char close, bool first)
+{
+	ws(f);
+	if (f->pos >= f->len)
+		return -1;
+	if (f->s[f->pos] == close) {
+		f->pos++;
+		return 0;
+	}
+	if (!first) {
+		if (f->s[f->pos] != ',')
+			return -1;
+		f->pos++;
+		ws(f);
+	}
+	return f->pos < f->len ? 1 : -1;
+}
+
 /* A value at f->pos; plen = length of its path in f->path, or SIZE_MAX for a
  * value that makes no column (inside an array, too deep, unusable key). */
 static int value(struct flat *f, size_t plen, int nest)
@@ -168,22 +173,10 @@ static int value(struct flat *f, size_t plen, int nest)
 	bool emit = plen != SIZE_MAX && plen > 0;
 	if (c == '{') {
 		f->pos++;
-		bool first = true;
-		for (;;) {
-			ws(f);
-			if (f->pos >= f->len)
-				return -1;
-			if (f->s[f->pos] == '}') {
-				f->pos++;
-				return 0;
-			}
-			if (!first) {
-				if (f->s[f->pos] != ',')
-					return -1;
-				f->pos++;
-				ws(f);
-			}
-			first = false;
+		for (bool first = true;; first = false) {
+			int st = next_item(f, '}', first);
+			if (st <= 0)
+				return st;
 			if (f->pos >= f->len || f->s[f->pos] != '"')
 				return -1;
 			size_t at = plen == SIZE_MAX ? SIZE_MAX : plen ? plen + 1 : 0, kl;
@@ -213,21 +206,10 @@ static int value(struct flat *f, size_t plen, int nest)
 	}
 	if (c == '[') {
 		f->pos++;
-		bool first = true;
-		for (;;) {
-			ws(f);
-			if (f->pos >= f->len)
-				return -1;
-			if (f->s[f->pos] == ']') {
-				f->pos++;
-				return 0;
-			}
-			if (!first) {
-				if (f->s[f->pos] != ',')
-					return -1;
-				f->pos++;
-			}
-			first = false;
+		for (bool first = true;; first = false) {
+			int st = next_item(f, ']', first);
+			if (st <= 0)
+				return st;
 			if (value(f, SIZE_MAX, nest + 1))
 				return -1;
 		}
