@@ -10,7 +10,7 @@
 #include "base/crc32c.h"
 #include "base/td.h"
 #include "collect/collect.h"
-#include "store/intern.h"
+#include "base/intern.h"
 #include "store/seg.h"
 
 #include <math.h>

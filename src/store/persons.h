@@ -15,7 +15,7 @@
 #ifndef TD_STORE_PERSONS_H
 #define TD_STORE_PERSONS_H
 
-#include "store/intern.h"
+#include "base/intern.h"
 
 #include <stdbool.h>
 #include <stdint.h>

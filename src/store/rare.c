@@ -5,7 +5,7 @@
  */
 #include "base/td.h"
 #include "collect/collect.h"
-#include "store/intern.h"
+#include "base/intern.h"
 #include "store/seg.h"
 
 #include <stdlib.h>
