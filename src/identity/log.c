@@ -288,6 +288,7 @@ int identity_log_open(struct identity *g, const char *path, uint64_t upto_lsn, b
 	for (;;) {
 		if (have - pos < REC_HDR + 65536 && !eof) {
 			memmove(buf, buf + pos, have - pos);
+			off += pos;
 			have -= pos;
 			pos = 0;
 			ssize_t r =
@@ -317,17 +318,11 @@ int identity_log_open(struct identity *g, const char *path, uint64_t upto_lsn, b
 		if (rc) {
 			snprintf(err, errcap,
 				 "%s: record at byte %llu contradicts the records before it", path,
-				 (unsigned long long)(off + pos - 0));
+				 (unsigned long long)(off + pos));
 			break;
 		}
 		pos += 6u + len;
 		good = off + pos;
-		if (pos > CHUNK) {
-			off += pos;
-			memmove(buf, buf + pos, have - pos);
-			have -= pos;
-			pos = 0;
-		}
 	}
 	g->replaying = false;
 	free(buf);
