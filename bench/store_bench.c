@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 	store_get_stats(s, &st);
 	double n = (double)(st.rows ? st.rows : 1);
 	printf("store: %llu events, %llu persons, %llu segments, %.1f MB\n",
-	       (unsigned long long)st.rows, (unsigned long long)st.persons,
+	       (unsigned long long)st.rows, (unsigned long long)st.pids,
 	       (unsigned long long)st.segments, (double)st.segment_bytes / 1e6);
 	printf("bytes per event: time %.2f + person %.2f + name/directory %.2f = core %.2f; "
 	       "property columns %.2f; raw messages %.2f; total %.2f\n",

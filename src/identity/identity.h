@@ -114,23 +114,26 @@ struct identity_msg {
 	char buf[4096];
 };
 enum identity_field {
-	IDENTITY_F_USER_ID,	 /* userId */
-	IDENTITY_F_ANON_ID,	 /* anonymousId */
-	IDENTITY_F_PREVIOUS_ID,	 /* previousId (alias) */
-	IDENTITY_F_TRAIT,	 /* traits.<name> */
+	IDENTITY_F_USER_ID,	  /* userId */
+	IDENTITY_F_ANON_ID,	  /* anonymousId */
+	IDENTITY_F_PREVIOUS_ID,	  /* previousId (alias) */
+	IDENTITY_F_TRAIT,	  /* traits.<name> */
 	IDENTITY_F_CONTEXT_TRAIT, /* context.traits.<name> */
-	IDENTITY_F_EXTERNAL_IDS, /* context.externalIds: the JSON array's text */
+	IDENTITY_F_EXTERNAL_IDS,  /* context.externalIds: the JSON array's text */
 };
 void identity_msg_reset(struct identity_msg *m);
 /* Adds one field (name: the trait name for the two trait fields, else
  * ignored). Fields past IDENTITY_MSG_FIELDS or the buffer are dropped. */
 void identity_msg_add(struct identity_msg *m, enum identity_field field, const char *name,
 		      size_t name_len, const char *val, size_t len);
-/* Which field a flattened JSON path is, for the parser's leaves; -1 when it
- * is none (cheap: most paths fail on their first byte). */
-int identity_path_field(const char *path, size_t len, const char **name, size_t *name_len);
-
 struct identity;
+
+/* Which field a flattened JSON path is, for the parser's leaves: -1 when it
+ * is none (cheap: most paths fail on their first bytes); for the trait
+ * fields, *name is the trait name (only email, phone and the configured
+ * identifier traits are fields). Safe on any thread. */
+int identity_path_field(const struct identity *g, const char *path, size_t len, const char **name,
+			size_t *name_len);
 
 /*
  * Opens the graph. path: the log file (created when missing), or NULL for a
@@ -181,8 +184,7 @@ struct identity_event {
 				   left-out identifier's person or IDENTITY_NONE */
 };
 typedef void (*identity_event_fn)(void *ctx, const struct identity_event *e);
-void identity_person_history(struct identity *g, uint32_t person, identity_event_fn fn,
-			     void *ctx);
+void identity_person_history(struct identity *g, uint32_t person, identity_event_fn fn, void *ctx);
 
 struct identity_stats {
 	uint64_t pids, persons; /* ids handed out; canonical persons */

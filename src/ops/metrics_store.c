@@ -21,7 +21,7 @@ void metrics_render_store(struct td_buf *out, struct store *s, struct wal *w)
 	    "%llu\n"
 	    "# HELP tandem_store_segments Segment files listed in the manifest.\n"
 	    "# TYPE tandem_store_segments gauge\ntandem_store_segments %llu\n"
-	    "# HELP tandem_store_persons Person ids assigned.\n"
+	    "# HELP tandem_store_persons Person ids assigned (merged ones included).\n"
 	    "# TYPE tandem_store_persons gauge\ntandem_store_persons %llu\n"
 	    "# HELP tandem_store_bytes Bytes of segment files by part.\n"
 	    "# TYPE tandem_store_bytes gauge\n"
@@ -45,11 +45,33 @@ void metrics_render_store(struct td_buf *out, struct store *s, struct wal *w)
 	    "(skipped).\n# TYPE tandem_store_bad_records_total counter\n"
 	    "tandem_store_bad_records_total %llu\n",
 	    (unsigned long long)st.rows, (unsigned long long)st.rows_memory,
-	    (unsigned long long)st.segments, (unsigned long long)st.persons,
+	    (unsigned long long)st.segments, (unsigned long long)st.pids,
 	    (unsigned long long)st.bytes_ts, (unsigned long long)st.bytes_pid,
 	    (unsigned long long)st.bytes_name, (unsigned long long)st.bytes_props,
 	    (unsigned long long)st.bytes_raw, (unsigned long long)st.applied_lsn,
 	    (unsigned long long)st.flushed_lsn, lag, (unsigned long long)st.flushes,
 	    (unsigned long long)st.merges, (unsigned long long)st.flush_errors,
 	    (unsigned long long)st.bad_records);
+	const struct identity_stats *id = &st.identity;
+	td_buf_printf(out,
+		      "# HELP tandem_identity_persons Persons after merges.\n"
+		      "# TYPE tandem_identity_persons gauge\ntandem_identity_persons %llu\n"
+		      "# HELP tandem_identity_identifiers Identifiers linked to a person.\n"
+		      "# TYPE tandem_identity_identifiers gauge\ntandem_identity_identifiers %llu\n"
+		      "# HELP tandem_identity_merges_total Persons merged into another.\n"
+		      "# TYPE tandem_identity_merges_total counter\ntandem_identity_merges_total "
+		      "%llu\n"
+		      "# HELP tandem_identity_refused_total Identifier values refused (blocked, "
+		      "empty, too long or malformed).\n"
+		      "# TYPE tandem_identity_refused_total counter\ntandem_identity_refused_total "
+		      "%llu\n"
+		      "# HELP tandem_identity_conflicts_total Identifiers left out of a person "
+		      "because of a limit, by class.\n"
+		      "# TYPE tandem_identity_conflicts_total counter\n",
+		      (unsigned long long)id->persons, (unsigned long long)id->identifiers,
+		      (unsigned long long)id->merges, (unsigned long long)id->refused);
+	for (int c = 0; c < IDENTITY_NCLASSES; c++)
+		td_buf_printf(out, "tandem_identity_conflicts_total{class=\"%s\"} %llu\n",
+			      identity_class_name((enum identity_class)c),
+			      (unsigned long long)id->conflicts[c]);
 }

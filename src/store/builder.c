@@ -9,11 +9,13 @@
  */
 #include "base/crc32c.h"
 #include "base/td.h"
+#include "identity/identity.h"
 #include "collect/collect.h"
-#include "store/intern.h"
+#include "base/intern.h"
 #include "store/seg.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -52,8 +54,8 @@ struct seg_builder {
 	struct brare *rare; /* paths known rare in merged inputs */
 	size_t nrare, caprare;
 	/* during add */
-	const char *user_id, *anon_id;
-	char user_buf[256], anon_buf[256];
+	struct identity *ident; /* while adding a message that needs resolution */
+	struct identity_msg idm;
 	int type;
 	uint32_t name;
 	bool has_name;
@@ -108,15 +110,6 @@ static struct bval *push_val(struct seg_builder *b)
 	return &b->vals[b->nvals++];
 }
 
-static void copy_id(char *dst, size_t cap, const char *s, size_t n, const char **out)
-{
-	if (n == 0 || n >= cap)
-		return;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-	*out = dst;
-}
-
 /* Top-level fields that hold a different value in (nearly) every message:
  * their dictionaries would be as large as the data, so they stay rare. */
 static bool unique_valued(const char *path, size_t n)
@@ -129,20 +122,38 @@ static bool unique_valued(const char *path, size_t n)
 	return false;
 }
 
+/* Hands a leaf that carries an identifier to the message's identity fields. */
+static void identity_leaf(struct seg_builder *b, const char *path, size_t pathlen,
+			  enum seg_leaf_kind k, const char *str, size_t slen, double num)
+{
+	const char *name = NULL;
+	size_t nl = 0;
+	int f = identity_path_field(b->ident, path, pathlen, &name, &nl);
+	if (f < 0 || (k == SEG_LEAF_ARRAY) != (f == IDENTITY_F_EXTERNAL_IDS))
+		return;
+	char tmp[32];
+	if (k == SEG_LEAF_NUM) {
+		/* a numeric id or phone number: its digits, as the SDK would have sent them */
+		int n = snprintf(tmp, sizeof(tmp), "%.17g", num);
+		str = tmp;
+		slen = n > 0 && (size_t)n < sizeof(tmp) ? (size_t)n : 0;
+	}
+	identity_msg_add(&b->idm, (enum identity_field)f, name, nl, str, slen);
+}
+
 static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_kind k,
 		    const char *str, size_t slen, double num, bool bv)
 {
 	struct seg_builder *b = ctx;
-	if (k == SEG_LEAF_STR && pathlen <= 11) {
-		if (pathlen == 5 && !memcmp(path, "event", 5) && b->type == COLLECT_TRACK) {
-			b->name = intern_id(&b->names, str, slen);
-			b->has_name = true;
-		} else if (pathlen == 6 && !memcmp(path, "userId", 6)) {
-			copy_id(b->user_buf, sizeof(b->user_buf), str, slen, &b->user_id);
-		} else if (pathlen == 11 && !memcmp(path, "anonymousId", 11)) {
-			copy_id(b->anon_buf, sizeof(b->anon_buf), str, slen, &b->anon_id);
-		}
+	if (k == SEG_LEAF_STR && pathlen == 5 && !memcmp(path, "event", 5) &&
+	    b->type == COLLECT_TRACK) {
+		b->name = intern_id(&b->names, str, slen);
+		b->has_name = true;
 	}
+	if (b->ident && k != SEG_LEAF_BOOL)
+		identity_leaf(b, path, pathlen, k, str, slen, num);
+	if (k == SEG_LEAF_ARRAY)
+		return;
 	struct bval *v = push_val(b);
 	/* messages of one source repeat their shape: try the path the previous
 	 * message had at this position before hashing */
@@ -169,6 +180,8 @@ static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_k
 		v->kind = QCOL_BOOL;
 		v->v.b = bv;
 		break;
+	case SEG_LEAF_ARRAY: /* returned above */
+		break;
 	}
 }
 
@@ -176,14 +189,22 @@ static void push_row(struct seg_builder *b, uint32_t name, int64_t ts, uint32_t 
 		     const void *payload, size_t len);
 
 int seg_builder_add(struct seg_builder *b, uint64_t lsn, const void *payload, size_t len,
-		    uint32_t pid, seg_pid_fn pid_fn, void *pid_ctx)
+		    uint32_t pid, struct identity *ident)
 {
 	struct collect_event_view v;
 	if (collect_event_decode(payload, len, &v) || len > UINT32_MAX)
 		return TD_ECORRUPT;
 	size_t vals0 = b->nvals;
 	b->type = v.type;
-	b->user_id = b->anon_id = NULL;
+	b->ident = pid == SEG_PID_RESOLVE ? ident : NULL;
+	if (b->ident) {
+		identity_msg_reset(&b->idm);
+		b->idm.lsn = lsn;
+		b->idm.ts = v.timestamp_ms;
+		b->idm.message_id = v.message_id;
+		b->idm.message_id_len = v.message_id_len;
+		b->idm.is_group = v.type == COLLECT_GROUP;
+	}
 	b->has_name = false;
 	b->leaf = 0;
 	const char *tn = seg_type_event_name(v.type);
@@ -196,7 +217,8 @@ int seg_builder_add(struct seg_builder *b, uint64_t lsn, const void *payload, si
 		return TD_ECORRUPT;
 	}
 	if (pid == SEG_PID_RESOLVE)
-		pid = pid_fn(pid_ctx, b->user_id, b->anon_id);
+		pid = identity_resolve(ident, &b->idm);
+	b->ident = NULL;
 	push_row(b, b->name, v.timestamp_ms, pid, payload, len);
 	seg_builder_lsn(b, lsn, lsn);
 	struct brow *r = &b->rows[b->nrows - 1];

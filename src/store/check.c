@@ -63,14 +63,13 @@ int store_check(const char *dir, struct td_buf *r)
 		return 1;
 	}
 	int problems = 0;
-	struct persons p;
-	rc = persons_open(&p, dir, m.persons, true);
-	if (!rc) {
-		rc = persons_load(&p);
-		persons_close(&p);
-	}
+	struct identity *g = NULL;
+	rc = store_identity_open(&g, dir, NULL, m.flushed_lsn, m.persons, true);
+	identity_close(g);
 	if (rc) {
-		td_buf_printf(r, "%s/PERSONS: fewer than the %u persons the manifest counts (%s)\n",
+		td_buf_printf(r,
+			      "%s/IDENTITY: unreadable or fewer than the %u persons the manifest "
+			      "counts (%s)\n",
 			      dir, m.persons, td_strerror(rc));
 		problems++;
 	}

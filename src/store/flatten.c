@@ -205,14 +205,20 @@ static int value(struct flat *f, size_t plen, int nest)
 		}
 	}
 	if (c == '[') {
-		f->pos++;
+		size_t start = f->pos++;
 		for (bool first = true;; first = false) {
 			int st = next_item(f, ']', first);
-			if (st <= 0)
+			if (st < 0)
 				return st;
+			if (st == 0)
+				break;
 			if (value(f, SIZE_MAX, nest + 1))
 				return -1;
 		}
+		if (emit)
+			f->fn(f->ctx, f->path, plen, SEG_LEAF_ARRAY, f->s + start, f->pos - start,
+			      0, false);
+		return 0;
 	}
 	if (c == '"') {
 		const char *v;

@@ -1,13 +1,22 @@
 /*
- * persons.c - the person key map and its append-only file (format in persons.h).
+ * persons.c - the store's identity graph: DIR/IDENTITY (identity/log.c),
+ * opened as of the manifest's flushed LSN, and the one-time migration of
+ * the person map that came before identity resolution.
+ *
+ * DIR/PERSONS (format 1, written by earlier versions; read here once):
+ *   header, 16 bytes: magic "TDPERS\r\n", u32 version (1), u32 reserved (0)
+ *   records, one per person in id order: u32 CRC-32C of (length, key),
+ *   u16 key length, key bytes; key = "u" + userId or "a" + anonymousId.
+ * Its first `persons` records (the manifest's count) become persons 0..n-1
+ * of the graph, in order, each with its one identifier; the graph is then
+ * written and PERSONS removed. Events keep their person ids.
  */
-#include "store/persons.h"
 #include "base/crc32c.h"
 #include "base/log.h"
 #include "base/td.h"
+#include "store/store_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +26,7 @@
 #define PERSONS_MAGIC  "TDPERS\r\n"
 #define PERSONS_HEADER 16
 
-static uint32_t rec_crc(uint16_t len, const char *key)
-{
-	return td_crc32c(td_crc32c(0, &len, 2), key, len);
-}
-
-static int read_all(const char *path, unsigned char **out, size_t *len)
+static int read_file(const char *path, unsigned char **out, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -33,167 +37,83 @@ static int read_all(const char *path, unsigned char **out, size_t *len)
 		return TD_EIO;
 	}
 	unsigned char *buf = td_malloc((size_t)st.st_size + 1);
-	size_t got = fread(buf, 1, (size_t)st.st_size, f);
+	*len = fread(buf, 1, (size_t)st.st_size, f);
 	fclose(f);
 	*out = buf;
-	*len = got;
 	return 0;
 }
 
-/* Reads the first `count` records into p->keys; *end: the byte after them,
- * *len: the file's length (0 if there is none). */
-static int load(struct persons *p, uint32_t count, size_t *end, size_t *len)
+/* Feeds the first `count` keys of PERSONS to the graph as one-identifier
+ * messages of LSN 0: each is new, so each becomes the next person id. */
+static int migrate(struct identity *g, const char *path, uint32_t count)
 {
-	unsigned char *buf = NULL;
-	*len = 0;
-	int rc = read_all(p->path, &buf, len);
-	if (rc == TD_ENOTFOUND && count == 0) {
-		*len = 0;
-	} else if (rc) {
-		return rc == TD_ENOTFOUND ? TD_ECORRUPT : rc;
-	} else if (*len < PERSONS_HEADER || memcmp(buf, PERSONS_MAGIC, 8) != 0) {
+	unsigned char *buf;
+	size_t len, pos = PERSONS_HEADER;
+	int rc = read_file(path, &buf, &len);
+	if (rc)
+		return rc;
+	if (len < PERSONS_HEADER || memcmp(buf, PERSONS_MAGIC, 8) != 0) {
 		free(buf);
 		return TD_ECORRUPT;
 	}
-	size_t pos = PERSONS_HEADER;
-	while (p->keys.n < count && pos + 6 <= *len) {
+	struct identity_msg *m = td_malloc(sizeof(*m));
+	for (uint32_t i = 0; i < count; i++) {
 		uint32_t crc;
 		uint16_t kl;
+		if (pos + 6 > len)
+			break;
 		memcpy(&crc, buf + pos, 4);
 		memcpy(&kl, buf + pos + 4, 2);
-		if (pos + 6 + kl > *len || crc != rec_crc(kl, (const char *)buf + pos + 6))
+		if (kl == 0 || pos + 6 + kl > len ||
+		    td_crc32c(td_crc32c(0, &kl, 2), buf + pos + 6, kl) != crc)
 			break;
-		intern_id(&p->keys, (const char *)buf + pos + 6, kl);
-		pos += 6 + (size_t)kl;
-	}
-	free(buf);
-	*end = pos;
-	return p->keys.n < count ? TD_ECORRUPT : 0;
-}
-
-int persons_load(struct persons *p)
-{
-	if (!p->lazy)
-		return 0;
-	p->lazy = false;
-	size_t end, len;
-	int rc = load(p, p->synced, &end, &len);
-	if (rc) {
-		/* keep the ids stable: new keys must not take the ids of the
-		 * persons that could not be read */
-		intern_clear(&p->keys);
-		for (uint32_t i = 0; i < p->synced; i++) {
-			char k[16];
-			int n = snprintf(k, sizeof(k), "%c%u", 0, i);
-			intern_id(&p->keys, k, (size_t)n);
+		const char *key = (const char *)buf + pos + 6;
+		identity_msg_reset(m);
+		identity_msg_add(m, key[0] == 'u' ? IDENTITY_F_USER_ID : IDENTITY_F_ANON_ID, NULL,
+				 0, key + 1, kl - 1u);
+		uint32_t pid = identity_resolve(g, m);
+		if (pid != i) { /* a key seen twice: the file is not what version 1 wrote */
+			rc = TD_ECORRUPT;
+			break;
 		}
+		pos += 6u + kl;
 	}
+	free(m);
+	free(buf);
+	if (!rc && identity_npids(g) < count)
+		rc = TD_ECORRUPT;
 	return rc;
 }
 
-int persons_open(struct persons *p, const char *dir, uint32_t count, bool read_only)
+int store_identity_open(struct identity **out, const char *dir, const struct identity_config *cfg,
+			uint64_t flushed_lsn, uint32_t persons, bool read_only)
 {
-	memset(p, 0, sizeof(*p));
-	intern_init(&p->keys);
-	p->fd = -1;
-	size_t pl = strlen(dir) + 16;
-	p->path = td_malloc(pl);
-	snprintf(p->path, pl, "%s/PERSONS", dir);
-	if (read_only) { /* loaded when a key is first looked up */
-		p->synced = count;
-		p->lazy = true;
-		return 0;
-	}
-	size_t pos, len;
-	int rc = load(p, count, &pos, &len);
+	char path[4096], old[4096], err[512];
+	snprintf(path, sizeof(path), "%s/IDENTITY", dir);
+	snprintf(old, sizeof(old), "%s/PERSONS", dir);
+	bool have_log = access(path, F_OK) == 0;
+	bool have_old = access(old, F_OK) == 0;
+	/* a store from before identity resolution: start the graph empty */
+	uint32_t need = have_log || !have_old ? persons : 0;
+	int rc = identity_open(out, path, cfg, flushed_lsn, need, read_only, err, sizeof(err));
 	if (rc) {
-		persons_close(p);
+		td_log_error("store: %s", err);
 		return rc;
 	}
-	p->synced = count;
-	p->fd = open(p->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (p->fd < 0) {
-		rc = td_from_errno(errno);
-		persons_close(p);
-		return rc;
-	}
-	if (len == 0) {
-		unsigned char h[PERSONS_HEADER] = {0};
-		uint32_t ver = 1;
-		memcpy(h, PERSONS_MAGIC, 8);
-		memcpy(h + 8, &ver, 4);
-		if (pwrite(p->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(p->fd)) {
-			persons_close(p);
-			return TD_EIO;
+	if (have_old && identity_npids(*out) == 0 && persons > 0) {
+		rc = migrate(*out, old, persons);
+		if (!rc && !read_only)
+			rc = identity_sync(*out);
+		if (rc) {
+			td_log_error("store: %s: cannot migrate the person map: %s", old,
+				     td_strerror(rc));
+			identity_close(*out);
+			*out = NULL;
+			return rc;
 		}
-		pos = PERSONS_HEADER;
+		td_log_info("store: %u persons of %s moved into %s", persons, old, path);
 	}
-	if (ftruncate(p->fd, (off_t)pos) || lseek(p->fd, (off_t)pos, SEEK_SET) < 0) {
-		persons_close(p);
-		return TD_EIO;
-	}
-	return 0;
-}
-
-void persons_close(struct persons *p)
-{
-	if (p->fd >= 0)
-		close(p->fd);
-	p->fd = -1;
-	intern_release(&p->keys);
-	free(p->path);
-	p->path = NULL;
-}
-
-uint32_t persons_resolve(void *ctx, const char *user_id, const char *anonymous_id)
-{
-	struct persons *p = ctx;
-	if (p->lazy && persons_load(p))
-		td_log_error("store: %s is damaged; events read from the WAL may count as new "
-			     "persons (run 'tandem check')",
-			     p->path);
-	char key[260];
-	const char *id = user_id ? user_id : anonymous_id ? anonymous_id : "";
-	size_t n = strlen(id);
-	if (n > sizeof(key) - 2)
-		n = sizeof(key) - 2;
-	key[0] = user_id ? 'u' : 'a';
-	memcpy(key + 1, id, n);
-	return intern_id(&p->keys, key, n + 1);
-}
-
-int persons_sync(struct persons *p)
-{
-	if (p->fd < 0 || p->synced == p->keys.n)
-		return 0;
-	size_t cap = 1 << 16, len = 0;
-	unsigned char *buf = td_malloc(cap);
-	int rc = 0;
-	off_t start = lseek(p->fd, 0, SEEK_CUR);
-	for (uint32_t id = p->synced; id < p->keys.n && !rc; id++) {
-		uint16_t kl = (uint16_t)intern_len(&p->keys, id);
-		const char *k = intern_str(&p->keys, id);
-		if (len + 6 + kl > cap) {
-			if (write(p->fd, buf, len) != (ssize_t)len)
-				rc = td_from_errno(errno ? errno : EIO);
-			len = 0;
-		}
-		uint32_t crc = rec_crc(kl, k);
-		memcpy(buf + len, &crc, 4);
-		memcpy(buf + len + 4, &kl, 2);
-		memcpy(buf + len + 6, k, kl);
-		len += 6 + (size_t)kl;
-	}
-	if (!rc && len && write(p->fd, buf, len) != (ssize_t)len)
-		rc = td_from_errno(errno ? errno : EIO);
-	if (!rc && fdatasync(p->fd))
-		rc = td_from_errno(errno);
-	free(buf);
-	if (rc) { /* cut back what may have reached the file; retried next time */
-		if (start >= 0 && (ftruncate(p->fd, start) || lseek(p->fd, start, SEEK_SET) < 0))
-			rc = TD_EIO;
-		return rc;
-	}
-	p->synced = p->keys.n;
+	if (have_old && !read_only && unlink(old) == 0)
+		td_log_info("store: removed %s (now in IDENTITY)", old);
 	return 0;
 }

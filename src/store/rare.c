@@ -5,7 +5,7 @@
  */
 #include "base/td.h"
 #include "collect/collect.h"
-#include "store/intern.h"
+#include "base/intern.h"
 #include "store/seg.h"
 
 #include <stdlib.h>
@@ -28,7 +28,7 @@ static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_k
 		    const char *str, size_t slen, double num, bool b)
 {
 	struct rare_build *r = ctx;
-	if (pathlen != r->pathlen || memcmp(path, r->path, pathlen) != 0)
+	if (k == SEG_LEAF_ARRAY || pathlen != r->pathlen || memcmp(path, r->path, pathlen) != 0)
 		return;
 	int kind = k == SEG_LEAF_STR ? QCOL_STRING : k == SEG_LEAF_NUM ? QCOL_NUMBER : QCOL_BOOL;
 	if (r->kind < 0) {

@@ -124,7 +124,8 @@ struct seg {
 	uint64_t rows, min_lsn, max_lsn;
 	struct seg_group *groups;
 	uint32_t ngroups;
-	int refs; /* atomic */
+	int refs;	      /* atomic */
+	uint32_t npids_after; /* sealed images: person ids handed out once its rows were in */
 };
 
 /*
@@ -179,14 +180,14 @@ void seg_builder_free(struct seg_builder *b);
 /*
  * Adds an event: a WAL event payload (collect.h; copied). Its JSON is
  * flattened once here; the event name and time come from the message. pid:
- * the person id, or SEG_PID_RESOLVE to have pid_fn map the message's userId /
- * anonymousId (either may be NULL) to one. Returns 0 or TD_ECORRUPT for a
- * payload that does not decode (nothing added).
+ * the person id, or SEG_PID_RESOLVE to have identity resolution name it
+ * from the identifiers the message carries. Returns 0 or TD_ECORRUPT for a
+ * payload that does not decode (nothing added, nothing resolved).
  */
 #define SEG_PID_RESOLVE UINT32_MAX
-typedef uint32_t (*seg_pid_fn)(void *ctx, const char *user_id, const char *anonymous_id);
+struct identity;
 int seg_builder_add(struct seg_builder *b, uint64_t lsn, const void *payload, size_t len,
-		    uint32_t pid, seg_pid_fn pid_fn, void *pid_ctx);
+		    uint32_t pid, struct identity *ident);
 /* Lower-level adding, for merges: a row whose values follow (seg_builder_val
  * with ids from seg_builder_path / seg_builder_str), the LSN range the rows
  * cover, and paths an input kept rare (listed rare in the output unless
@@ -219,8 +220,10 @@ void seg_builder_reset(struct seg_builder *b);
 /* Adds every row of the n segments to b (see merge.c); 0 or TD_ECORRUPT. */
 int seg_merge_into(struct seg_builder *b, struct seg *const *in, size_t n);
 
-/* Leaf values of a JSON object text, as dotted paths (arrays and null skipped). */
-enum seg_leaf_kind { SEG_LEAF_STR, SEG_LEAF_NUM, SEG_LEAF_BOOL };
+/* Leaf values of a JSON object text, as dotted paths (null skipped). An
+ * array is not a leaf: its elements make no paths, and the array itself is
+ * reported as SEG_LEAF_ARRAY with its JSON text in str/slen. */
+enum seg_leaf_kind { SEG_LEAF_STR, SEG_LEAF_NUM, SEG_LEAF_BOOL, SEG_LEAF_ARRAY };
 typedef void (*seg_leaf_fn)(void *ctx, const char *path, size_t pathlen, enum seg_leaf_kind k,
 			    const char *str, size_t slen, double num, bool b);
 int seg_flatten(const char *json, size_t len, seg_leaf_fn fn, void *ctx);

@@ -25,6 +25,7 @@ struct store_snap {
 	size_t nnames;
 	struct query_chunk *all; /* every chunk, grouped by name */
 	size_t nall;
+	struct identity_view *view; /* canonical persons (src points into it) */
 };
 
 static int chunk_column(const struct query_chunk *c, const char *path, struct query_column *col)
@@ -73,7 +74,7 @@ static int cmp_groups(const void *a, const void *b)
 	return x->min_ts < y->min_ts ? -1 : x->min_ts > y->min_ts;
 }
 
-static struct store_snap *snap_build(struct seg *const *segs, size_t n, uint32_t npersons)
+static struct store_snap *snap_build(struct seg *const *segs, size_t n, struct identity_view *v)
 {
 	struct store_snap *sn = td_calloc(1, sizeof(*sn));
 	sn->refs = 1;
@@ -114,8 +115,10 @@ static struct store_snap *snap_build(struct seg *const *segs, size_t n, uint32_t
 	sn->src.ctx = sn;
 	sn->src.chunks = src_chunks;
 	sn->src.event_names = src_names;
-	sn->src.canonical = NULL;
-	sn->src.npersons = npersons;
+	identity_view_ref(v);
+	sn->view = v;
+	sn->src.canonical = v->canonical;
+	sn->src.npersons = v->n;
 	return sn;
 }
 
@@ -128,7 +131,7 @@ struct store_snap *store_snapshot(struct store *s)
 			all[i] = s->disk[i];
 		for (size_t i = 0; i < s->nmem; i++)
 			all[s->ndisk + i] = s->mem[i];
-		struct store_snap *sn = snap_build(all, s->ndisk + s->nmem, s->npersons);
+		struct store_snap *sn = snap_build(all, s->ndisk + s->nmem, s->view);
 		free(all);
 		if (s->snap)
 			store_snap_release(s->snap);
@@ -151,6 +154,7 @@ void store_snap_release(struct store_snap *sn)
 	free(sn->names);
 	free(sn->name_list);
 	free(sn->all);
+	identity_view_release(sn->view);
 	free(sn);
 }
 

@@ -79,7 +79,6 @@ int store_open(struct store **out, const struct store_options *o)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_cond_init(&s->cond, NULL);
-	s->persons.fd = -1;
 	int rc = 0;
 	if (!o->read_only && mkdir(s->dir, 0700) && errno != EEXIST) {
 		td_log_error("store: cannot create %s: %s", s->dir, strerror(errno));
@@ -115,12 +114,13 @@ int store_open(struct store **out, const struct store_options *o)
 		s->disk[s->ndisk++] = g;
 	}
 	manifest_release(&m);
-	rc = persons_open(&s->persons, s->dir, m.persons, o->read_only);
-	if (rc) {
-		td_log_error("store: %s/PERSONS: %s", s->dir, td_strerror(rc));
+	rc = store_identity_open(&s->ident, s->dir, o->identity, m.flushed_lsn, m.persons,
+				 o->read_only);
+	if (rc)
 		goto fail;
-	}
-	s->npersons = persons_count(&s->persons);
+	s->flushed_persons = m.persons;
+	s->view = identity_view_publish(s->ident);
+	s->npersons = s->view->n;
 	s->memtable = seg_builder_new();
 	s->last_seal_ms = store_now_ms();
 	s->dirty = true;
@@ -141,7 +141,7 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	compact_stop(s);
-	if (!s->o.read_only && s->memtable && s->persons.fd >= 0) {
+	if (!s->o.read_only && s->memtable && s->ident) {
 		int rc = store_tick(s, true);
 		if (rc)
 			td_log_error("store: final flush failed: %s (the WAL still has it)",
@@ -156,7 +156,8 @@ void store_close(struct store *s)
 	if (s->snap)
 		store_snap_release(s->snap);
 	seg_builder_free(s->memtable);
-	persons_close(&s->persons);
+	identity_view_release(s->view);
+	identity_close(s->ident);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_cond_destroy(&s->cond);
@@ -175,8 +176,7 @@ int store_apply(struct store *s, uint64_t lsn, const void *payload, size_t len)
 		return 0;
 	if (seg_builder_rows(s->memtable) == 0)
 		s->memtable_since_ms = store_now_ms();
-	int rc = seg_builder_add(s->memtable, lsn, payload, len, SEG_PID_RESOLVE, persons_resolve,
-				 &s->persons);
+	int rc = seg_builder_add(s->memtable, lsn, payload, len, SEG_PID_RESOLVE, s->ident);
 	__atomic_store_n(&s->applied_lsn, lsn, __ATOMIC_RELAXED);
 	if (rc)
 		__atomic_add_fetch(&s->bad_records, 1, __ATOMIC_RELAXED);
@@ -200,6 +200,8 @@ static int seal(struct store *s)
 		td_log_error("store: a fresh segment does not read back: %s", err);
 		return rc;
 	}
+	g->npids_after = identity_npids(s->ident);
+	struct identity_view *v = identity_view_publish(s->ident), *old;
 	pthread_mutex_lock(&s->lock);
 	if (s->nmem == 0)
 		s->mem_since_ms = s->memtable_since_ms;
@@ -207,9 +209,12 @@ static int seal(struct store *s)
 	s->mem[s->nmem++] = g;
 	s->mem_rows += g->rows;
 	s->mem_in_memtable++;
-	s->npersons = persons_count(&s->persons);
+	old = s->view;
+	s->view = v;
+	s->npersons = v->n;
 	s->dirty = true;
 	pthread_mutex_unlock(&s->lock);
+	identity_view_release(old);
 	return 0;
 }
 
@@ -253,7 +258,7 @@ int store_commit_manifest(struct store *s, struct seg *add, struct seg *const *d
 			  uint64_t flushed_lsn)
 {
 	struct manifest m = {
-	    .flushed_lsn = flushed_lsn, .next_id = s->next_id, .persons = s->persons.synced};
+	    .flushed_lsn = flushed_lsn, .next_id = s->next_id, .persons = s->flushed_persons};
 	m.e = td_calloc(s->ndisk + 1, sizeof(*m.e));
 	for (size_t i = 0; i <= s->ndisk; i++) {
 		struct seg *g = i < s->ndisk ? s->disk[i] : add;
@@ -307,7 +312,9 @@ static int flush(struct store *s)
 	}
 	if (rc)
 		goto out;
-	rc = persons_sync(&s->persons);
+	/* the graph's records up to the flushed LSN must be on disk before a
+	 * manifest says the WAL before it is covered */
+	rc = identity_sync(s->ident);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&s->wlock);
@@ -315,9 +322,12 @@ static int flush(struct store *s)
 	struct seg *g = NULL;
 	rc = store_write_segment(s, img, len, id, &g);
 	uint64_t flushed = in[n - 1]->max_lsn;
+	uint32_t persons_before = s->flushed_persons;
+	s->flushed_persons = in[n - 1]->npids_after;
 	if (!rc)
 		rc = store_commit_manifest(s, g, NULL, 0, flushed);
 	if (rc) {
+		s->flushed_persons = persons_before;
 		if (g) {
 			char path[4096];
 			manifest_seg_path(s->dir, id, path, sizeof(path));
@@ -406,7 +416,7 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->segments = s->ndisk;
 	st->rows_memory = s->mem_rows;
 	st->rows += s->mem_rows;
-	st->persons = s->npersons;
+	st->pids = s->npersons;
 	st->merges = s->merges;
 	st->flushes = s->flushes;
 	pthread_mutex_unlock(&s->lock);
@@ -414,4 +424,10 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->applied_lsn = __atomic_load_n(&s->applied_lsn, __ATOMIC_RELAXED);
 	st->flush_errors = __atomic_load_n(&s->flush_errors, __ATOMIC_RELAXED);
 	st->bad_records = __atomic_load_n(&s->bad_records, __ATOMIC_RELAXED);
+	identity_get_stats(s->ident, &st->identity);
+}
+
+struct identity *store_identity(struct store *s)
+{
+	return s->ident;
 }

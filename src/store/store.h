@@ -15,9 +15,10 @@
  * they cover; after a crash the caller replays WAL records past
  * store_flushed_lsn() through store_apply() again.
  *
- * Persons: every event gets a dense person id (uint32). Until identity
- * resolution exists the key is the userId when the message has one, else
- * the anonymousId; the key -> id map is kept in DIR/PERSONS.
+ * Persons: every event gets a dense person id (uint32) from identity
+ * resolution (src/identity/identity.h), whose graph is kept in
+ * DIR/IDENTITY; snapshots carry the canonical[] of the last seal, so merges
+ * apply to past events too.
  *
  * Event names: a track's "event"; other messages get "$page", "$screen",
  * "$identify", "$group", "$alias".
@@ -30,6 +31,7 @@
 #ifndef TD_STORE_STORE_H
 #define TD_STORE_STORE_H
 
+#include "identity/identity.h"
 #include "query/query.h"
 
 #include <stdbool.h>
@@ -46,6 +48,7 @@ struct store_options {
 	size_t flush_rows;	    /* write sealed segments to disk past this many rows; 0 = 1M */
 	unsigned flush_interval_ms; /* ... or when the oldest is this old; 0 = 10000 */
 	bool no_merge;		    /* no background merge thread (tests, benchmarks) */
+	const struct identity_config *identity; /* NULL = the defaults */
 };
 
 /* Opens (creating if missing) the store; on success *out owns it. Errors:
@@ -96,14 +99,19 @@ int store_snap_scan(struct store_snap *snap, int64_t from_ms, int64_t to_ms, sto
 void store_tune_malloc(void);
 
 struct store_stats {
-	uint64_t rows, rows_memory; /* all rows; rows not yet in segment files */
-	uint64_t segments, segment_bytes, persons;
+	uint64_t rows, rows_memory;		/* all rows; rows not yet in segment files */
+	uint64_t segments, segment_bytes, pids; /* pids: person ids in the last snapshot */
 	uint64_t flushed_lsn, applied_lsn;
 	uint64_t merges, flushes, flush_errors, bad_records;
 	/* bytes of the core columns in segment files (see docs/store.md) */
 	uint64_t bytes_ts, bytes_pid, bytes_name, bytes_props, bytes_raw;
+	struct identity_stats identity;
 };
 void store_get_stats(struct store *s, struct store_stats *st);
+
+/* The store's identity graph, for profile lookups (identity.h says which
+ * calls are safe from any thread). Valid until store_close. */
+struct identity *store_identity(struct store *s);
 
 /*
  * Verifies the manifest, every segment checksum and the person map without

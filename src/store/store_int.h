@@ -6,7 +6,7 @@
 #define TD_STORE_STORE_INT_H
 
 #include "store/manifest.h"
-#include "store/persons.h"
+#include "identity/identity.h"
 #include "store/seg.h"
 #include "store/store.h"
 
@@ -24,8 +24,10 @@ struct store {
 	uint64_t mem_rows;
 	int64_t mem_since_ms; /* when the oldest of mem was applied */
 	struct store_snap *snap;
-	bool dirty; /* snap is out of date */
-	uint32_t npersons;
+	bool dirty;		    /* snap is out of date */
+	uint32_t npersons;	    /* view->n */
+	struct identity_view *view; /* canonical persons as of the last seal */
+	uint32_t flushed_persons;   /* person ids as of flushed_lsn (the manifest's count) */
 
 	/* applier only */
 	struct seg_builder *memtable; /* rows since the last flush (all of mem's, if
@@ -34,7 +36,7 @@ struct store {
 	int64_t memtable_since_ms, last_seal_ms;
 	int64_t flush_retry_ms; /* after a failed flush, none before this */
 	uint64_t applied_lsn;
-	struct persons persons;
+	struct identity *ident; /* its lookups may run on any thread */
 
 	uint64_t flushed_lsn, next_id; /* next_id under wlock */
 	uint64_t flushes, merges, flush_errors, bad_records;
@@ -52,6 +54,10 @@ int store_write_segment(struct store *s, const unsigned char *img, size_t len, u
 /* Replaces the manifest: the disk list plus add, minus drop. Caller holds wlock. */
 int store_commit_manifest(struct store *s, struct seg *add, struct seg *const *drop, size_t ndrop,
 			  uint64_t flushed_lsn);
+/* Opens the identity graph of a store in dir as of flushed_lsn (migrating
+ * a PERSONS file of format 1); see persons.c. */
+int store_identity_open(struct identity **out, const char *dir, const struct identity_config *cfg,
+			uint64_t flushed_lsn, uint32_t persons, bool read_only);
 
 /* The segments of a snapshot (for scans). */
 size_t store_snap_segments(const struct store_snap *sn, struct seg *const **out);

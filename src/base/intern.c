@@ -2,7 +2,7 @@
  * intern.c - string interning with open addressing (XXH3, linear probing,
  * load factor at most 1/2).
  */
-#include "store/intern.h"
+#include "base/intern.h"
 #include "base/td.h"
 
 #include <stdlib.h>

@@ -1,10 +1,10 @@
 /*
- * intern.h - a string -> dense id table (internal to src/store): ids count up
+ * intern.h - a string -> dense id table: ids count up
  * from 0 in order of first insertion; strings are kept NUL-terminated in one
  * growing arena. Not thread-safe.
  */
-#ifndef TD_STORE_INTERN_H
-#define TD_STORE_INTERN_H
+#ifndef TD_BASE_INTERN_H
+#define TD_BASE_INTERN_H
 
 #include <stddef.h>
 #include <stdint.h>
