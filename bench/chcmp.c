@@ -6,6 +6,7 @@
  *                              stdout with every "timestamp" cut to whole
  *                              seconds, and one TSV row per message
  *                              (person id, unix seconds, event name) to FILE
+ *                              once the input has ended
  *   chcmp figures              a tandem query result (JSON) on stdin -> the
  *                              figures as TSV, in the layout of the
  *                              ClickHouse queries in compare.sh
@@ -27,17 +28,21 @@
  *
  * Event names and persons follow the store (src/store/store.h): a track's
  * "event", "$page", "$screen", "$identify", "$group", "$alias" for the other
- * types; the person key is the userId when the message has one, else the
- * anonymousId. Person keys become dense ids in order of first appearance (the
- * TSV carries the id; ClickHouse groups by a UInt32 then, as tandem does).
- * When identity resolution lands, persons must follow it here too.
+ * types; persons come from identity resolution (src/identity/identity.h) run
+ * over the messages in file order, as tandem's applier runs it, and every
+ * row carries its person's final canonical id (merges count for the past,
+ * as in tandem's queries). The TSV is therefore written once every message
+ * has been read.
  */
 #include "base/buf.h"
+#include "base/intern.h"
 #include "base/td.h"
 #include "base/timeutil.h"
 #include "collect/jscan.h"
+#include "identity/identity.h"
 #include "query/memsource.h"
 #include "query/query.h"
+#include "store/seg.h"
 #include "store/store.h"
 
 #include <cjson/cJSON.h>
@@ -69,94 +74,54 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-/* ---- person keys -> dense ids ---- */
-
-struct pmap {
-	uint32_t *slot; /* id + 1, 0 = empty */
-	size_t mask;
-	char **key;
-	size_t *keylen;
-	uint32_t n, cap;
-};
-
-static void pmap_grow(struct pmap *m)
-{
-	size_t nslots = m->slot ? (m->mask + 1) * 2 : 1u << 16;
-	uint32_t *slot = td_calloc(nslots, sizeof(*slot));
-	for (uint32_t id = 0; id < m->n; id++) {
-		size_t h = XXH3_64bits(m->key[id], m->keylen[id]) & (nslots - 1);
-		while (slot[h])
-			h = (h + 1) & (nslots - 1);
-		slot[h] = id + 1;
-	}
-	free(m->slot);
-	m->slot = slot;
-	m->mask = nslots - 1;
-}
-
-static uint32_t pmap_id(struct pmap *m, const char *k, size_t len)
-{
-	if (!m->slot || (size_t)m->n * 2 >= m->mask + 1)
-		pmap_grow(m);
-	size_t h = XXH3_64bits(k, len) & m->mask;
-	for (;; h = (h + 1) & m->mask) {
-		uint32_t s = m->slot[h];
-		if (!s)
-			break;
-		if (m->keylen[s - 1] == len && !memcmp(m->key[s - 1], k, len))
-			return s - 1;
-	}
-	if (m->n == UINT32_MAX)
-		die("more than 2^32 - 1 persons");
-	if (m->n == m->cap) {
-		m->cap = m->cap ? m->cap * 2 : 1024;
-		m->key = td_realloc(m->key, m->cap * sizeof(*m->key));
-		m->keylen = td_realloc(m->keylen, m->cap * sizeof(*m->keylen));
-	}
-	m->key[m->n] = td_strndup(k, len);
-	m->keylen[m->n] = len;
-	m->slot[h] = m->n + 1;
-	return m->n++;
-}
-
-static void pmap_free(struct pmap *m)
-{
-	for (uint32_t i = 0; i < m->n; i++)
-		free(m->key[i]);
-	free(m->key);
-	free(m->keylen);
-	free(m->slot);
-}
-
-/* ---- one NDJSON line -> (event, ts, person key) ---- */
+/* ---- one NDJSON line -> (event, ts, person) ---- */
 
 struct msg {
 	char event[MAX_ID];
-	char person[MAX_ID];
-	size_t person_len;
+	bool is_group;
 	int64_t ts;
 	struct jspan ts_span; /* the "timestamp" string, quotes included */
+	struct identity *ident;
+	struct identity_msg idm;
 };
 
-/* An id member (string, or a number as written) into out; false if absent or empty. */
-static bool id_text(const char *s, const struct jmember *m, char *out, size_t *outlen)
+static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_kind k,
+		    const char *str, size_t slen, double num, bool b)
 {
-	size_t n;
-	if (m->type == J_STRING) {
-		n = jscan_string(s, m->val, out, MAX_ID);
-		if (n == (size_t)-1)
-			return false;
-	} else if (m->type == J_NUMBER) {
-		n = m->val.end - m->val.start;
-		if (n >= MAX_ID)
-			return false;
-		memcpy(out, s + m->val.start, n);
-		out[n] = '\0';
-	} else {
-		return false;
+	struct msg *g = ctx;
+	const char *name = NULL;
+	size_t nl = 0;
+	int f = k == SEG_LEAF_BOOL ? -1 : identity_path_field(g->ident, path, pathlen, &name, &nl);
+	if (f < 0 || (k == SEG_LEAF_ARRAY) != (f == IDENTITY_F_EXTERNAL_IDS))
+		return;
+	char tmp[32];
+	if (k == SEG_LEAF_NUM) {
+		int n = snprintf(tmp, sizeof(tmp), "%.17g", num);
+		str = tmp;
+		slen = n > 0 && (size_t)n < sizeof(tmp) ? (size_t)n : 0;
 	}
-	*outlen = n;
-	return n > 0;
+	identity_msg_add(&g->idm, (enum identity_field)f, name, nl, str, slen);
+}
+
+/* The person of a parsed line (the store gathers the same fields). */
+static uint32_t resolve(struct msg *g, const char *line, size_t len, uint64_t lsn)
+{
+	identity_msg_reset(&g->idm);
+	g->idm.lsn = lsn;
+	g->idm.ts = g->ts;
+	g->idm.is_group = g->is_group;
+	if (seg_flatten(line, len, on_leaf, g))
+		die("line %llu: the store's JSON reader refuses it", (unsigned long long)lsn);
+	return identity_resolve(g->ident, &g->idm);
+}
+
+static struct identity *graph_new(void)
+{
+	struct identity *id;
+	char err[256];
+	if (identity_open(&id, NULL, NULL, UINT64_MAX, 0, false, err, sizeof(err)))
+		die("%s", err);
+	return id;
 }
 
 /* Returns NULL or what is wrong with the line. */
@@ -166,9 +131,8 @@ static const char *parse_msg(const char *s, size_t len, struct msg *g)
 	struct jscan_error err;
 	if (jscan_document(s, len, &obj, &err) != J_OBJECT)
 		return "not a JSON object";
-	char type[32] = "", uid[MAX_ID], aid[MAX_ID];
-	size_t uidlen = 0, aidlen = 0;
-	bool has_uid = false, has_aid = false, has_ts = false;
+	char type[32] = "";
+	bool has_ts = false;
 	g->event[0] = '\0';
 	size_t pos = 0;
 	struct jmember m;
@@ -179,10 +143,6 @@ static const char *parse_msg(const char *s, size_t len, struct msg *g)
 		} else if (jscan_key_is(s, &m, "event") && m.type == J_STRING) {
 			if (jscan_string(s, m.val, g->event, sizeof(g->event)) == (size_t)-1)
 				return "\"event\" too long";
-		} else if (jscan_key_is(s, &m, "userId")) {
-			has_uid = id_text(s, &m, uid, &uidlen);
-		} else if (jscan_key_is(s, &m, "anonymousId")) {
-			has_aid = id_text(s, &m, aid, &aidlen);
 		} else if (jscan_key_is(s, &m, "timestamp") && m.type == J_STRING) {
 			/* +1/-1: without the quotes */
 			if (td_time_parse(s + m.val.start + 1, m.val.end - m.val.start - 2, &g->ts))
@@ -203,15 +163,7 @@ static const char *parse_msg(const char *s, size_t len, struct msg *g)
 	} else {
 		return "unknown \"type\"";
 	}
-	if (has_uid) {
-		memcpy(g->person, uid, uidlen + 1);
-		g->person_len = uidlen;
-	} else if (has_aid) {
-		memcpy(g->person, aid, aidlen + 1);
-		g->person_len = aidlen;
-	} else {
-		return "neither \"userId\" nor \"anonymousId\"";
-	}
+	g->is_group = !strcmp(type, "group");
 	return NULL;
 }
 
@@ -267,20 +219,25 @@ static void cut_fraction(char *s, struct jspan v)
 		s[i] = '0';
 }
 
+/* A converted row, kept until every person's canonical id is known. */
+struct row {
+	uint32_t pid, sec, event;
+};
+
 static int cmd_convert(int argc, char **argv)
 {
 	if (argc != 3 || strcmp(argv[1], "--tsv")) {
 		fputs(usage, stderr);
 		return 2;
 	}
-	FILE *tsv = fopen(argv[2], "w");
-	if (!tsv)
-		die("%s: cannot open for writing", argv[2]);
 	static char obuf[1 << 20], tbuf[1 << 20];
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
-	setvbuf(tsv, tbuf, _IOFBF, sizeof(tbuf));
-	struct pmap pm = {0};
 	struct msg *g = td_malloc(sizeof(*g));
+	g->ident = graph_new();
+	struct intern events;
+	intern_init(&events);
+	struct row *rows = NULL;
+	size_t nrows = 0, caprows = 0;
 	char *line = NULL;
 	size_t cap = 0, len;
 	unsigned long long lineno = 0;
@@ -303,23 +260,43 @@ static int cmd_convert(int argc, char **argv)
 				  g->ts_span.end - g->ts_span.start - 2, &check) ||
 		    check != sec * 1000)
 			die("line %llu: cannot cut the timestamp to whole seconds", lineno);
-		uint32_t pid = pmap_id(&pm, g->person, g->person_len);
-		fprintf(tsv, "%" PRIu32 "\t%" PRId64 "\t", pid, sec);
-		put_tsv_field(tsv, g->event);
-		putc('\n', tsv);
+		if (nrows == caprows) {
+			caprows = caprows ? caprows * 2 : 1u << 20;
+			rows = td_realloc(rows, caprows * sizeof(*rows));
+		}
+		rows[nrows++] = (struct row){resolve(g, line, len, lineno), (uint32_t)sec,
+					     intern_id(&events, g->event, strlen(g->event))};
 		fwrite(line, 1, len, stdout);
 		putc('\n', stdout);
 	}
 	if (ferror(stdin))
 		die("read error on stdin");
-	if (fflush(stdout) || ferror(stdout))
+	if (fclose(stdout))
 		die("write error on stdout");
+	/* opened only now: the reader of a FIFO waits until the rows are ready */
+	FILE *tsv = fopen(argv[2], "w");
+	if (!tsv)
+		die("%s: cannot open for writing", argv[2]);
+	setvbuf(tsv, tbuf, _IOFBF, sizeof(tbuf));
+	struct identity_view *v = identity_view_publish(g->ident);
+	for (size_t i = 0; i < nrows; i++) {
+		uint32_t pid = v->canonical ? v->canonical[rows[i].pid] : rows[i].pid;
+		fprintf(tsv, "%" PRIu32 "\t%" PRIu32 "\t", pid, rows[i].sec);
+		put_tsv_field(tsv, intern_str(&events, rows[i].event));
+		putc('\n', tsv);
+	}
 	if (fclose(tsv))
 		die("%s: write error", argv[2]);
-	fprintf(stderr, "chcmp: %llu lines, %" PRIu32 " persons\n", lineno, pm.n);
+	struct identity_stats st;
+	identity_get_stats(g->ident, &st);
+	fprintf(stderr, "chcmp: %llu lines, %llu persons (%llu merges)\n", lineno,
+		(unsigned long long)st.persons, (unsigned long long)st.merges);
+	identity_view_release(v);
+	identity_close(g->ident);
+	intern_release(&events);
+	free(rows);
 	free(line);
 	free(g);
-	pmap_free(&pm);
 	return 0;
 }
 
@@ -432,8 +409,8 @@ static int cmd_memquery(int argc, char **argv)
 	if (!f)
 		die("%s: cannot open", argv[1]);
 	struct memsource *ms = memsource_new();
-	struct pmap pm = {0};
 	struct msg *g = td_malloc(sizeof(*g));
+	g->ident = graph_new();
 	char *line = NULL;
 	size_t cap = 0, len;
 	unsigned long long lineno = 0;
@@ -444,9 +421,11 @@ static int cmd_memquery(int argc, char **argv)
 		const char *why = parse_msg(line, len, g);
 		if (why)
 			die("line %llu: %s", lineno, why);
-		memsource_add(ms, g->event, g->ts, pmap_id(&pm, g->person, g->person_len));
+		memsource_add(ms, g->event, g->ts, resolve(g, line, len, lineno));
 	}
 	fclose(f);
+	struct identity_view *v = identity_view_publish(g->ident);
+	memsource_set_persons(ms, v->n, v->canonical);
 	memsource_build(ms, 65536, 0);
 	struct td_buf out;
 	td_buf_init(&out, (size_t)256 << 20);
@@ -460,7 +439,8 @@ static int cmd_memquery(int argc, char **argv)
 	}
 	td_buf_release(&out);
 	memsource_free(ms);
-	pmap_free(&pm);
+	identity_view_release(v);
+	identity_close(g->ident);
 	free(g);
 	free(line);
 	return rc ? 1 : 0;

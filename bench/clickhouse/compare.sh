@@ -23,9 +23,9 @@
 #
 # Event names and persons follow tandem's store: a track's "event", "$page",
 # "$screen", "$identify", "$group", "$alias" for the other message types; the
-# person is the userId when the message has one, else the anonymousId (the
-# conversion is in bench/chcmp.c). That person rule is tandem's until identity
-# resolution lands; the conversion must then follow the merged identities.
+# person is the canonical person identity resolution gives the message once
+# every message is in (merges count for past events), so ClickHouse gets
+# tandem's merged persons as plain ids (the conversion is in bench/chcmp.c).
 #
 # Environment: CHCMP_PORT (ClickHouse's TCP port; default the first free one
 # of 29100..29199), CHCMP_LOAD_TIMEOUT (seconds the generation and each

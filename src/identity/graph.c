@@ -469,12 +469,16 @@ static void gather(struct identity *g, const struct identity_msg *m, struct cand
 	}
 }
 
-static bool merge_fits(const struct identity *g, uint32_t a, uint32_t b)
+/* The first class (in priority order) whose limit merging a and b would
+ * break, or -1 when the merge fits. */
+static int merge_breaks(const struct identity *g, uint32_t a, uint32_t b)
 {
-	for (int c = 0; c < IDENTITY_NCLASSES; c++)
+	for (int i = 0; i < IDENTITY_NCLASSES; i++) {
+		int c = g->cfg.priority[i];
 		if (g->p[a].cnt[c] + g->p[b].cnt[c] > g->cfg.limit[c])
-			return false;
-	return true;
+			return c;
+	}
+	return -1;
 }
 
 uint32_t identity_resolve(struct identity *g, const struct identity_msg *m)
@@ -511,15 +515,16 @@ uint32_t identity_resolve(struct identity *g, const struct identity_msg *m)
 		if (r == P)
 			continue;
 		if (r != IDENTITY_NONE) {
-			if (merge_fits(g, P, r)) {
+			int broken = merge_breaks(g, P, r);
+			if (broken < 0) {
 				bool keep = g->p[P].size > g->p[r].size ||
 					    (g->p[P].size == g->p[r].size && P < r);
 				uint32_t w = keep ? P : r, l = keep ? r : P;
 				identity_merge(g, w, l, m->lsn, m->ts, msgid, ml, lead, c->id);
 				P = w;
 			} else {
-				identity_conflict(g, P, r, c->cls, m->lsn, m->ts, msgid, ml, lead,
-						  c->key, c->klen);
+				identity_conflict(g, P, r, (enum identity_class)broken, m->lsn, m->ts,
+						  msgid, ml, lead, c->key, c->klen);
 			}
 		} else if (g->p[P].cnt[c->cls] < g->cfg.limit[c->cls]) {
 			c->id = identity_link(g, m->lsn, P, c->key, c->klen, c->cls, c->h);

@@ -36,7 +36,9 @@
  *     another person Q's: Q merges with P unless the two together would have
  *     more than `limit` identifiers of some class (conflict);
  *  4. a conflict leaves that identifier out (it keeps its person, or stays
- *     unknown), is counted per class and goes into P's history;
+ *     unknown), is counted under the class whose limit it would have broken
+ *     (for a merge, the first such class in priority order) and goes into
+ *     P's history;
  *  5. the event belongs to P. A message with no usable identifier gets a
  *     person of its own.
  * Default limits: 1 USER, 5 of every other class.
