@@ -419,10 +419,18 @@ static void add_external(struct identity *g, struct cands *cs, const char *json,
 	cJSON_Delete(a);
 }
 
+/* Within a class, candidates lead in this order of the fields they came
+ * from (then in message order): an alias's userId before its previousId. */
+static const uint8_t field_rank[] = {
+    [IDENTITY_F_USER_ID] = 0,	   [IDENTITY_F_TRAIT] = 1,	 [IDENTITY_F_CONTEXT_TRAIT] = 2,
+    [IDENTITY_F_EXTERNAL_IDS] = 3, [IDENTITY_F_PREVIOUS_ID] = 4, [IDENTITY_F_ANON_ID] = 5,
+};
+
 static void gather(struct identity *g, const struct identity_msg *m, struct cands *cs)
 {
 	cs->n = 0;
 	for (size_t i = 0; i < m->n; i++) {
+		size_t first = cs->n;
 		const char *name = m->buf + m->f[i].off;
 		size_t nl = m->f[i].name_len;
 		const char *v = name + nl;
@@ -449,12 +457,19 @@ static void gather(struct identity *g, const struct identity_msg *m, struct cand
 				break;
 			/* fall through */
 		case IDENTITY_F_CONTEXT_TRAIT:
-			add_typed(g, cs, name, nl, v, len);
+			/* only email, phone and the configured identifier traits */
+			if ((nl == 5 && (!memcmp(name, "email", 5) || !memcmp(name, "phone", 5))) ||
+			    is_trait_id(g, name, nl))
+				add_typed(g, cs, name, nl, v, len);
 			break;
 		case IDENTITY_F_EXTERNAL_IDS:
 			add_external(g, cs, v, len);
 			break;
 		}
+		uint8_t fr =
+		    m->f[i].field < TD_ARRAY_LEN(field_rank) ? field_rank[m->f[i].field] : 6;
+		for (size_t k = first; k < cs->n; k++)
+			cs->c[k].order = (uint16_t)(fr << 8 | (k & 0xff));
 	}
 	/* insertion sort by (priority, order in the message) */
 	for (size_t i = 1; i < cs->n; i++) {
@@ -523,8 +538,8 @@ uint32_t identity_resolve(struct identity *g, const struct identity_msg *m)
 				identity_merge(g, w, l, m->lsn, m->ts, msgid, ml, lead, c->id);
 				P = w;
 			} else {
-				identity_conflict(g, P, r, (enum identity_class)broken, m->lsn, m->ts,
-						  msgid, ml, lead, c->key, c->klen);
+				identity_conflict(g, P, r, (enum identity_class)broken, m->lsn,
+						  m->ts, msgid, ml, lead, c->key, c->klen);
 			}
 		} else if (g->p[P].cnt[c->cls] < g->cfg.limit[c->cls]) {
 			c->id = identity_link(g, m->lsn, P, c->key, c->klen, c->cls, c->h);

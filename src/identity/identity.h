@@ -17,7 +17,9 @@
  * never identifiers. An alias's previousId is the user_id it names when that
  * exists, else the anonymous_id (created when new).
  *
- * Values are normalized before they link anything: email trimmed and
+ * Only email, phone and the configured trait names are identifiers among
+ * the traits; ids other than email and phone are exact strings (not
+ * trimmed, case kept). Values are normalized before they link anything: email trimmed and
  * lowercased and must have one '@' with text on both sides; phone keeps its
  * digits (a leading '+' or "00" becomes '+') and must have 7 to 15 of them;
  * every value is refused when empty after trimming, longer than
@@ -27,8 +29,10 @@
  *
  * Resolution of one message (identity_resolve):
  *  1. its usable identifiers are ordered by class priority (default USER >
- *     EMAIL > PHONE > EXTERNAL > TRAIT > ANON; the message's order within a
- *     class);
+ *     EMAIL > PHONE > EXTERNAL > TRAIT > ANON); within a class by field:
+ *     userId, traits.*, context.traits.*, context.externalIds, previousId,
+ *     anonymousId (so an alias's userId leads its previousId), then in the
+ *     message's order;
  *  2. the message's person P starts as the person of the first identifier
  *     that already exists, or a new person when the first is new;
  *  3. each identifier in that order then: already P's: nothing; new: linked
