@@ -1,7 +1,9 @@
 /*
- * meta.c - sources, write keys and API tokens in DATA/meta.db (SQLite).
+ * meta.c - sources, write keys, API tokens and settings in DATA/meta.db
+ * (SQLite).
  *
- * Schema version 1 (PRAGMA user_version = 1):
+ * Schema version 2 (PRAGMA user_version = 2); version 1 had no settings
+ * table, and opening a version 1 file adds it:
  *
  *   sources(id INTEGER PRIMARY KEY AUTOINCREMENT,   -- AUTOINCREMENT: ids never reused
  *           name TEXT UNIQUE NOT NULL,
@@ -14,6 +16,18 @@
  *          sha256 TEXT UNIQUE NOT NULL,              -- lowercase hex of the whole token
  *          created_at INTEGER NOT NULL,
  *          revoked_at INTEGER)                       -- NULL while the token is valid
+ *   settings(name TEXT PRIMARY KEY,                  -- "identity"
+ *            value TEXT NOT NULL,                    -- JSON, see below
+ *            updated_at INTEGER NOT NULL)            -- ms since the epoch, UTC
+ *
+ * The "identity" setting (meta_identity_*), every part optional (a missing
+ * part is the default):
+ *   {"limits": {"user_id": 1, "email": 5, "phone": 5, "external": 5,
+ *               "trait": 5, "anonymous_id": 5},
+ *    "priority": ["user_id", "email", "phone", "external", "trait",
+ *                 "anonymous_id"],
+ *    "traits": ["crm_id"],                           -- identifier traits
+ *    "blocked": ["test"]}                            -- extra blocked values
  *
  * Locking: meta.mu serializes every use of the connection and its prepared
  * statements (the connection is opened SQLITE_OPEN_NOMUTEX because of it).
@@ -26,6 +40,7 @@
 #include "base/td.h"
 #include "base/timeutil.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -39,7 +54,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema_v1[] = "CREATE TABLE sources("
 				" id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -55,6 +70,12 @@ static const char schema_v1[] = "CREATE TABLE sources("
 				" created_at INTEGER NOT NULL,"
 				" revoked_at INTEGER);"
 				"PRAGMA user_version = 1;";
+
+static const char schema_v2[] = "CREATE TABLE settings("
+				" name TEXT PRIMARY KEY,"
+				" value TEXT NOT NULL,"
+				" updated_at INTEGER NOT NULL);"
+				"PRAGMA user_version = 2;";
 
 /*
  * The write-key cache: meta_source_by_key runs on every ingest request, from
@@ -100,6 +121,7 @@ struct meta {
 	sqlite3_stmt *src_insert, *src_by_name, *src_by_id, *src_by_key, *src_list;
 	sqlite3_stmt *src_set_enabled;
 	sqlite3_stmt *tok_insert, *tok_by_name, *tok_by_hash, *tok_revoke, *tok_count;
+	sqlite3_stmt *set_get, *set_put, *set_del;
 
 	struct key_cache cache;
 };
@@ -374,8 +396,15 @@ static int migrate(struct meta *m)
 		rc = exec(m, schema_v1, "create schema version 1");
 		if (rc)
 			goto fail;
-		td_log_info("meta: created schema version %d", SCHEMA_VERSION);
 	}
+	if (version < 2) {
+		rc = exec(m, schema_v2, "migrate to schema version 2");
+		if (rc)
+			goto fail;
+	}
+	if (version < SCHEMA_VERSION)
+		td_log_info("meta: %s schema version %d", version < 1 ? "created" : "migrated to",
+			    SCHEMA_VERSION);
 	rc = exec(m, "COMMIT", "commit migration");
 	if (rc)
 		goto fail;
@@ -407,6 +436,11 @@ static int prepare_all(struct meta *m)
 	    {&m->tok_revoke,
 	     "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL"},
 	    {&m->tok_count, "SELECT count(*) FROM tokens WHERE revoked_at IS NULL"},
+	    {&m->set_get, "SELECT value FROM settings WHERE name = ?1"},
+	    {&m->set_put, "INSERT INTO settings(name, value, updated_at) VALUES(?1, ?2, ?3) "
+			  "ON CONFLICT(name) DO UPDATE SET value = excluded.value, "
+			  "updated_at = excluded.updated_at"},
+	    {&m->set_del, "DELETE FROM settings WHERE name = ?1"},
 	};
 	for (size_t i = 0; i < TD_ARRAY_LEN(all); i++) {
 		if (sqlite3_prepare_v3(m->db, all[i].sql, -1, SQLITE_PREPARE_PERSISTENT, all[i].st,
@@ -420,10 +454,10 @@ void meta_close(struct meta *m)
 {
 	if (!m)
 		return;
-	sqlite3_stmt **all[] = {&m->src_insert, &m->src_by_name, &m->src_by_id,
-				&m->src_by_key, &m->src_list,	 &m->src_set_enabled,
-				&m->tok_insert, &m->tok_by_name, &m->tok_by_hash,
-				&m->tok_revoke, &m->tok_count};
+	sqlite3_stmt **all[] = {
+	    &m->src_insert,	 &m->src_by_name, &m->src_by_id,   &m->src_by_key,  &m->src_list,
+	    &m->src_set_enabled, &m->tok_insert,  &m->tok_by_name, &m->tok_by_hash, &m->tok_revoke,
+	    &m->tok_count,	 &m->set_get,	  &m->set_put,	   &m->set_del};
 	for (size_t i = 0; i < TD_ARRAY_LEN(all); i++)
 		sqlite3_finalize(*all[i]);
 	if (m->db && sqlite3_close(m->db) != SQLITE_OK)
@@ -814,6 +848,344 @@ int meta_token_count(struct meta *m)
 		rc = db_fail(m, "count tokens");
 	}
 	sqlite3_reset(st);
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+/* ------------------------------------------------------ identity settings */
+
+#define IDENTITY_SETTING "identity"
+
+/* Names that are identifier types of their own: a trait of that name is
+ * already an identifier (email, phone) or would be read as a user_id or an
+ * anonymous_id, not as a configured trait. */
+static const char *const builtin_ids[] = {"email",  "phone",	    "user_id",
+					  "userId", "anonymous_id", "anonymousId"};
+
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static bool same_nocase(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++) {
+		char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+		char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+		if (x != y)
+			return false;
+	}
+	return *a == *b;
+}
+
+int meta_identity_check(const struct identity_config *c, char *err, size_t errcap)
+{
+	bool seen[IDENTITY_NCLASSES] = {false};
+	for (int i = 0; i < IDENTITY_NCLASSES; i++) {
+		if (c->limit[i] == 0) {
+			snprintf(err, errcap, "the %s limit is 0; a limit is 1 to 255",
+				 identity_class_name((enum identity_class)i));
+			return TD_EINVAL;
+		}
+	}
+	for (int i = 0; i < IDENTITY_NCLASSES; i++) {
+		unsigned p = c->priority[i];
+		if (p >= IDENTITY_NCLASSES || seen[p]) {
+			snprintf(err, errcap,
+				 "the priority %s; it must name each of the %d classes once "
+				 "(user_id, email, phone, external, trait, anonymous_id)",
+				 p >= IDENTITY_NCLASSES ? "names an unknown class"
+							: "repeats a class",
+				 IDENTITY_NCLASSES);
+			return TD_EINVAL;
+		}
+		seen[p] = true;
+	}
+	if (c->ntraits > IDENTITY_MAX_TRAITS) {
+		snprintf(err, errcap, "%zu identifier traits; at most %d", c->ntraits,
+			 IDENTITY_MAX_TRAITS);
+		return TD_EINVAL;
+	}
+	for (size_t i = 0; i < c->ntraits; i++) {
+		const char *t = c->traits[i] ? c->traits[i] : "";
+		size_t n = strlen(t);
+		if (n == 0 || n > IDENTITY_MAX_TYPE || strchr(t, ':') || strchr(t, '.') ||
+		    has_control(t)) {
+			snprintf(
+			    err, errcap,
+			    "identifier trait '%.80s%s': a trait name is 1 to %d bytes without "
+			    "':', '.' or control characters",
+			    t, n > 80 ? "..." : "", IDENTITY_MAX_TYPE);
+			return TD_EINVAL;
+		}
+		for (size_t k = 0; k < TD_ARRAY_LEN(builtin_ids); k++) {
+			if (!strcmp(t, builtin_ids[k])) {
+				snprintf(err, errcap,
+					 "identifier trait '%s' is a built-in identifier name "
+					 "(email, phone, user_id, anonymous_id and their "
+					 "camelCase forms); list only other trait names",
+					 t);
+				return TD_EINVAL;
+			}
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (!strcmp(t, c->traits[k])) {
+				snprintf(err, errcap, "identifier trait '%s' is listed twice", t);
+				return TD_EINVAL;
+			}
+		}
+	}
+	if (c->nblocked > IDENTITY_MAX_BLOCKED) {
+		snprintf(err, errcap, "%zu blocked values; at most %d", c->nblocked,
+			 IDENTITY_MAX_BLOCKED);
+		return TD_EINVAL;
+	}
+	for (size_t i = 0; i < c->nblocked; i++) {
+		const char *b = c->blocked[i] ? c->blocked[i] : "";
+		size_t n = strlen(b);
+		if (n == 0 || n > IDENTITY_MAX_VALUE || is_blank(b[0]) || is_blank(b[n - 1]) ||
+		    has_control(b)) {
+			snprintf(
+			    err, errcap,
+			    "blocked value '%.80s%s': a blocked value is 1 to %d bytes without "
+			    "white space at either end or control characters",
+			    b, n > 80 ? "..." : "", IDENTITY_MAX_VALUE);
+			return TD_EINVAL;
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (same_nocase(b, c->blocked[k])) {
+				snprintf(err, errcap,
+					 "blocked value '%.80s' is listed twice (blocking ignores "
+					 "ASCII case)",
+					 b);
+				return TD_EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+char *meta_identity_json(const struct identity_config *c)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *limits = cJSON_AddObjectToObject(root, "limits");
+	for (int i = 0; i < IDENTITY_NCLASSES; i++)
+		cJSON_AddNumberToObject(limits, identity_class_name((enum identity_class)i),
+					c->limit[i]);
+	cJSON *prio = cJSON_AddArrayToObject(root, "priority");
+	for (int i = 0; i < IDENTITY_NCLASSES; i++)
+		cJSON_AddItemToArray(prio, cJSON_CreateString(identity_class_name(
+					       (enum identity_class)c->priority[i])));
+	cJSON *traits = cJSON_AddArrayToObject(root, "traits");
+	for (size_t i = 0; i < c->ntraits; i++)
+		cJSON_AddItemToArray(traits, cJSON_CreateString(c->traits[i]));
+	cJSON *blocked = cJSON_AddArrayToObject(root, "blocked");
+	for (size_t i = 0; i < c->nblocked; i++)
+		cJSON_AddItemToArray(blocked, cJSON_CreateString(c->blocked[i]));
+	char *out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (!out) { /* as td_malloc does: nothing sensible to do without memory */
+		td_log_error("meta: out of memory writing the identity setting");
+		abort();
+	}
+	return out;
+}
+
+/* Copies the strings of a JSON array into out->strs (from *used on), each at
+ * most max bytes; sets list and *n. */
+static int read_strings(const cJSON *a, const char *what, size_t cap, size_t max,
+			struct meta_identity *out, size_t *used, const char **list, size_t *n,
+			char *err, size_t errcap)
+{
+	if (!cJSON_IsArray(a)) {
+		snprintf(err, errcap, "\"%s\" is not an array of strings", what);
+		return TD_ECORRUPT;
+	}
+	*n = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, a)
+	{
+		if (!cJSON_IsString(e)) {
+			snprintf(err, errcap, "\"%s\" holds something other than a string", what);
+			return TD_ECORRUPT;
+		}
+		size_t len = strlen(e->valuestring);
+		if (*n == cap || len > max) {
+			snprintf(err, errcap,
+				 "\"%s\" has more than %zu entries or one longer than "
+				 "%zu bytes",
+				 what, cap, max);
+			return TD_ECORRUPT;
+		}
+		char *dst = out->strs + *used;
+		memcpy(dst, e->valuestring, len + 1);
+		*used += len + 1;
+		list[(*n)++] = dst;
+	}
+	return 0;
+}
+
+/* Reads the stored document over the defaults in out->cfg. */
+static int parse_identity(const char *json, struct meta_identity *out, char *err, size_t errcap)
+{
+	cJSON *root = cJSON_Parse(json);
+	int rc = 0;
+	size_t used = 0;
+	if (!cJSON_IsObject(root)) {
+		snprintf(err, errcap, "not a JSON object");
+		rc = TD_ECORRUPT;
+		goto out;
+	}
+	struct identity_config *c = &out->cfg;
+	const cJSON *part;
+	cJSON_ArrayForEach(part, root)
+	{
+		const char *key = part->string ? part->string : "";
+		if (!strcmp(key, "limits")) {
+			if (!cJSON_IsObject(part)) {
+				snprintf(err, errcap, "\"limits\" is not an object");
+				rc = TD_ECORRUPT;
+				goto out;
+			}
+			const cJSON *l;
+			cJSON_ArrayForEach(l, part)
+			{
+				int cls = identity_class_parse(l->string ? l->string : "");
+				double v = cJSON_IsNumber(l) ? l->valuedouble : -1;
+				if (cls < 0 || v < 1 || v > 255 || v != (double)(int)v) {
+					snprintf(err, errcap,
+						 "\"limits\": \"%.64s\" is not a class with a "
+						 "limit from 1 to 255",
+						 l->string ? l->string : "");
+					rc = TD_ECORRUPT;
+					goto out;
+				}
+				c->limit[cls] = (uint8_t)v;
+			}
+		} else if (!strcmp(key, "priority")) {
+			int n = cJSON_IsArray(part) ? cJSON_GetArraySize(part) : -1;
+			if (n != IDENTITY_NCLASSES) {
+				snprintf(err, errcap,
+					 "\"priority\" is not an array of the %d classes",
+					 IDENTITY_NCLASSES);
+				rc = TD_ECORRUPT;
+				goto out;
+			}
+			for (int i = 0; i < n; i++) {
+				const cJSON *e = cJSON_GetArrayItem(part, i);
+				int cls =
+				    cJSON_IsString(e) ? identity_class_parse(e->valuestring) : -1;
+				if (cls < 0) {
+					snprintf(err, errcap,
+						 "\"priority\" names an unknown class");
+					rc = TD_ECORRUPT;
+					goto out;
+				}
+				c->priority[i] = (uint8_t)cls;
+			}
+		} else if (!strcmp(key, "traits")) {
+			rc = read_strings(part, "traits", IDENTITY_MAX_TRAITS, IDENTITY_MAX_TYPE,
+					  out, &used, c->traits, &c->ntraits, err, errcap);
+		} else if (!strcmp(key, "blocked")) {
+			rc = read_strings(part, "blocked", IDENTITY_MAX_BLOCKED, IDENTITY_MAX_VALUE,
+					  out, &used, c->blocked, &c->nblocked, err, errcap);
+		} else {
+			snprintf(err, errcap, "unknown part \"%.64s\"", key);
+			rc = TD_ECORRUPT;
+		}
+		if (rc)
+			goto out;
+	}
+	if (meta_identity_check(c, err, errcap))
+		rc = TD_ECORRUPT;
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+int meta_identity_get(struct meta *m, struct meta_identity *out, char *err, size_t errcap)
+{
+	identity_config_default(&out->cfg);
+	out->stored = false;
+	if (errcap)
+		err[0] = '\0';
+	char *json = NULL;
+	int rc = 0;
+	pthread_mutex_lock(&m->mu);
+	sqlite3_stmt *st = m->set_get;
+	sqlite3_bind_text(st, 1, IDENTITY_SETTING, -1, SQLITE_STATIC);
+	int s = sqlite3_step(st);
+	if (s == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(st, 0);
+		int n = sqlite3_column_bytes(st, 0);
+		json = td_malloc((size_t)(n > 0 ? n : 0) + 1);
+		if (v && n > 0)
+			memcpy(json, v, (size_t)n);
+		json[n > 0 ? n : 0] = '\0';
+	} else if (s != SQLITE_DONE) {
+		rc = db_fail(m, "read the identity setting");
+		snprintf(err, errcap, "cannot read meta.db: %s", sqlite3_errmsg(m->db));
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&m->mu);
+	if (rc || !json)
+		return rc;
+	char why[300];
+	rc = parse_identity(json, out, why, sizeof(why));
+	free(json);
+	if (rc) {
+		identity_config_default(&out->cfg);
+		snprintf(err, errcap,
+			 "the identity configuration stored in meta.db is invalid (%s); set it "
+			 "again with 'tandem identity config' (--reset for the defaults)",
+			 why);
+		return rc;
+	}
+	out->stored = true;
+	return 0;
+}
+
+int meta_identity_set(struct meta *m, const struct identity_config *c, char *err, size_t errcap)
+{
+	int rc = meta_identity_check(c, err, errcap);
+	if (rc)
+		return rc;
+	char *json = meta_identity_json(c);
+	pthread_mutex_lock(&m->mu);
+	sqlite3_stmt *st = m->set_put;
+	sqlite3_bind_text(st, 1, IDENTITY_SETTING, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, td_now_ms());
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = db_fail(m, "store the identity setting");
+		snprintf(err, errcap, "cannot write meta.db: %s", sqlite3_errmsg(m->db));
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&m->mu);
+	free(json);
+	return rc;
+}
+
+int meta_identity_reset(struct meta *m)
+{
+	int rc = 0;
+	pthread_mutex_lock(&m->mu);
+	sqlite3_stmt *st = m->set_del;
+	sqlite3_bind_text(st, 1, IDENTITY_SETTING, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, "remove the identity setting");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	pthread_mutex_unlock(&m->mu);
 	return rc;
 }

@@ -1,8 +1,8 @@
 /*
  * meta.h - tandem's metadata in SQLite (DATA/meta.db, WAL journal mode), so IT
  * can inspect it with the sqlite3 shell: sources and their write keys, API
- * tokens. The schema is versioned with PRAGMA user_version and migrated on
- * open.
+ * tokens, settings (the identity configuration). The schema is versioned with PRAGMA user_version
+ * and migrated on open.
  *
  * Thread safety: one struct meta may be used from any thread; calls are
  * serialized by an internal mutex. Several processes may open the same file
@@ -11,6 +11,8 @@
  */
 #ifndef TD_META_META_H
 #define TD_META_META_H
+
+#include "identity/identity.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -77,5 +79,54 @@ int meta_token_check(struct meta *m, const char *token, char *role, size_t role_
 int meta_token_revoke(struct meta *m, const char *name);
 /* How many tokens (not revoked) exist; < 0 on error. */
 int meta_token_count(struct meta *m);
+
+/*
+ * The identity configuration (identity.h: per-class limits, class priority,
+ * identifier traits, extra blocked values) that every command opening the
+ * event store passes to it. Stored as one JSON document in the settings
+ * table (meta.c has its form); nothing stored means the defaults.
+ *
+ * struct meta_identity holds the configuration and the strings its traits
+ * and blocked values point to: cfg is valid as long as the struct is, and
+ * the struct must not be copied (the copy's pointers would point into the
+ * original).
+ */
+struct meta_identity {
+	struct identity_config cfg;
+	bool stored; /* false: nothing stored, cfg holds the defaults */
+	char strs[IDENTITY_MAX_TRAITS * (IDENTITY_MAX_TYPE + 1) +
+		  IDENTITY_MAX_BLOCKED * (IDENTITY_MAX_VALUE + 1)];
+};
+
+/*
+ * Checks a configuration against the rules of a stored one: every limit
+ * 1..255; the priority names each class once; at most IDENTITY_MAX_TRAITS
+ * trait names of 1..IDENTITY_MAX_TYPE bytes, without ':', '.' or control
+ * characters, not one of the built-in identifier names (email, phone,
+ * user_id, userId, anonymous_id, anonymousId), no name twice; at most
+ * IDENTITY_MAX_BLOCKED blocked values of 1..IDENTITY_MAX_VALUE bytes, without
+ * white space at either end or control characters, none twice (ignoring
+ * ASCII case, as blocking does). 0, or TD_EINVAL with a message naming the
+ * bad value and the rule in err.
+ */
+int meta_identity_check(const struct identity_config *c, char *err, size_t errcap);
+
+/* Reads the stored configuration into *out (the defaults when nothing is
+ * stored; a stored document that lacks a part has the default for it).
+ * TD_ECORRUPT, with a message in err, when the stored document does not
+ * parse or breaks a rule above (someone edited it by hand). */
+int meta_identity_get(struct meta *m, struct meta_identity *out, char *err, size_t errcap);
+
+/* Validates (meta_identity_check) and stores c, replacing what was stored.
+ * TD_EINVAL with the message in err. */
+int meta_identity_set(struct meta *m, const struct identity_config *c, char *err, size_t errcap);
+
+/* Removes the stored configuration: the defaults apply again. */
+int meta_identity_reset(struct meta *m);
+
+/* The configuration as the JSON document meta.db stores, e.g.
+ * {"limits":{"user_id":1,...},"priority":["user_id",...],"traits":[...],
+ * "blocked":[...]}; malloc'd, the caller frees it. */
+char *meta_identity_json(const struct identity_config *c);
 
 #endif
