@@ -22,6 +22,7 @@ int cmd_source(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_identity(int argc, char **argv);
 
 /*
  * Option reading: argv[*i] is "--name VALUE" or "--name=VALUE". Returns true
@@ -82,6 +83,13 @@ int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
  * not have yet (in memory), so readers see every acknowledged event, also
  * while a server runs. Prints what failed and returns 1. */
 int cli_store_open_read(struct store **out, const char *cmd, const char *data);
+/* Reads the identity configuration stored in DATA/meta.db into *out (the
+ * defaults when there is no meta.db or nothing stored; no file is created).
+ * Prints what failed and returns 1. */
+struct meta_identity;
+int cli_identity_config(struct meta_identity *out, const char *cmd, const char *data);
+/* Is DATA's lock held by a running server (or import)? */
+bool cli_writer_running(const char *data);
 /* Removes the WAL files whose records are all durable, in segment files and
  * in a dedupe checkpoint (saving one when files could go, at most every
  * checkpoint_interval_ms); remove = false keeps every file. Call every few

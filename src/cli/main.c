@@ -19,6 +19,7 @@ static const char usage[] =
     "  query     run a query (trends, funnel, retention, paths, events)\n"
     "  source    create and manage sources and their write keys\n"
     "  token     create and revoke API tokens\n"
+    "  identity  show and set how identities are resolved (limits, traits, ...)\n"
     "  check     verify the event store's files (changes nothing)\n"
     "  demo      generate realistic demo data (Segment NDJSON)\n"
     "  version   print the version\n"
@@ -37,7 +38,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {{"serve", cmd_serve}, {"import", cmd_import}, {"export", cmd_export},
 		    {"query", cmd_query}, {"source", cmd_source}, {"token", cmd_token},
-		    {"demo", cmd_demo},	  {"check", cmd_check}};
+		    {"demo", cmd_demo},	  {"check", cmd_check},	  {"identity", cmd_identity}};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);

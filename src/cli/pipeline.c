@@ -1,19 +1,25 @@
 /*
  * pipeline.c - the write path every appending command opens the same way:
  * the store (DATA/events), the WAL replayed into the dedupe index and the
- * store, and the applier following the WAL from then on.
+ * store, and the applier following the WAL from then on; and the read-only
+ * store of the reading commands. Both open the store with the identity
+ * configuration stored in DATA/meta.db, so every command resolves the
+ * messages it replays from the WAL as the server does.
  */
 #include "cli/cli.h"
 #include "base/td.h"
 #include "base/timeutil.h"
 #include "collect/collect.h"
+#include "meta/meta.h"
 #include "store/applier.h"
 #include "store/store.h"
 #include "wal/wal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -28,14 +34,44 @@ static int replay(void *ctx, const struct wal_record *rec)
 	return rc;
 }
 
+int cli_identity_config(struct meta_identity *out, const char *cmd, const char *data)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/meta.db", data);
+	identity_config_default(&out->cfg);
+	out->stored = false;
+	/* no meta.db: nothing configured (a reading command creates nothing) */
+	if (access(path, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	struct meta *m;
+	if (meta_open(&m, data)) {
+		fprintf(stderr, "tandem %s: cannot open %s\n", cmd, path);
+		return 1;
+	}
+	char err[600];
+	int rc = meta_identity_get(m, out, err, sizeof(err));
+	meta_close(m);
+	if (rc) {
+		fprintf(stderr, "tandem %s: %s\n", cmd, err);
+		return 1;
+	}
+	return 0;
+}
+
 int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 		      struct wal_options *wo, int64_t dedupe_window_ms)
 {
 	memset(p, 0, sizeof(*p));
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%s/events", data);
-	struct store_options so = {.dir = dir};
+	struct meta_identity *idc = td_malloc(sizeof(*idc));
+	if (cli_identity_config(idc, cmd, data)) {
+		free(idc);
+		return 1;
+	}
+	struct store_options so = {.dir = dir, .identity = &idc->cfg};
 	int err = store_open(&p->store, &so);
+	free(idc); /* the store copied what it keeps */
 	if (err) {
 		fprintf(stderr, "tandem %s: cannot open the event store in %s: %s%s\n", cmd, dir,
 			td_strerror(err),
@@ -118,8 +154,7 @@ void cli_pipeline_close(struct cli_pipeline *p, bool remove)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Is the data directory's lock held by a running server (or import)? */
-static bool writer_running(const char *data)
+bool cli_writer_running(const char *data)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/LOCK", data);
@@ -161,7 +196,8 @@ static void report_damage(const struct wal_reader *r, const char *data, const ch
 		last = p + 1;
 	char newest[64];
 	newest_wal(waldir, newest, sizeof(newest));
-	bool in_flight = *newest && !strncmp(last, newest, strlen(newest)) && writer_running(data);
+	bool in_flight =
+	    *newest && !strncmp(last, newest, strlen(newest)) && cli_writer_running(data);
 	size_t n = in_flight ? (size_t)(last - d) : strlen(d);
 	if (n)
 		fprintf(stderr, "tandem %s: damage in the WAL (records before it are used):\n%.*s",
@@ -206,28 +242,38 @@ int cli_store_open_read(struct store **out, const char *cmd, const char *data)
 		fprintf(stderr, "tandem %s: no data directory %s\n", cmd, data);
 		return 1;
 	}
+	struct meta_identity *idc = td_malloc(sizeof(*idc));
+	if (cli_identity_config(idc, cmd, data)) {
+		free(idc);
+		return 1;
+	}
+	int ret = 1;
 	for (int attempt = 0;; attempt++) {
-		struct store_options so = {.dir = dir, .read_only = true};
+		struct store_options so = {.dir = dir, .read_only = true, .identity = &idc->cfg};
 		int rc = store_open(out, &so);
 		if (rc) {
 			fprintf(stderr, "tandem %s: cannot open the event store in %s: %s%s\n", cmd,
 				dir, td_strerror(rc),
 				rc == TD_ECORRUPT ? " (run 'tandem check' for details)" : "");
-			return 1;
+			break;
 		}
 		rc = catch_up(*out, data, waldir, cmd);
-		if (!rc)
-			return 0;
+		if (!rc) {
+			ret = 0;
+			break;
+		}
 		store_close(*out);
 		*out = NULL;
 		if (rc != TD_EBUSY)
-			return 1;
+			break;
 		if (attempt == 4) {
 			fprintf(stderr,
 				"tandem %s: the server keeps moving WAL records into the "
 				"store while this reads; try again\n",
 				cmd);
-			return 1;
+			break;
 		}
 	}
+	free(idc);
+	return ret;
 }
