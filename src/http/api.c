@@ -19,7 +19,7 @@
 #define API_SLOW_QUERY_MS 1000
 
 /* Sends the response a worker prepared: the connection wakes up. */
-static void finish(struct req *r)
+void api_finish(struct req *r)
 {
 	struct http_server *s = r->srv;
 	r->state = REQ_DONE;
@@ -88,7 +88,7 @@ static void run_query(void *arg)
 		r->status = 200;
 	}
 	td_buf_release(&out);
-	finish(r);
+	api_finish(r);
 }
 
 /* The pool stopped before the query started. */
@@ -97,7 +97,7 @@ static void cancel_query(void *arg)
 	struct req *r = arg;
 	r->retry_after = 5;
 	http_error(r, 503, "unavailable", "the server is shutting down; retry later");
-	finish(r);
+	api_finish(r);
 }
 
 /* The token from "Authorization: Bearer TOKEN" (scheme case-insensitive). */
@@ -114,7 +114,7 @@ static const char *bearer_token(struct MHD_Connection *c)
 
 /* Admin tokens only, until roles are defined per endpoint. Returns true
  * when the request may go on; else the response is set. */
-static bool authorize(struct req *r)
+bool api_authorize(struct req *r)
 {
 	const char *token = bearer_token(r->conn);
 	char role[16];
@@ -140,7 +140,8 @@ static bool authorize(struct req *r)
 	}
 	if (strcmp(role, "admin") != 0) {
 		http_error(r, 403, "forbidden",
-			   "this token has the role %s; queries need an admin token for now", role);
+			   "this token has the role %s; the API needs an admin token for now",
+			   role);
 		return false;
 	}
 	return true;
@@ -149,7 +150,7 @@ static bool authorize(struct req *r)
 void api_query(struct req *r)
 {
 	struct http_server *s = r->srv;
-	if (!authorize(r))
+	if (!api_authorize(r))
 		return;
 	if (!s->deps.store) {
 		r->retry_after = 5;
@@ -175,6 +176,6 @@ void api_query(struct req *r)
 		http_error(r, 503, "unavailable",
 			   rc == TD_EFULL ? "too many queries are waiting; retry in a second"
 					  : "the server is shutting down; retry later");
-		finish(r);
+		api_finish(r);
 	}
 }

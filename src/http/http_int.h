@@ -32,8 +32,9 @@ struct req {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
 	enum req_state state;
-	bool collect; /* a /v1 collector POST */
-	bool query;   /* a POST /api/query */
+	bool collect;	  /* a /v1 collector POST */
+	bool query;	  /* a POST /api/query */
+	char *profile_id; /* a GET /api/profiles/{id}: the id */
 	bool body_too_large;
 	enum collect_type type;
 	uint64_t t0;
@@ -71,6 +72,12 @@ void v1_settings(struct req *r, const char *key);
  * once (auth, 503) or suspends the connection and hands the query to the
  * pool; the worker sets the response and resumes it. */
 void api_query(struct req *r);
+/* GET /api/profiles/{type}:{value} (profiles.c), id = "{type}:{value}". */
+void api_profile(struct req *r, const char *id);
+/* Shared by the /api/ handlers: the admin bearer check (false: the response
+ * is set) and the resume of a request a worker answered. */
+bool api_authorize(struct req *r);
+void api_finish(struct req *r);
 
 /*
  * Worker threads for slow requests. A job's run() is called on a worker;

@@ -181,10 +181,21 @@ static bool start_body(struct req *r, const char *url, size_t cap, const char *h
 
 static void route_api(struct req *r, const char *url, const char *method)
 {
+	if (!strncmp(url, "/api/profiles/", 14)) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+			r->allow = "GET, HEAD, OPTIONS";
+			http_error(r, 405, "method_not_allowed", "%s takes GET, not %s", url,
+				   method);
+			return;
+		}
+		/* answered on the next call, as a request whose (empty) body is in */
+		r->profile_id = td_strdup(url + 14);
+		return;
+	}
 	if (strcmp(url, "/api/query") != 0) {
 		http_error(r, 404, "not_found",
 			   "no such endpoint: %s %s (queries go to POST /api/query, see "
-			   "docs/queries.md)",
+			   "docs/queries.md; profiles are at GET /api/profiles/TYPE:VALUE)",
 			   method, url);
 		return;
 	}
@@ -276,6 +287,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				metrics_event_rejected(COLLECT_R_TOO_LARGE, 1);
 		} else if (r->query) {
 			api_query(r);
+		} else if (r->profile_id) {
+			api_profile(r, r->profile_id);
 		} else {
 			v1_collect(r);
 		}
@@ -301,6 +314,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		metrics_request_observe((double)(td_mono_ns() - r->t0) / 1e9);
 	td_buf_release(&r->body);
 	td_buf_release(&r->resp);
+	free(r->profile_id);
 	free(r);
 	*con_cls = NULL;
 }

@@ -519,7 +519,17 @@ uint32_t identity_resolve(struct identity *g, const struct identity_msg *m)
 		uint32_t r = c->id != IDENTITY_NONE ? g->canon[g->ids[c->id].pid] : IDENTITY_NONE;
 		if (P == IDENTITY_NONE) {
 			if (r == IDENTITY_NONE) {
-				P = identity_new_person(g, m->lsn);
+				/* a new leader joins the person of the first known identifier
+				 * when its limit allows (a login links, it does not merge) */
+				uint32_t q = IDENTITY_NONE;
+				for (size_t k = i + 1; k < cs.n && q == IDENTITY_NONE; k++)
+					if (cs.c[k].id != IDENTITY_NONE)
+						q = g->canon[g->ids[cs.c[k].id].pid];
+				if (q != IDENTITY_NONE &&
+				    g->p[q].cnt[c->cls] < g->cfg.limit[c->cls])
+					P = q;
+				else
+					P = identity_new_person(g, m->lsn);
 				c->id = identity_link(g, m->lsn, P, c->key, c->klen, c->cls, c->h);
 			} else {
 				P = r;
@@ -630,6 +640,27 @@ void identity_person_ids(struct identity *g, uint32_t person, identity_id_fn fn,
 	}
 	free(list);
 	pthread_mutex_unlock(&g->lock);
+}
+
+size_t identity_person_members(struct identity *g, uint32_t person, uint32_t **out)
+{
+	*out = NULL;
+	pthread_mutex_lock(&g->lock);
+	if (person >= g->npids || g->canon[person] != person) {
+		pthread_mutex_unlock(&g->lock);
+		return 0;
+	}
+	size_t n = g->p[person].size, k = 0;
+	uint32_t *list = td_malloc(n * sizeof(*list));
+	uint32_t x = person;
+	do {
+		list[k++] = x;
+		x = g->p[x].next;
+	} while (x != person && k < n);
+	pthread_mutex_unlock(&g->lock);
+	qsort(list, k, sizeof(*list), cmp_u32);
+	*out = list;
+	return k;
 }
 
 static const char *key_of(const struct identity *g, uint32_t id)

@@ -33,8 +33,9 @@
  *     userId, traits.*, context.traits.*, context.externalIds, previousId,
  *     anonymousId (so an alias's userId leads its previousId), then in the
  *     message's order;
- *  2. the message's person P starts as the person of the first identifier
- *     that already exists, or a new person when the first is new;
+ *  2. the message's person P is the person of the first identifier when it
+ *     exists; when it is new, the person of the first identifier that exists
+ *     if that person has room for it (its class's limit), else a new person;
  *  3. each identifier in that order then: already P's: nothing; new: linked
  *     to P unless P already has `limit` identifiers of its class (conflict);
  *     another person Q's: Q merges with P unless the two together would have
@@ -174,6 +175,11 @@ uint32_t identity_find(struct identity *g, const char *type, const char *value);
 typedef void (*identity_id_fn)(void *ctx, const char *type, const char *value,
 			       enum identity_class c);
 void identity_person_ids(struct identity *g, uint32_t person, identity_id_fn fn, void *ctx);
+
+/* The person ids merged into the canonical person `person` (itself
+ * included), ascending, into a malloc'd *out (the caller frees it); returns
+ * how many (0 when person is not canonical). */
+size_t identity_person_members(struct identity *g, uint32_t person, uint32_t **out);
 
 /* The merge and conflict history of a canonical person, oldest first. */
 struct identity_event {

@@ -603,6 +603,40 @@ static void write_group(struct out *o, const struct seg_builder *b, uint32_t nam
 	}
 }
 
+/* The person index area (seg.h): rows sorted by pid with two stable
+ * counting passes over 16-bit digits, so the rows of a pid stay ascending. */
+static void write_person_index(struct out *o, const uint32_t *rowpid, size_t n)
+{
+	uint32_t *a = td_malloc(2 * n * sizeof(uint32_t)), *t = td_malloc(n * sizeof(uint32_t));
+	uint32_t *cnt = td_malloc(65537 * sizeof(uint32_t));
+	for (size_t i = 0; i < n; i++)
+		t[i] = (uint32_t)i;
+	uint32_t *src = t, *dst = a + n; /* rows, by low then high digit */
+	for (int shift = 0; shift < 32; shift += 16) {
+		memset(cnt, 0, 65537 * sizeof(uint32_t));
+		for (size_t i = 0; i < n; i++)
+			cnt[((rowpid[i] >> shift) & 0xffff) + 1]++;
+		for (size_t d = 0; d < 65536; d++)
+			cnt[d + 1] += cnt[d];
+		for (size_t i = 0; i < n; i++) {
+			uint32_t r = src[i];
+			dst[cnt[(rowpid[r] >> shift) & 0xffff]++] = r;
+		}
+		uint32_t *x = src;
+		src = dst;
+		dst = x;
+	}
+	/* after two passes the sorted rows are back in t (src); pids before rows */
+	for (size_t i = 0; i < n; i++) {
+		a[i] = rowpid[src[i]];
+		a[n + i] = src[i];
+	}
+	area(o, a, 2 * n * sizeof(uint32_t));
+	free(a);
+	free(t);
+	free(cnt);
+}
+
 void seg_builder_reset(struct seg_builder *b)
 {
 	b->nrows = b->nvals = b->raw_len = b->nrare = b->sealed = 0;
@@ -706,13 +740,19 @@ static int finish_range(struct seg_builder *b, size_t from, uint64_t min_lsn, ui
 	qsort_r(porder, np, sizeof(uint32_t), cmp_str_ids, (void *)&b->paths);
 	uint32_t *remap = td_malloc((b->strs.n ? b->strs.n : 1) * sizeof(uint32_t));
 	memset(remap, 0xff, (b->strs.n ? b->strs.n : 1) * sizeof(uint32_t));
+	uint32_t *rowpid = td_malloc(n * sizeof(uint32_t)); /* pid per segment-wide row */
+	size_t row0 = 0;
 	for (uint32_t k = 0; k < nn && !o.err; k++) {
 		uint32_t g = order[k];
 		if (start[g + 1] == start[g])
 			continue;
+		for (uint32_t i = start[g]; i < start[g + 1]; i++)
+			rowpid[row0++] = b->rows[idx[i]].pid;
 		write_group(&o, b, g, idx + start[g], start[g + 1] - start[g], st + (size_t)g * np,
 			    ent, porder, remap, level);
 	}
+	write_person_index(&o, rowpid, n);
+	free(rowpid);
 	free(st);
 	free(ent);
 	free(porder);

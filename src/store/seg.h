@@ -45,6 +45,12 @@
  *                   of the present values (NaN, NaN for a block without any)
  *   u32 rare path count R, then per path: u16 length, bytes, u32 rows with a value:
  *     properties that are in the group but not promoted to columns (read from raw)
+ * After the groups (version 2 on; version 1 segments have none and are read
+ * by scanning the pid areas instead):
+ *   area pidx    the person index: uint32 pid[rows] ascending, then uint32
+ *                row[rows], the segment-wide row number of each (groups in
+ *                directory order, rows of a pid ascending): a profile finds
+ *                its rows by binary search instead of a scan
  */
 #ifndef TD_STORE_SEG_H
 #define TD_STORE_SEG_H
@@ -58,7 +64,7 @@
 #include <stdint.h>
 
 #define SEG_MAGIC	"TDSEG\r\n\x1a"
-#define SEG_VERSION	1
+#define SEG_VERSION	2 /* 2 added the person index; 1 is still read */
 #define SEG_HEADER	64
 #define SEG_ALIGN	64
 #define SEG_RAW_BLOCK	1024
@@ -102,6 +108,7 @@ struct seg_built {
 struct seg_group {
 	char *name;
 	uint32_t n;
+	uint64_t row0; /* segment-wide number of its first row */
 	int64_t min_ts, max_ts;
 	const int64_t *ts;
 	const uint32_t *pid;
@@ -124,6 +131,8 @@ struct seg {
 	uint64_t rows, min_lsn, max_lsn;
 	struct seg_group *groups;
 	uint32_t ngroups;
+	const uint32_t *pidx_pid, *pidx_row; /* the person index; NULL in version 1 */
+	struct seg_area a_pidx;
 	int refs;	      /* atomic */
 	uint32_t npids_after; /* sealed images: person ids handed out once its rows were in */
 };
@@ -140,6 +149,12 @@ void seg_ref(struct seg *s);
 void seg_unref(struct seg *s);
 /* Checks every area checksum; returns 0 or TD_ECORRUPT with err naming the area. */
 int seg_verify(const struct seg *s, char *err, size_t errcap);
+
+/* Calls fn for every row of person id `pid` (not canonical) in the segment,
+ * in segment row order (groups in name order, then time); returns how many.
+ * Uses the person index, or scans the pid areas of a version 1 segment. */
+typedef void (*seg_person_fn)(void *ctx, const struct seg_group *g, uint32_t row);
+size_t seg_person_rows(const struct seg *s, uint32_t pid, seg_person_fn fn, void *ctx);
 
 /* The group of an event name, or NULL. */
 const struct seg_group *seg_group_find(const struct seg *s, const char *name);

@@ -276,7 +276,7 @@ static int open_common(struct seg *s, char *err, size_t errcap)
 		return TD_ECORRUPT;
 	}
 	memcpy(&ver, h + 8, 4);
-	if (ver != SEG_VERSION) {
+	if (ver != 1 && ver != SEG_VERSION) {
 		snprintf(err, errcap, "unknown segment version %u", ver);
 		return TD_ECORRUPT;
 	}
@@ -309,11 +309,21 @@ static int open_common(struct seg *s, char *err, size_t errcap)
 			snprintf(err, errcap, "directory entry of group %u is damaged", i);
 			return TD_ECORRUPT;
 		}
+		s->groups[i].row0 = rows;
 		rows += s->groups[i].n;
 		if (i > 0 && strcmp(s->groups[i - 1].name, s->groups[i].name) >= 0) {
 			snprintf(err, errcap, "groups out of order");
 			return TD_ECORRUPT;
 		}
+	}
+	if (ver >= 2 && rows == s->rows && rows <= UINT32_MAX) {
+		s->a_pidx = get_area(&c, s, dir_off, (size_t)rows * 8);
+		if (c.bad) {
+			snprintf(err, errcap, "the person index is damaged");
+			return TD_ECORRUPT;
+		}
+		s->pidx_pid = at(s, s->a_pidx);
+		s->pidx_row = s->pidx_pid ? s->pidx_pid + rows : NULL;
 	}
 	if (rows != s->rows || c.p != c.end) {
 		snprintf(err, errcap, "row count or directory length does not add up");
@@ -381,6 +391,9 @@ static int check_area(const struct seg *s, struct seg_area a, const char *group,
 	return 0;
 }
 
+static int verify_person_index(const struct seg *s, char *err, size_t errcap);
+static const struct seg_group *group_of_row(const struct seg *s, uint64_t r);
+
 int seg_verify(const struct seg *s, char *err, size_t errcap)
 {
 	for (uint32_t i = 0; i < s->ngroups; i++) {
@@ -414,7 +427,81 @@ int seg_verify(const struct seg *s, char *err, size_t errcap)
 				return TD_ECORRUPT;
 			}
 	}
-	return 0;
+	return verify_person_index(s, err, errcap);
+}
+
+/* The person index must list every row once, under its pid, in order. */
+static int verify_person_index(const struct seg *s, char *err, size_t errcap)
+{
+	if (!s->pidx_pid)
+		return 0;
+	if (check_area(s, s->a_pidx, "(all)", "person index", err, errcap))
+		return TD_ECORRUPT;
+	uint8_t *seen = td_calloc(s->rows ? s->rows : 1, 1);
+	int rc = 0;
+	for (uint64_t i = 0; i < s->rows && !rc; i++) {
+		uint32_t r = s->pidx_row[i];
+		const struct seg_group *g = r < s->rows ? group_of_row(s, r) : NULL;
+		if (!g || seen[r] || g->pid[r - g->row0] != s->pidx_pid[i] ||
+		    (i > 0 && (s->pidx_pid[i] < s->pidx_pid[i - 1] ||
+			       (s->pidx_pid[i] == s->pidx_pid[i - 1] && r < s->pidx_row[i - 1]))))
+			rc = TD_ECORRUPT;
+		else
+			seen[r] = 1;
+	}
+	free(seen);
+	if (rc)
+		snprintf(err, errcap, "the person index does not match the rows");
+	return rc;
+}
+
+/* The group holding segment-wide row r (< rows). */
+static const struct seg_group *group_of_row(const struct seg *s, uint64_t r)
+{
+	uint32_t lo = 0, hi = s->ngroups;
+	while (hi - lo > 1) {
+		uint32_t mid = (lo + hi) / 2;
+		if (s->groups[mid].row0 <= r)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return &s->groups[lo];
+}
+
+size_t seg_person_rows(const struct seg *s, uint32_t pid, seg_person_fn fn, void *ctx)
+{
+	size_t found = 0;
+	if (!s->pidx_pid) { /* version 1: scan */
+		for (uint32_t i = 0; i < s->ngroups; i++) {
+			const struct seg_group *g = &s->groups[i];
+			for (uint32_t r = 0; r < g->n; r++)
+				if (g->pid[r] == pid) {
+					fn(ctx, g, r);
+					found++;
+				}
+		}
+		return found;
+	}
+	uint64_t lo = 0, hi = s->rows; /* first entry with pid >= the one asked */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (s->pidx_pid[mid] < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (uint64_t i = lo; i < s->rows && s->pidx_pid[i] == pid; i++) {
+		uint32_t r = s->pidx_row[i];
+		if (r >= s->rows)
+			break; /* damaged: tandem check reports it */
+		const struct seg_group *g = group_of_row(s, r);
+		if (r - g->row0 >= g->n || g->pid[r - g->row0] != pid)
+			continue;
+		fn(ctx, g, (uint32_t)(r - g->row0));
+		found++;
+	}
+	return found;
 }
 
 const struct seg_group *seg_group_find(const struct seg *s, const char *name)

@@ -93,6 +93,49 @@ typedef int (*store_row_fn)(void *ctx, const char *event, int64_t ts, uint32_t p
 int store_snap_scan(struct store_snap *snap, int64_t from_ms, int64_t to_ms, store_row_fn fn,
 		    void *ctx);
 
+/*
+ * Single events, for profiles. store_snap_person_rows finds every event of
+ * the stored person ids pids[0..npids) (a canonical person's members) through
+ * the segments' person indexes, ordered by time; *out is malloc'd (the
+ * caller frees it) and valid while the snapshot is held. max > 0 stops after
+ * that many rows and returns TD_ETOOLARGE (the rows found are kept).
+ */
+struct seg_group;
+struct store_row {
+	const struct seg_group *g;
+	uint32_t row;
+};
+struct store_value {
+	int kind; /* QCOL_STRING, QCOL_NUMBER, QCOL_BOOL */
+	const char *str;
+	double num;
+	bool b;
+};
+int store_snap_person_rows(struct store_snap *sn, const uint32_t *pids, size_t npids, size_t max,
+			   struct store_row **out, size_t *n);
+/* The rows of event `event` whose string property `path` equals value
+ * (a scan of that column), ordered by time; max and ownership as above. */
+int store_snap_rows_where(struct store_snap *sn, const char *event, const char *path,
+			  const char *value, size_t max, struct store_row **out, size_t *n);
+const char *store_row_event(const struct store_row *r);
+int64_t store_row_ts(const struct store_row *r);
+/* The value of one property path (a column, or a rare path built from the
+ * raw messages on its first use: slow once per segment); false if absent. */
+bool store_row_value(const struct store_row *r, const char *path, struct store_value *v);
+/* Calls fn for each column value of the row whose path starts with prefix
+ * ("" = all). Strings are valid while the snapshot is held. */
+typedef void (*store_value_fn)(void *ctx, const char *path, const struct store_value *v);
+void store_row_values(const struct store_row *r, const char *prefix, store_value_fn fn, void *ctx);
+/* Whether the row's event has rare paths (not columns) under prefix. */
+bool store_row_has_rare(const struct store_row *r, const char *prefix);
+/* The message's JSON of a row (decompresses its block: ~1 ms): a reader
+ * keeps the block; the JSON is valid until its next call or its free. */
+struct store_row_reader;
+struct store_row_reader *store_row_reader_new(void);
+void store_row_reader_free(struct store_row_reader *rd);
+int store_row_json(struct store_row_reader *rd, const struct store_row *r, const char **json,
+		   size_t *len);
+
 /* Keeps large allocations in the heap instead of fresh mappings (mallopt):
  * the store builds and frees segment-sized buffers all the time, and fresh
  * mappings cost a page fault per 4 KiB each time. Call once at start. */

@@ -1,0 +1,142 @@
+/*
+ * profiles.c - GET /api/profiles/{type}:{value}: one customer profile
+ * (src/profile/profile.h), admin bearer token, computed on a worker thread.
+ * Query parameters: limit (timeline page, 1..100, default 20), before (an
+ * ISO 8601 time: the timeline's next page), raw=1 (timeline events with
+ * their whole message).
+ */
+#include "http/http_int.h"
+#include "base/log.h"
+#include "base/td.h"
+#include "base/timeutil.h"
+#include "profile/profile.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct profile_job {
+	struct req *r;
+	char *type, *value;
+	struct profile_options o;
+};
+
+static void run_profile(void *arg)
+{
+	struct profile_job *j = arg;
+	struct req *r = j->r;
+	struct td_buf out;
+	char err[512];
+	td_buf_init(&out, r->srv->cfg.query.max_result);
+	int rc = profile_get(r->srv->deps.store, j->type, j->value, &j->o, &out, err, sizeof(err));
+	if (!rc) {
+		td_buf_release(&r->resp);
+		r->resp = out;
+		td_buf_init(&out, 0);
+		r->status = 200;
+	} else if (rc == TD_ENOTFOUND) {
+		http_error(r, 404, "not_found", "%s", err);
+	} else if (rc == TD_EINVAL) {
+		http_error(r, 400, "invalid_request", "%s", err);
+	} else if (rc == TD_ETOOLARGE) {
+		http_error(r, 400, "result_too_large",
+			   "the profile is larger than %zu bytes (the server's limit); ask for a "
+			   "smaller page (limit) or without raw",
+			   r->srv->cfg.query.max_result);
+	} else {
+		td_log_error("api: profile %s:%s failed: %s", j->type, j->value, err);
+		http_error(r, 500, "internal",
+			   "reading the profile failed (%s); the error is logged", td_strerror(rc));
+	}
+	td_buf_release(&out);
+	free(j->type);
+	free(j->value);
+	free(j);
+	api_finish(r);
+}
+
+static void cancel_profile(void *arg)
+{
+	struct profile_job *j = arg;
+	struct req *r = j->r;
+	free(j->type);
+	free(j->value);
+	free(j);
+	r->retry_after = 5;
+	http_error(r, 503, "unavailable", "the server is shutting down; retry later");
+	api_finish(r);
+}
+
+/* The options from the query string; false (and the response set) when one is bad. */
+static bool parse_options(struct req *r, struct profile_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit");
+	if (v) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (*v == '\0' || *end || n < 1 || n > PROFILE_MAX_LIMIT) {
+			http_error(r, 400, "invalid_request",
+				   "limit: must be a whole number from 1 to %d, not '%s'",
+				   PROFILE_MAX_LIMIT, v);
+			return false;
+		}
+		o->limit = (size_t)n;
+	}
+	v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "before");
+	if (v && td_time_parse(v, strlen(v), &o->before_ms)) {
+		http_error(r, 400, "invalid_request",
+			   "before: '%s' is not an ISO 8601 time (use the next_before of the "
+			   "previous page)",
+			   v);
+		return false;
+	}
+	v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "raw");
+	o->raw = v && (!strcmp(v, "1") || !strcmp(v, "true"));
+	return true;
+}
+
+void api_profile(struct req *r, const char *id)
+{
+	struct http_server *s = r->srv;
+	if (!api_authorize(r))
+		return;
+	if (!s->deps.store) {
+		r->retry_after = 5;
+		http_error(r, 503, "unavailable",
+			   "the event store is not open yet; retry in a few seconds");
+		return;
+	}
+	const char *colon = strchr(id, ':');
+	if (!colon || colon == id || !colon[1]) {
+		http_error(r, 400, "invalid_request",
+			   "name the profile as TYPE:VALUE, e.g. /api/profiles/user_id:42 or "
+			   "/api/profiles/email:ann@example.com (types: user_id, anonymous_id, "
+			   "email, phone, an externalIds type or an identifier trait)");
+		return;
+	}
+	struct profile_job *j = td_calloc(1, sizeof(*j));
+	if (!parse_options(r, &j->o)) {
+		free(j);
+		return;
+	}
+	j->r = r;
+	j->type = td_strndup(id, (size_t)(colon - id));
+	j->value = td_strdup(colon + 1);
+	r->state = REQ_WAITING;
+	atomic_fetch_add(&s->suspended, 1);
+	MHD_suspend_connection(r->conn);
+	struct http_job job = {.run = run_profile, .cancel = cancel_profile, .arg = j};
+	int rc = http_pool_submit(s->queries, &job);
+	if (rc) {
+		free(j->type);
+		free(j->value);
+		free(j);
+		r->retry_after = rc == TD_EFULL ? 1 : 5;
+		http_error(r, 503, "unavailable",
+			   rc == TD_EFULL ? "too many requests are waiting; retry in a second"
+					  : "the server is shutting down; retry later");
+		api_finish(r);
+	}
+}

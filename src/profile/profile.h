@@ -1,0 +1,56 @@
+/*
+ * profile.h - customer profiles: one person (after identity merges) with
+ * their identifiers, traits, computed traits, accounts, merge history and
+ * event timeline, computed on read from a store snapshot.
+ *
+ * Nothing is kept per profile: the person's events are found through the
+ * segments' person indexes (a binary search per segment and member person
+ * id), so a profile is always exactly as current as the snapshot, merges
+ * included, and a computed trait covers the whole history without a
+ * backfill. docs/profiles.md describes the JSON.
+ *
+ *  - traits: the traits.* of the person's identify calls; the latest message
+ *    (by timestamp, then arrival) wins; each with first_seen (the first
+ *    message that had the trait) and updated (the latest that had it);
+ *  - computed: first_seen, last_seen, event_count, order_count ("Order
+ *    Completed" events), lifetime_revenue (their properties.revenue, else
+ *    properties.total), last_campaign (context.campaign.name of the latest
+ *    event with one);
+ *  - accounts: the groupIds of the person's group calls, with each account's
+ *    latest traits from every group call that names it;
+ *  - events: newest first, a page of `limit` before the cursor.
+ *
+ * Threads: safe from any thread (the store's snapshot and identity lookups
+ * are).
+ */
+#ifndef TD_PROFILE_PROFILE_H
+#define TD_PROFILE_PROFILE_H
+
+#include "base/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+#define PROFILE_MAX_LIMIT 100	  /* timeline events per page */
+#define PROFILE_MAX_ROWS  2000000 /* events read for one profile */
+
+struct profile_options {
+	size_t limit;	   /* timeline page size; 0 = 20 */
+	int64_t before_ms; /* timeline: events older than this; 0 = none */
+	bool raw;	   /* timeline events carry their whole message (slower) */
+};
+
+/*
+ * Appends the profile of the person holding identifier type:value (e.g.
+ * "user_id", "ann"; "email", "Ann@Example.com" is normalized as at ingest)
+ * to out as one JSON object. Returns 0, TD_ENOTFOUND (no such identifier:
+ * err says so), TD_EINVAL (a bad option), TD_ETOOLARGE (out's cap), or a
+ * storage error.
+ */
+int profile_get(struct store *s, const char *type, const char *value,
+		const struct profile_options *o, struct td_buf *out, char *err, size_t errcap);
+
+#endif
