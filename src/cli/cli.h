@@ -68,7 +68,9 @@ int cli_data_dir(const char *dir);
 int cli_lock_data(const char *dir);
 
 /* The write path of serve and import: store, WAL (replayed into the dedupe
- * index and the store), applier. Open prints what failed and returns 1. */
+ * index and the store), applier. The store gets the identity configuration
+ * read through meta (the caller's open meta.db; NULL: read from DATA). Open
+ * prints what failed and returns 1. */
 struct cli_pipeline {
 	struct store *store;
 	struct ingest *ing;
@@ -77,7 +79,8 @@ struct cli_pipeline {
 	char waldir[4096], ckpt_path[4096];
 };
 struct wal_options;
-int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
+struct meta;
+int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data, struct meta *meta,
 		      struct wal_options *wo, int64_t dedupe_window_ms);
 /* Opens the event store of DATA read-only and applies the WAL records it does
  * not have yet (in memory), so readers see every acknowledged event, also

@@ -34,6 +34,17 @@ static int replay(void *ctx, const struct wal_record *rec)
 	return rc;
 }
 
+/* The configuration through an open meta.db connection. */
+static int identity_config_from(struct meta *m, struct meta_identity *out, const char *cmd)
+{
+	char err[600];
+	if (meta_identity_get(m, out, err, sizeof(err))) {
+		fprintf(stderr, "tandem %s: %s\n", cmd, err);
+		return 1;
+	}
+	return 0;
+}
+
 int cli_identity_config(struct meta_identity *out, const char *cmd, const char *data)
 {
 	char path[4096];
@@ -48,24 +59,23 @@ int cli_identity_config(struct meta_identity *out, const char *cmd, const char *
 		fprintf(stderr, "tandem %s: cannot open %s\n", cmd, path);
 		return 1;
 	}
-	char err[600];
-	int rc = meta_identity_get(m, out, err, sizeof(err));
+	int rc = identity_config_from(m, out, cmd);
 	meta_close(m);
-	if (rc) {
-		fprintf(stderr, "tandem %s: %s\n", cmd, err);
-		return 1;
-	}
-	return 0;
+	return rc;
 }
 
-int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
+int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data, struct meta *meta,
 		      struct wal_options *wo, int64_t dedupe_window_ms)
 {
 	memset(p, 0, sizeof(*p));
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%s/events", data);
+	/* through the caller's connection: a second one, opened and closed in
+	 * this process while the caller's stays open, left the caller's blind to
+	 * what other processes write to meta.db afterwards (sources created or
+	 * tokens revoked while the server runs) */
 	struct meta_identity *idc = td_malloc(sizeof(*idc));
-	if (cli_identity_config(idc, cmd, data)) {
+	if (meta ? identity_config_from(meta, idc, cmd) : cli_identity_config(idc, cmd, data)) {
 		free(idc);
 		return 1;
 	}
