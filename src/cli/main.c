@@ -17,6 +17,7 @@ static const char usage[] =
     "  import    import a file of Segment messages (NDJSON)\n"
     "  export    print stored events (NDJSON)\n"
     "  query     run a query (trends, funnel, retention, paths, events)\n"
+    "  profile   print a customer profile (identifiers, traits, events)\n"
     "  source    create and manage sources and their write keys\n"
     "  token     create and revoke API tokens\n"
     "  check     verify the event store's files (changes nothing)\n"
@@ -37,7 +38,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {{"serve", cmd_serve}, {"import", cmd_import}, {"export", cmd_export},
 		    {"query", cmd_query}, {"source", cmd_source}, {"token", cmd_token},
-		    {"demo", cmd_demo},	  {"check", cmd_check}};
+		    {"demo", cmd_demo},	  {"check", cmd_check},	  {"profile", cmd_profile}};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
