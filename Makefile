@@ -20,7 +20,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 CLI_UNIT_OBJS := $(BUILD)/src/cli/qformat.o
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps run check unit integration asan bench query-bench bench-clickhouse clean format fuzz
+.PHONY: all deps run check unit integration asan bench query-bench profile-bench bench-clickhouse clean format fuzz
 
 all: $(BUILD)/tandem
 
@@ -82,6 +82,10 @@ bench: all $(BENCH_BINS)
 # CHCMP_ARGS="--events 20m" and so on.
 bench-clickhouse: all $(BUILD)/bench/chcmp
 	bench/clickhouse/compare.sh --build $(BUILD) $(CHCMP_ARGS)
+
+# `make profile-bench`: profile lookups over HTTP at scale (bench/profiles.sh).
+profile-bench: all $(BUILD)/bench/profile_bench
+	bench/profiles.sh --build $(BUILD)
 
 # `make query-bench`: builds $(BUILD)/query-bench (see bench/README.md).
 query-bench: $(BUILD)/query-bench

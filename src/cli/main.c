@@ -17,6 +17,7 @@ static const char usage[] =
     "  import    import a file of Segment messages (NDJSON)\n"
     "  export    print stored events (NDJSON)\n"
     "  query     run a query (trends, funnel, retention, paths, events)\n"
+    "  profile   print a customer profile (identifiers, traits, events)\n"
     "  source    create and manage sources and their write keys\n"
     "  token     create and revoke API tokens\n"
     "  identity  show and set how identities are resolved (limits, traits, ...)\n"
@@ -36,9 +37,10 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = {{"serve", cmd_serve}, {"import", cmd_import}, {"export", cmd_export},
-		    {"query", cmd_query}, {"source", cmd_source}, {"token", cmd_token},
-		    {"demo", cmd_demo},	  {"check", cmd_check},	  {"identity", cmd_identity}};
+	} cmds[] = {{"serve", cmd_serve},      {"import", cmd_import}, {"export", cmd_export},
+		    {"query", cmd_query},      {"source", cmd_source}, {"token", cmd_token},
+		    {"demo", cmd_demo},	       {"check", cmd_check},   {"profile", cmd_profile},
+		    {"identity", cmd_identity}};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);

@@ -283,6 +283,9 @@ int qsel_check_property(struct qctx *q, const char *event, const char *path, con
 		return rc;
 	if (found)
 		return f ? check_kind(q, f, (int)col.kind) : 0;
+	if (!strncmp(path, "person.", 7))
+		return qerr(q, "%s: unknown person trait \"%s\" (no identify call sets traits.%s)",
+			    field, path + 7, path + 7);
 	if (!*event)
 		return qerr(q, "%s: unknown property \"%s\" (no event has it)", field, path);
 	return qerr(q, "%s: unknown property \"%s\" (no \"%s\" event has it)", field, path, event);

@@ -26,11 +26,21 @@ struct store_snap {
 	struct query_chunk *all; /* every chunk, grouped by name */
 	size_t nall;
 	struct identity_view *view; /* canonical persons (src points into it) */
+	struct snap_chunk *impl;    /* per chunk of all */
+	struct ptraits *ptraits;    /* person.* columns, made on first use */
+};
+
+struct snap_chunk {
+	const struct seg_group *g;
+	struct store_snap *sn;
 };
 
 static int chunk_column(const struct query_chunk *c, const char *path, struct query_column *col)
 {
-	return seg_group_column(c->impl, path, col);
+	const struct snap_chunk *sc = c->impl;
+	if (!strncmp(path, "person.", 7) && path[7])
+		return ptraits_column(sc->sn->ptraits, &sc->sn->src, c, path + 7, col);
+	return seg_group_column(sc->g, path, col);
 }
 
 static size_t src_chunks(void *ctx, const char *event, const struct query_chunk **out)
@@ -94,6 +104,8 @@ static struct store_snap *snap_build(struct seg *const *segs, size_t n, struct i
 	qsort(gs, ng, sizeof(*gs), cmp_groups);
 	sn->all = td_calloc(ng ? ng : 1, sizeof(*sn->all));
 	sn->names = td_calloc(ng ? ng : 1, sizeof(*sn->names));
+	sn->impl = td_calloc(ng ? ng : 1, sizeof(*sn->impl));
+	sn->ptraits = ptraits_new();
 	sn->name_list = td_calloc(ng ? ng : 1, sizeof(*sn->name_list));
 	for (size_t i = 0; i < ng; i++) {
 		struct query_chunk *c = &sn->all[i];
@@ -101,7 +113,8 @@ static struct store_snap *snap_build(struct seg *const *segs, size_t n, struct i
 		c->ts = gs[i]->ts;
 		c->pid = gs[i]->pid;
 		c->column = chunk_column;
-		c->impl = (void *)gs[i];
+		sn->impl[i] = (struct snap_chunk){gs[i], sn};
+		c->impl = &sn->impl[i];
 		if (sn->nnames == 0 || strcmp(sn->names[sn->nnames - 1].name, gs[i]->name) != 0) {
 			sn->names[sn->nnames].name = gs[i]->name;
 			sn->names[sn->nnames].chunks = c;
@@ -154,6 +167,8 @@ void store_snap_release(struct store_snap *sn)
 	free(sn->names);
 	free(sn->name_list);
 	free(sn->all);
+	free(sn->impl);
+	ptraits_free(sn->ptraits);
 	identity_view_release(sn->view);
 	free(sn);
 }

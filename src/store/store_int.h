@@ -59,6 +59,13 @@ int store_commit_manifest(struct store *s, struct seg *add, struct seg *const *d
 int store_identity_open(struct identity **out, const char *dir, const struct identity_config *cfg,
 			uint64_t flushed_lsn, uint32_t persons, bool read_only);
 
+/* person.<trait> columns of a snapshot (ptraits.c); thread-safe. */
+struct ptraits;
+struct ptraits *ptraits_new(void);
+void ptraits_free(struct ptraits *p);
+int ptraits_column(struct ptraits *p, const struct query_source *src, const struct query_chunk *c,
+		   const char *name, struct query_column *col);
+
 /* The segments of a snapshot (for scans). */
 size_t store_snap_segments(const struct store_snap *sn, struct seg *const **out);
 

@@ -29,6 +29,14 @@ struct feed {
 	size_t every;		    /* store_tick(force) after this many rows; 0 = never */
 	struct identity *ref;	    /* the reference's own identity graph */
 	struct identity_view *view; /* its canonical persons, once generated */
+	uint32_t *rowpid;	    /* person of each reference row */
+	size_t nrows;
+	struct plan_call { /* identify calls with traits.plan, for person.plan */
+		uint32_t pid;
+		int64_t ts;
+		char *plan;
+	} * plans;
+	size_t nplans;
 };
 
 static void add_str(struct identity_msg *m, enum identity_field f, const char *name, const cJSON *v)
@@ -87,6 +95,14 @@ static void reference_add(struct feed *f, const struct collect_event_view *v)
 	uint32_t pid = reference_person(f, doc, v);
 	char *json = td_strndup(v->json, v->json_len);
 	cr_assert_eq(memsource_add_json(f->ms, name, v->timestamp_ms, pid, json), 0);
+	f->rowpid = realloc(f->rowpid, (f->nrows + 1) * sizeof(*f->rowpid));
+	f->rowpid[f->nrows++] = pid;
+	const char *plan =
+	    cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "traits"), "plan"));
+	if (v->type == COLLECT_IDENTIFY && plan) {
+		f->plans = realloc(f->plans, (f->nplans + 1) * sizeof(*f->plans));
+		f->plans[f->nplans++] = (struct plan_call){pid, v->timestamp_ms, strdup(plan)};
+	}
 	free(json);
 	cJSON_Delete(doc);
 }
@@ -145,6 +161,20 @@ static const char *const queries[] = {
     "{\"kind\":\"events\",\"event\":\"Order Completed\",\"limit\":50,\"filters\":[{"
     "\"property\":\"properties.revenue\",\"operator\":\">=\",\"value\":50}]}",
     "{\"kind\":\"events\",\"event\":\"\",\"limit\":20,\"offset\":100}",
+    /* person traits as breakdown and filters */
+    "{\"kind\":\"trends\",\"series\":[{\"event\":\"Order Completed\",\"math\":\"sum\","
+    "\"property\":\"properties.revenue\"},{\"event\":\"$page\",\"math\":\"unique_persons\"}],"
+    "\"interval\":\"week\",\"date_from\":\"2024-01-01\",\"date_to\":\"2024-03-31\","
+    "\"breakdown\":\"person.plan\"}",
+    "{\"kind\":\"funnel\",\"steps\":[{\"event\":\"Product Viewed\"},{\"event\":\"Order "
+    "Completed\",\"filters\":[{\"property\":\"person.plan\",\"operator\":\"in\",\"value\":["
+    "\"pro\",\"business\"]}]}],\"window\":\"7d\",\"breakdown\":\"person.plan\"}",
+    "{\"kind\":\"retention\",\"start\":{\"event\":\"$page\"},\"return\":{\"event\":\"Order "
+    "Completed\"},\"period\":\"week\",\"periods\":6,\"date_from\":\"2024-01-01\","
+    "\"date_to\":\"2024-03-31\",\"filters\":[{\"property\":\"person.plan\",\"operator\":"
+    "\"is_not_set\"}]}",
+    "{\"kind\":\"events\",\"event\":\"\",\"limit\":40,\"filters\":[{\"property\":\"person."
+    "plan\",\"operator\":\"=\",\"value\":\"free\"}]}",
     "{\"kind\":\"events\",\"event\":\"$page\",\"limit\":30,\"filters\":[{\"property\":"
     "\"messageId\",\"operator\":\"contains\",\"value\":\"ab\"}]}",
 };
@@ -193,6 +223,11 @@ static struct store *open_store(const char *dir, bool no_merge)
 	return s;
 }
 
+static uint32_t canon(const struct feed *f, uint32_t pid)
+{
+	return f->view->canonical ? f->view->canonical[pid] : pid;
+}
+
 static void generate(struct feed *f, uint64_t events)
 {
 	struct demo_options o;
@@ -204,11 +239,38 @@ static void generate(struct feed *f, uint64_t events)
 	cr_assert_eq(demo_generate(&o, emit, f), 0);
 	f->view = identity_view_publish(f->ref);
 	memsource_set_persons(f->ms, f->view->n, f->view->canonical);
+	/* person.plan: the plan of the person's latest identify call (ties: the
+	   later call), on every row of the person */
+	uint32_t n = f->view->n;
+	const char **plan = calloc(n ? n : 1, sizeof(*plan));
+	int64_t *at = calloc(n ? n : 1, sizeof(*at));
+	for (size_t i = 0; i < f->nplans; i++) {
+		uint32_t p = canon(f, f->plans[i].pid);
+		if (!plan[p] || f->plans[i].ts >= at[p]) {
+			plan[p] = f->plans[i].plan;
+			at[p] = f->plans[i].ts;
+		}
+	}
+	size_t with = 0;
+	for (size_t r = 0; r < f->nrows; r++) {
+		const char *v = plan[canon(f, f->rowpid[r])];
+		if (v) {
+			memsource_set_str(f->ms, r, "person.plan", v);
+			with++;
+		}
+	}
+	cr_assert_gt(with, 0, "no row has a person plan: the test would prove nothing");
+	free(plan);
+	free(at);
 	memsource_build(f->ms, 0, 0);
 }
 
 static void feed_free(struct feed *f)
 {
+	for (size_t i = 0; i < f->nplans; i++)
+		free(f->plans[i].plan);
+	free(f->plans);
+	free(f->rowpid);
 	identity_view_release(f->view);
 	identity_close(f->ref);
 	memsource_free(f->ms);
@@ -253,6 +315,105 @@ Test(store, same_answers_as_reference_through_seal_flush_merge_reopen)
 	free(dir);
 }
 
+static void flip_byte(const char *path, off_t at)
+{
+	int fd = open(path, O_RDWR);
+	cr_assert(fd >= 0);
+	unsigned char c;
+	cr_assert_eq(pread(fd, &c, 1, at), 1);
+	c ^= 0x40;
+	cr_assert_eq(pwrite(fd, &c, 1, at), 1);
+	close(fd);
+}
+
+struct prow {
+	const struct seg_group *g;
+	uint32_t row;
+};
+struct prows {
+	struct prow r[4096];
+	size_t n;
+};
+
+static void on_person_row(void *ctx, const struct seg_group *g, uint32_t row)
+{
+	struct prows *p = ctx;
+	cr_assert_lt(p->n, 4096);
+	p->r[p->n++] = (struct prow){g, row};
+}
+
+/* Every segment's person index gives exactly the rows a scan of the pid
+ * areas finds, in the same order. */
+static void check_person_index(struct store *s)
+{
+	struct store_snap *sn = store_snapshot(s);
+	struct seg *const *segs;
+	size_t ns = store_snap_segments(sn, &segs);
+	cr_assert_gt(ns, 0);
+	struct prows *got = malloc(sizeof(*got)), *want = malloc(sizeof(*want));
+	for (size_t i = 0; i < ns; i++) {
+		cr_assert_not_null(segs[i]->pidx_pid, "segment %zu has no person index", i);
+		uint32_t maxpid = 0;
+		for (uint32_t k = 0; k < segs[i]->ngroups; k++)
+			for (uint32_t r = 0; r < segs[i]->groups[k].n; r++)
+				if (segs[i]->groups[k].pid[r] > maxpid)
+					maxpid = segs[i]->groups[k].pid[r];
+		for (uint32_t pid = 0; pid <= maxpid + 1; pid += 1 + pid % 7) {
+			got->n = want->n = 0;
+			size_t n = seg_person_rows(segs[i], pid, on_person_row, got);
+			cr_assert_eq(n, got->n);
+			for (uint32_t k = 0; k < segs[i]->ngroups; k++)
+				for (uint32_t r = 0; r < segs[i]->groups[k].n; r++)
+					if (segs[i]->groups[k].pid[r] == pid)
+						on_person_row(want, &segs[i]->groups[k], r);
+			cr_assert_eq(got->n, want->n, "pid %u: %zu rows, a scan finds %zu", pid,
+				     got->n, want->n);
+			for (size_t k = 0; k < got->n; k++)
+				cr_assert(got->r[k].g == want->r[k].g &&
+					      got->r[k].row == want->r[k].row,
+					  "pid %u row %zu differs", pid, k);
+		}
+	}
+	free(got);
+	free(want);
+	store_snap_release(sn);
+}
+
+Test(store, person_index_finds_the_rows_a_scan_finds)
+{
+	char *dir = tmpdir();
+	struct feed f;
+	feed_init(&f, open_store(dir, true), 2500);
+	generate(&f, 12000);
+	check_person_index(f.s); /* in-memory images and files */
+	cr_assert_gt(compact_run(f.s), 0);
+	check_person_index(f.s); /* merged */
+	store_close(f.s);
+	struct td_buf rep;
+	td_buf_init(&rep, 1u << 20);
+	cr_assert_eq(store_check(dir, &rep), 0, "%s", rep.data);
+	/* a wrong entry in the index: check finds it */
+	char seg[512];
+	struct store_options o = {.dir = dir, .read_only = true};
+	struct store *s;
+	cr_assert_eq(store_open(&s, &o), 0);
+	struct seg *const *segs;
+	struct store_snap *sn = store_snapshot(s);
+	cr_assert_gt(store_snap_segments(sn, &segs), 0);
+	off_t at = (off_t)segs[0]->a_pidx.off + 4; /* the second pid */
+	snprintf(seg, sizeof(seg), "%s/%016llx.tseg", dir, (unsigned long long)segs[0]->id);
+	store_snap_release(sn);
+	store_close(s);
+	flip_byte(seg, at);
+	td_buf_reset(&rep);
+	cr_assert_eq(store_check(dir, &rep), 1, "%s", rep.data);
+	cr_assert(strstr(rep.data, "person index"), "%s", rep.data);
+	td_buf_release(&rep);
+	feed_free(&f);
+	rmtree(dir);
+	free(dir);
+}
+
 Test(store, read_only_sees_unflushed_rows_after_apply)
 {
 	char *dir = tmpdir();
@@ -268,17 +429,6 @@ Test(store, read_only_sees_unflushed_rows_after_apply)
 	feed_free(&f);
 	rmtree(dir);
 	free(dir);
-}
-
-static void flip_byte(const char *path, off_t at)
-{
-	int fd = open(path, O_RDWR);
-	cr_assert(fd >= 0);
-	unsigned char c;
-	cr_assert_eq(pread(fd, &c, 1, at), 1);
-	c ^= 0x40;
-	cr_assert_eq(pwrite(fd, &c, 1, at), 1);
-	close(fd);
 }
 
 Test(store, check_reports_damage_and_open_refuses_it)

@@ -1,0 +1,170 @@
+// Customer profiles over HTTP (GET /api/profiles/{type}:{value}) and
+// `tandem profile`: one person seen on two devices, identified twice with a
+// changed trait, in an account, with orders; every identifier finds the same
+// profile, traits keep the latest value with first-seen and updated times,
+// computed traits and the timeline cover the merged history.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { makeDataDir, cleanupTempDirs, startServer, createSource, cli, runCli, uid } from './lib/server.mjs';
+
+const T = { timeout: 30_000 };
+const HOOK = { timeout: 60_000 };
+
+after(cleanupTempDirs);
+
+const msg = (m) => ({ messageId: uid('p'), ...m });
+const EVENTS = [
+  msg({ type: 'page', anonymousId: 'dev-a', name: 'Home', timestamp: '2024-06-01T09:00:00.000Z',
+        context: { campaign: { name: 'summer', source: 'google' } } }),
+  msg({ type: 'track', anonymousId: 'dev-a', event: 'Product Viewed', timestamp: '2024-06-01T09:01:00.000Z',
+        properties: { sku: 'A1', price: 20 } }),
+  msg({ type: 'identify', anonymousId: 'dev-a', userId: 'kim', timestamp: '2024-06-01T09:02:00.000Z',
+        traits: { email: 'Kim@Example.com', plan: 'free', name: 'Kim' } }),
+  msg({ type: 'track', anonymousId: 'dev-b', event: 'Product Viewed', timestamp: '2024-06-02T10:00:00.000Z',
+        properties: { sku: 'B2', price: 35 } }),
+  msg({ type: 'track', anonymousId: 'dev-b', userId: 'kim', event: 'Order Completed',
+        timestamp: '2024-06-02T10:05:00.000Z', properties: { revenue: 35, currency: 'EUR' } }),
+  msg({ type: 'identify', userId: 'kim', timestamp: '2024-06-03T08:00:00.000Z', traits: { plan: 'pro' } }),
+  msg({ type: 'group', userId: 'kim', groupId: 'acme', timestamp: '2024-06-03T08:01:00.000Z',
+        traits: { name: 'Acme Inc', employees: 40, email: 'billing@acme.test' } }),
+  msg({ type: 'track', userId: 'kim', event: 'Order Completed', timestamp: '2024-06-04T12:00:00.000Z',
+        properties: { revenue: 60.5 }, context: { campaign: { name: 'retarget' } } }),
+  // someone else in the same account, and a stranger
+  msg({ type: 'group', userId: 'lee', groupId: 'acme', timestamp: '2024-06-05T08:00:00.000Z',
+        traits: { employees: 42 } }),
+  msg({ type: 'track', anonymousId: 'dev-z', event: 'Product Viewed', timestamp: '2024-06-05T09:00:00.000Z' }),
+];
+
+describe('profiles', () => {
+  let dir, key, srv, token;
+
+  const get = (p, opts = {}) =>
+    srv.get(p, { ...opts, headers: { Authorization: `Bearer ${token}`, ...(opts.headers ?? {}) } });
+  const profile = async (id, qs = '') => {
+    const res = await get(`/api/profiles/${encodeURIComponent(id).replace('%3A', ':')}${qs}`);
+    assert.equal(res.status, 200, res.text);
+    return res.json;
+  };
+
+  before(async () => {
+    dir = await makeDataDir();
+    key = await createSource(dir, 'web');
+    srv = await startServer(null, { dataDir: dir });
+    token = (await readFile(path.join(dir, 'admin-token'), 'utf8')).trim();
+    const res = await srv.post('/v1/batch', { batch: EVENTS }, { key });
+    assert.equal(res.status, 200, res.text);
+    // wait until the last event is in a snapshot (its identifier is known
+    // to identity resolution a little earlier: then the profile has no events)
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const r = await get('/api/profiles/anonymous_id:dev-z');
+      if (r.status === 200 && r.json.computed.event_count === 1) break;
+      assert.ok(r.status === 200 || r.status === 404, r.text);
+      assert.ok(Date.now() < deadline, `profile not visible: ${r.text}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }, HOOK);
+  after(() => srv?.stop());
+
+  it('every identifier of the person finds the same profile', T, async () => {
+    const a = await profile('user_id:kim');
+    for (const id of ['anonymous_id:dev-a', 'anonymous_id:dev-b', 'email: KIM@example.COM ']) {
+      assert.equal((await profile(id)).person, a.person, id);
+    }
+    assert.notEqual((await profile('anonymous_id:dev-z')).person, a.person);
+    const ids = a.identifiers.map((x) => `${x.type}:${x.value}`).sort();
+    assert.deepEqual(ids, ['anonymous_id:dev-a', 'anonymous_id:dev-b', 'email:kim@example.com', 'user_id:kim']);
+  });
+
+  it('traits: the latest value wins, with first seen and updated times', T, async () => {
+    const p = await profile('user_id:kim');
+    assert.deepEqual(p.traits.plan, {
+      value: 'pro',
+      first_seen: '2024-06-01T09:02:00.000Z',
+      updated: '2024-06-03T08:00:00.000Z',
+    });
+    assert.equal(p.traits.name.value, 'Kim');
+    assert.equal(p.traits.email.value, 'Kim@Example.com');
+    assert.equal(p.traits.employees, undefined, "the account's traits are not the person's");
+  });
+
+  it('computed traits cover both devices', T, async () => {
+    const p = await profile('anonymous_id:dev-a');
+    assert.deepEqual(p.computed, {
+      first_seen: '2024-06-01T09:00:00.000Z',
+      last_seen: '2024-06-04T12:00:00.000Z',
+      event_count: 8,
+      order_count: 2,
+      lifetime_revenue: 95.5,
+      last_campaign: 'retarget',
+    });
+    assert.equal(p.merges.length, 1, JSON.stringify(p.merges));
+    assert.equal(p.merges[0].kind, 'merge');
+    assert.equal(p.merges[0].at, '2024-06-02T10:05:00.000Z');
+  });
+
+  it('accounts: the group with its latest traits from every member', T, async () => {
+    const p = await profile('user_id:kim');
+    assert.equal(p.accounts.length, 1);
+    const a = p.accounts[0];
+    assert.equal(a.group_id, 'acme');
+    assert.equal(a.group_calls, 2);
+    assert.equal(a.traits.employees.value, 42);
+    assert.equal(a.traits.name.value, 'Acme Inc');
+    // the group's email is the account's, never an identifier of the person
+    assert.equal((await get('/api/profiles/email:billing@acme.test')).status, 404);
+  });
+
+  it('timeline: newest first, paged with next_before', T, async () => {
+    const p1 = await profile('user_id:kim', '?limit=3');
+    assert.deepEqual(
+      p1.events.items.map((e) => e.event),
+      ['Order Completed', '$group', '$identify'],
+    );
+    assert.equal(p1.events.items[0].properties.revenue, 60.5);
+    assert.equal(p1.events.items[1].type, 'group');
+    const p2 = await profile('user_id:kim', `?limit=3&before=${p1.events.next_before}`);
+    assert.deepEqual(
+      p2.events.items.map((e) => e.timestamp),
+      ['2024-06-02T10:05:00.000Z', '2024-06-02T10:00:00.000Z', '2024-06-01T09:02:00.000Z'],
+    );
+    const p3 = await profile('user_id:kim', `?limit=3&before=${p2.events.next_before}`);
+    assert.equal(p3.events.items.length, 2);
+    assert.equal(p3.events.next_before, null);
+    const raw = await profile('user_id:kim', '?limit=1&raw=1');
+    assert.equal(raw.events.items[0].message.properties.revenue, 60.5);
+    assert.equal(raw.events.items[0].message.userId, 'kim');
+  });
+
+  it('errors name the problem', T, async () => {
+    let r = await get('/api/profiles/user_id:nobody');
+    assert.equal(r.status, 404);
+    assert.match(r.json.error, /user_id:nobody/);
+    r = await get('/api/profiles/kim');
+    assert.equal(r.status, 400);
+    assert.match(r.json.error, /TYPE:VALUE/);
+    r = await get('/api/profiles/user_id:kim?limit=0');
+    assert.equal(r.status, 400);
+    assert.match(r.json.error, /limit/);
+    r = await get('/api/profiles/user_id:kim?before=yesterday');
+    assert.equal(r.status, 400);
+    assert.match(r.json.error, /before/);
+    r = await srv.get('/api/profiles/user_id:kim');
+    assert.equal(r.status, 401);
+    r = await srv.post('/api/profiles/user_id:kim', {}, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(r.status, 405);
+  });
+
+  it('tandem profile prints the same profile, live and after a restart', T, async () => {
+    const want = await profile('user_id:kim');
+    const { stdout } = await cli(['profile', 'user_id:kim', '--data', dir]);
+    assert.deepEqual(JSON.parse(stdout), want);
+    await srv.restart();
+    assert.deepEqual(await profile('user_id:kim'), want);
+    const r = await runCli(['profile', 'email:nobody@x.test', '--data', dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /nobody@x\.test/);
+  });
+});
