@@ -19,6 +19,7 @@ int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
+int cmd_computed(int argc, char **argv);
 int cmd_source(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_demo(int argc, char **argv);

@@ -18,6 +18,7 @@ static const char usage[] =
     "  export    print stored events (NDJSON)\n"
     "  query     run a query (trends, funnel, retention, paths, events)\n"
     "  profile   print a customer profile (identifiers, traits, events)\n"
+    "  computed-trait  define computed traits of profiles (list, set, delete)\n"
     "  source    create and manage sources and their write keys\n"
     "  token     create and revoke API tokens\n"
     "  identity  show and set how identities are resolved (limits, traits, ...)\n"
@@ -37,10 +38,17 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = {{"serve", cmd_serve},      {"import", cmd_import}, {"export", cmd_export},
-		    {"query", cmd_query},      {"source", cmd_source}, {"token", cmd_token},
-		    {"demo", cmd_demo},	       {"check", cmd_check},   {"profile", cmd_profile},
-		    {"identity", cmd_identity}};
+	} cmds[] = {{"serve", cmd_serve},
+		    {"import", cmd_import},
+		    {"export", cmd_export},
+		    {"query", cmd_query},
+		    {"source", cmd_source},
+		    {"token", cmd_token},
+		    {"demo", cmd_demo},
+		    {"check", cmd_check},
+		    {"profile", cmd_profile},
+		    {"identity", cmd_identity},
+		    {"computed-trait", cmd_computed}};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/td.h"
 #include "base/timeutil.h"
+#include "meta/meta.h"
 #include "profile/profile.h"
 #include "store/store.h"
 
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PROFILE_RESULT_MAX (256u << 20)
 
@@ -70,6 +72,18 @@ int cmd_profile(int argc, char **argv)
 	struct store *s;
 	if (cli_store_open_read(&s, "profile", data))
 		return 1;
+	/* computed traits, when meta.db exists (a reading command creates none) */
+	struct profile_computed **defs = NULL;
+	char mpath[4096];
+	snprintf(mpath, sizeof(mpath), "%s/meta.db", data);
+	struct meta *m = NULL;
+	if (access(mpath, F_OK) == 0 && meta_open(&m, data) == 0) {
+		char merr[512];
+		if (profile_load_computed(m, &defs, &o.ncomputed, merr, sizeof(merr)))
+			fprintf(stderr, "tandem profile: %s (computed traits left out)\n", merr);
+		o.computed = defs;
+		meta_close(m);
+	}
 	char *type = td_strndup(id, (size_t)(colon - id));
 	struct td_buf out;
 	td_buf_init(&out, PROFILE_RESULT_MAX);
@@ -84,6 +98,7 @@ int cmd_profile(int argc, char **argv)
 	}
 	td_buf_release(&out);
 	free(type);
+	profile_computed_list_free(defs, o.ncomputed);
 	store_close(s);
 	return rc ? 1 : 0;
 }

@@ -32,9 +32,10 @@ struct req {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
 	enum req_state state;
-	bool collect;	  /* a /v1 collector POST */
-	bool query;	  /* a POST /api/query */
-	char *profile_id; /* a GET /api/profiles/{id}: the id */
+	bool collect;	   /* a /v1 collector POST */
+	bool query;	   /* a POST /api/query */
+	char *profile_id;  /* a GET /api/profiles/{id}: the id */
+	char *traits_call; /* a /api/computed-traits call: "METHOD NAME" ("METHOD" for the list) */
 	bool body_too_large;
 	enum collect_type type;
 	uint64_t t0;
@@ -74,6 +75,8 @@ void v1_settings(struct req *r, const char *key);
 void api_query(struct req *r);
 /* GET /api/profiles/{type}:{value} (profiles.c), id = "{type}:{value}". */
 void api_profile(struct req *r, const char *id);
+/* /api/computed-traits[/name] (traits_api.c); a PUT's body is in r->body. */
+void api_computed_traits(struct req *r, const char *method, const char *name);
 /* Shared by the /api/ handlers: the admin bearer check (false: the response
  * is set) and the resume of a request a worker answered. */
 bool api_authorize(struct req *r);

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/td.h"
 #include "base/timeutil.h"
+#include "meta/meta.h"
 #include "profile/profile.h"
 #include "store/store.h"
 
@@ -29,7 +30,13 @@ static void run_profile(void *arg)
 	struct td_buf out;
 	char err[512];
 	td_buf_init(&out, r->srv->cfg.query.max_result);
-	int rc = profile_get(r->srv->deps.store, j->type, j->value, &j->o, &out, err, sizeof(err));
+	struct profile_computed **defs = NULL;
+	int rc = profile_load_computed(r->srv->deps.meta, &defs, &j->o.ncomputed, err, sizeof(err));
+	j->o.computed = defs;
+	if (!rc)
+		rc = profile_get(r->srv->deps.store, j->type, j->value, &j->o, &out, err,
+				 sizeof(err));
+	profile_computed_list_free(defs, j->o.ncomputed);
 	if (!rc) {
 		td_buf_release(&r->resp);
 		r->resp = out;

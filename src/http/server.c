@@ -192,11 +192,22 @@ static void route_api(struct req *r, const char *url, const char *method)
 		r->profile_id = td_strdup(url + 14);
 		return;
 	}
+	if (!strcmp(url, "/api/computed-traits") || !strncmp(url, "/api/computed-traits/", 21)) {
+		/* answered once the body (a PUT's definition) is in */
+		const char *name = url[20] == '/' && url[21] ? url + 21 : NULL;
+		size_t n = strlen(method) + 2 + (name ? strlen(name) : 0);
+		r->traits_call = td_malloc(n);
+		snprintf(r->traits_call, n, "%s%s%s", method, name ? " " : "", name ? name : "");
+		start_body(r, url, 64u << 10, "a computed trait's definition is small");
+		return;
+	}
 	if (strcmp(url, "/api/query") != 0) {
-		http_error(r, 404, "not_found",
-			   "no such endpoint: %s %s (queries go to POST /api/query, see "
-			   "docs/queries.md; profiles are at GET /api/profiles/TYPE:VALUE)",
-			   method, url);
+		http_error(
+		    r, 404, "not_found",
+		    "no such endpoint: %s %s (queries go to POST /api/query, see "
+		    "docs/queries.md; profiles are at GET /api/profiles/TYPE:VALUE, computed "
+		    "traits at /api/computed-traits)",
+		    method, url);
 		return;
 	}
 	if (strcmp(method, "POST") != 0) {
@@ -289,6 +300,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			api_query(r);
 		} else if (r->profile_id) {
 			api_profile(r, r->profile_id);
+		} else if (r->traits_call) {
+			char *sp = strchr(r->traits_call, ' ');
+			if (sp)
+				*sp = '\0';
+			api_computed_traits(r, r->traits_call, sp ? sp + 1 : NULL);
 		} else {
 			v1_collect(r);
 		}
@@ -315,6 +331,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	td_buf_release(&r->body);
 	td_buf_release(&r->resp);
 	free(r->profile_id);
+	free(r->traits_call);
 	free(r);
 	*con_cls = NULL;
 }

@@ -2,8 +2,9 @@
  * meta.c - sources, write keys, API tokens and settings in DATA/meta.db
  * (SQLite).
  *
- * Schema version 2 (PRAGMA user_version = 2); version 1 had no settings
- * table, and opening a version 1 file adds it:
+ * Schema version 3 (PRAGMA user_version = 3); version 1 had no settings
+ * table, version 2 no computed_traits table, and opening an older file adds
+ * what it lacks:
  *
  *   sources(id INTEGER PRIMARY KEY AUTOINCREMENT,   -- AUTOINCREMENT: ids never reused
  *           name TEXT UNIQUE NOT NULL,
@@ -19,6 +20,9 @@
  *   settings(name TEXT PRIMARY KEY,                  -- "identity"
  *            value TEXT NOT NULL,                    -- JSON, see below
  *            updated_at INTEGER NOT NULL)            -- ms since the epoch, UTC
+ *   computed_traits(name TEXT PRIMARY KEY,           -- see computed.c
+ *                   definition TEXT NOT NULL,        -- JSON (docs/profiles.md)
+ *                   updated_at INTEGER NOT NULL)
  *
  * The "identity" setting (meta_identity_*), every part optional (a missing
  * part is the default):
@@ -36,6 +40,7 @@
  * together, so there is no lock order to respect.
  */
 #include "meta/meta.h"
+#include "meta/meta_int.h"
 #include "base/log.h"
 #include "base/td.h"
 #include "base/timeutil.h"
@@ -54,7 +59,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char schema_v1[] = "CREATE TABLE sources("
 				" id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -76,6 +81,12 @@ static const char schema_v2[] = "CREATE TABLE settings("
 				" value TEXT NOT NULL,"
 				" updated_at INTEGER NOT NULL);"
 				"PRAGMA user_version = 2;";
+
+static const char schema_v3[] = "CREATE TABLE computed_traits("
+				" name TEXT PRIMARY KEY,"
+				" definition TEXT NOT NULL,"
+				" updated_at INTEGER NOT NULL);"
+				"PRAGMA user_version = 3;";
 
 /*
  * The write-key cache: meta_source_by_key runs on every ingest request, from
@@ -399,6 +410,11 @@ static int migrate(struct meta *m)
 	}
 	if (version < 2) {
 		rc = exec(m, schema_v2, "migrate to schema version 2");
+		if (rc)
+			goto fail;
+	}
+	if (version < 3) {
+		rc = exec(m, schema_v3, "migrate to schema version 3");
 		if (rc)
 			goto fail;
 	}
@@ -1186,6 +1202,14 @@ int meta_identity_reset(struct meta *m)
 		rc = db_fail(m, "remove the identity setting");
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+int meta_with_db(struct meta *m, int (*fn)(sqlite3 *db, void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&m->mu);
+	int rc = fn(m->db, ctx);
 	pthread_mutex_unlock(&m->mu);
 	return rc;
 }

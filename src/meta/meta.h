@@ -129,4 +129,20 @@ int meta_identity_reset(struct meta *m);
  * "blocked":[...]}; malloc'd, the caller frees it. */
 char *meta_identity_json(const struct identity_config *c);
 
+/*
+ * Computed trait definitions (src/meta/computed.c): name -> JSON text, as
+ * src/profile validated it. put creates or replaces (TD_EFULL past 100
+ * definitions); delete gives TD_ENOTFOUND for an unknown name; list is in
+ * name order, *out malloc'd (meta_computed_list_free).
+ */
+struct meta_computed {
+	char name[META_NAME_MAX];
+	char *definition;
+	int64_t updated_ms;
+};
+int meta_computed_put(struct meta *m, const char *name, const char *definition);
+int meta_computed_delete(struct meta *m, const char *name);
+int meta_computed_list(struct meta *m, struct meta_computed **out, size_t *n);
+void meta_computed_list_free(struct meta_computed *l, size_t n);
+
 #endif

@@ -320,7 +320,8 @@ static int put_accounts(struct td_buf *o, struct store_snap *sn, struct store_ro
 
 /* ---- the profile ------------------------------------------------------------------ */
 
-static void computed(struct td_buf *o, const struct store_row *rows, size_t n)
+static void computed(struct td_buf *o, const struct store_row *rows, size_t n,
+		     const struct profile_options *opt)
 {
 	size_t orders = 0;
 	double revenue = 0;
@@ -356,6 +357,13 @@ static void computed(struct td_buf *o, const struct store_row *rows, size_t n)
 		td_buf_json_str(o, campaign);
 	else
 		td_buf_printf(o, "null");
+	int64_t now = td_now_ms();
+	for (size_t i = 0; i < opt->ncomputed; i++) {
+		td_buf_putc(o, ',');
+		td_buf_json_str(o, profile_computed_name(opt->computed[i]));
+		td_buf_putc(o, ':');
+		profile_computed_eval(opt->computed[i], rows, n, now, o);
+	}
 	td_buf_putc(o, '}');
 }
 
@@ -397,7 +405,7 @@ int profile_get(struct store *s, const char *type, const char *value,
 		td_buf_printf(&o, "],\"traits\":");
 		put_traits(&o, &ts);
 		td_buf_putc(&o, ',');
-		computed(&o, rows, n);
+		computed(&o, rows, n, opt);
 		td_buf_putc(&o, ',');
 		rc = put_accounts(&o, sn, rd, rows, n);
 	}

@@ -37,10 +37,38 @@ struct store;
 #define PROFILE_MAX_LIMIT 100	  /* timeline events per page */
 #define PROFILE_MAX_ROWS  2000000 /* events read for one profile */
 
+/*
+ * Computed traits defined by users (computed.c; docs/profiles.md): parsed
+ * from their JSON definition (TD_EINVAL with err naming the field), then
+ * evaluated over a person's events on every read.
+ */
+#define PROFILE_MAX_NAME     64	 /* bytes of a computed trait's name */
+#define PROFILE_MAX_COMPUTED 100 /* computed traits defined at once */
+struct profile_computed;
+int profile_computed_parse(const char *json, size_t len, struct profile_computed **out, char *err,
+			   size_t errcap);
+void profile_computed_free(struct profile_computed *c);
+const char *profile_computed_name(const struct profile_computed *c);
+struct store_row;
+/* Appends the JSON value of c over rows[0..n) (oldest first) to o. */
+void profile_computed_eval(const struct profile_computed *c, const struct store_row *rows, size_t n,
+			   int64_t now_ms, struct td_buf *o);
+
+/* Every definition stored in meta.db, parsed (a definition that no longer
+ * parses is skipped with a log line). *out: free with
+ * profile_computed_list_free. Returns 0 or the meta error (err says it). */
+struct meta;
+int profile_load_computed(struct meta *m, struct profile_computed ***out, size_t *n, char *err,
+			  size_t errcap);
+void profile_computed_list_free(struct profile_computed **l, size_t n);
+
 struct profile_options {
 	size_t limit;	   /* timeline page size; 0 = 20 */
 	int64_t before_ms; /* timeline: events older than this; 0 = none */
 	bool raw;	   /* timeline events carry their whole message (slower) */
+	/* computed traits to add (owned by the caller) */
+	struct profile_computed *const *computed;
+	size_t ncomputed;
 };
 
 /*

@@ -567,3 +567,81 @@ bool qsel_same(const struct qsel *a, const struct qsel *b)
 			return false;
 	return true;
 }
+
+/* ---- filters outside a query (query.h: query_filters_*) ------------------ */
+
+struct query_filters {
+	struct qctx q; /* the arena and the error buffer only */
+	cJSON *root;   /* the filters' strings point into it */
+	struct qfilter *f;
+	size_t n;
+};
+
+int query_filters_compile(const char *json, size_t len, const char *field,
+			  struct query_filters **out, char *err, size_t errcap)
+{
+	*out = NULL;
+	if (errcap)
+		err[0] = '\0';
+	struct query_filters *qf = td_calloc(1, sizeof(*qf));
+	struct qctx *q = &qf->q;
+	q->err = err;
+	q->errcap = errcap;
+	qa_init(&q->arena, &q->oom);
+	int rc;
+	qf->root = cJSON_ParseWithLength(json, len);
+	if (!qf->root) {
+		rc = qerr(q, "%s: not valid JSON", field);
+	} else if (setjmp(q->oom)) {
+		rc = qerr_code(q, TD_ENOMEM, "%s: out of memory", field);
+	} else {
+		rc = qfilters_parse(q, qf->root, field, &qf->f, &qf->n);
+	}
+	if (rc) {
+		query_filters_free(qf);
+		return rc;
+	}
+	q->err = NULL;
+	q->errcap = 0;
+	*out = qf;
+	return 0;
+}
+
+void query_filters_free(struct query_filters *qf)
+{
+	if (!qf)
+		return;
+	qa_release(&qf->q.arena);
+	cJSON_Delete(qf->root);
+	free(qf);
+}
+
+size_t query_filters_count(const struct query_filters *qf)
+{
+	return qf ? qf->n : 0;
+}
+
+const char *query_filters_path(const struct query_filters *qf, size_t i)
+{
+	return qf->f[i].path;
+}
+
+bool query_filters_match(const struct query_filters *qf, size_t i, const struct query_column *col,
+			 size_t row)
+{
+	const struct qfilter *f = &qf->f[i];
+	bool set = col && qcol_has(col, row);
+	if (f->op == QOP_IS_SET || f->op == QOP_IS_NOT_SET)
+		return set == (f->op == QOP_IS_SET);
+	if (!set)
+		return op_negative(f->op);
+	static const int want[] = {
+	    [QV_STRING] = QCOL_STRING, [QV_NUMBER] = QCOL_NUMBER, [QV_BOOL] = QCOL_BOOL};
+	if (want[f->vkind] != (int)col->kind) /* another type: never equal */
+		return op_negative(f->op);
+	if (col->kind == QCOL_STRING)
+		return col->code[row] < col->ndict && match_str(f, col->dict[col->code[row]]);
+	if (col->kind == QCOL_NUMBER)
+		return match_num(f, col->num[row]);
+	return match_bool(f, col->boolv[row]);
+}

@@ -19,6 +19,7 @@
 
 #include "base/buf.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,6 +92,24 @@ struct query_limits {
 int query_run_limited(const char *json, size_t len, const struct query_source *src,
 		      const struct query_limits *limits, struct td_buf *out_json, char *err,
 		      size_t errcap);
+
+/*
+ * Filters outside a query (computed traits): a JSON array of filters with
+ * the query language's syntax and semantics (docs/queries.md, "Filters"),
+ * compiled once and matched one value at a time. compile returns 0 or
+ * TD_EINVAL with err naming the field (e.g. "filters[1].operator: ...");
+ * properties are not checked against any data.
+ */
+struct query_filters;
+int query_filters_compile(const char *json, size_t len, const char *field,
+			  struct query_filters **out, char *err, size_t errcap);
+void query_filters_free(struct query_filters *f);
+size_t query_filters_count(const struct query_filters *f);
+const char *query_filters_path(const struct query_filters *f, size_t i);
+/* Whether row `row` of col (NULL: the row has no such property) passes
+ * filter i. A value of another type than the filter's never equals it. */
+bool query_filters_match(const struct query_filters *f, size_t i, const struct query_column *col,
+			 size_t row);
 
 /* Limits of the query language, also listed in docs/queries.md. */
 #define QUERY_MAX_STEPS	     20	   /* funnel steps */

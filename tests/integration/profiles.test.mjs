@@ -157,6 +157,62 @@ describe('profiles', () => {
     assert.equal(r.status, 405);
   });
 
+  it('computed traits: defined over the API, evaluated over the whole history', T, async () => {
+    const auth = { headers: { Authorization: `Bearer ${token}` } };
+    const put = (name, def) => srv.request(`/api/computed-traits/${name}`, { method: 'PUT', body: JSON.stringify(def), ...auth });
+    const defs = {
+      big_orders: { kind: 'count', event: 'Order Completed', filters: [{ property: 'properties.revenue', operator: '>', value: 50 }] },
+      avg_order: { kind: 'avg', event: 'Order Completed', property: 'properties.revenue' },
+      skus: { kind: 'unique_values', event: 'Product Viewed', property: 'properties.sku' },
+      first_sku: { kind: 'first', event: 'Product Viewed', property: 'properties.sku' },
+      plans: { kind: 'unique_count', event: '$identify', property: 'traits.plan' },
+      orders_30d: { kind: 'count', event: 'Order Completed', window_days: 30 },
+    };
+    for (const [name, def] of Object.entries(defs)) {
+      const r = await put(name, def);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.name, name);
+    }
+    const p = await profile('anonymous_id:dev-b');
+    assert.equal(p.computed.big_orders, 1);
+    assert.equal(p.computed.avg_order, 47.75);
+    assert.deepEqual(p.computed.skus, ['A1', 'B2']);
+    assert.equal(p.computed.first_sku, 'A1');
+    assert.equal(p.computed.plans, 2);
+    assert.equal(p.computed.orders_30d, 0, 'the orders are from 2024: outside the last 30 days');
+    assert.equal(p.computed.order_count, 2, 'the built-in traits stay');
+    // listed, replaced, deleted
+    const list = await get('/api/computed-traits');
+    assert.equal(list.status, 200, list.text);
+    assert.deepEqual(list.json.computed_traits.map((d) => d.name).sort(), Object.keys(defs).sort());
+    assert.equal((await put('big_orders', { kind: 'count', event: 'Order Completed' })).status, 200);
+    assert.equal((await profile('user_id:kim')).computed.big_orders, 2);
+    const del = await srv.request('/api/computed-traits/big_orders', { method: 'DELETE', ...auth });
+    assert.equal(del.status, 204, del.text);
+    assert.equal((await profile('user_id:kim')).computed.big_orders, undefined);
+    assert.equal((await srv.request('/api/computed-traits/big_orders', { method: 'DELETE', ...auth })).status, 404);
+    // bad definitions name the field
+    let r = await put('x', { kind: 'median', property: 'properties.revenue' });
+    assert.equal(r.status, 400);
+    assert.match(r.json.error, /^kind:/);
+    r = await put('x', { kind: 'sum' });
+    assert.match(r.json.error, /^property:/);
+    r = await put('x', { kind: 'count', filters: [{ property: 'properties.revenue', operator: '~', value: 1 }] });
+    assert.match(r.json.error, /filters\[0\]\.operator/);
+    r = await put('last_seen', { kind: 'count' });
+    assert.match(r.json.error, /built-in/);
+    r = await put('Bad-Name', { kind: 'count' });
+    assert.match(r.json.error, /^name:/);
+    // the CLI sees and changes the same definitions
+    const { stdout } = await cli(['computed-trait', 'list', '--data', dir]);
+    assert.equal(stdout.trim().split('\n').length, Object.keys(defs).length - 1);
+    await cli(['computed-trait', 'set', 'total', '{"kind":"sum","event":"Order Completed","property":"properties.revenue"}', '--data', dir]);
+    assert.equal((await profile('user_id:kim')).computed.total, 95.5);
+    const bad = await runCli(['computed-trait', 'set', 'bad', '{"kind":"nope"}', '--data', dir]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /kind:/);
+  });
+
   it('tandem profile prints the same profile, live and after a restart', T, async () => {
     const want = await profile('user_id:kim');
     const { stdout } = await cli(['profile', 'user_id:kim', '--data', dir]);

@@ -233,7 +233,7 @@ Test(meta, creates_missing_data_dir)
 Test(meta, schema_version_and_wal_mode)
 {
 	struct meta *m = open_meta();
-	cr_assert_eq(raw_int("PRAGMA user_version"), 2);
+	cr_assert_eq(raw_int("PRAGMA user_version"), 3);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -249,7 +249,7 @@ Test(meta, newer_schema_is_refused)
 {
 	struct meta *m = open_meta();
 	meta_close(m);
-	raw_sql("PRAGMA user_version = 3");
+	raw_sql("PRAGMA user_version = 4");
 	m = NULL;
 	cr_assert_eq(meta_open(&m, dir), TD_EDB);
 	cr_assert_null(m);

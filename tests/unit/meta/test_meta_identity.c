@@ -397,7 +397,7 @@ Test(meta_identity, version_1_is_migrated)
 		"PRAGMA user_version = 1;");
 	chmod(dbpath, 0600);
 	struct meta *m = open_meta();
-	cr_assert_eq(raw_int("PRAGMA user_version"), 2);
+	cr_assert_eq(raw_int("PRAGMA user_version"), 3);
 	struct meta_source src;
 	cr_assert_eq(meta_source_by_name(m, "web", &src), 0);
 	cr_assert_str_eq(src.write_key, "wk_0123456789abcdef0123456789abcdef");
