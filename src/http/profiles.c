@@ -19,9 +19,28 @@
 
 struct profile_job {
 	struct req *r;
-	char *type, *value;
+	char *type, *value; /* NULL: a search by traits */
 	struct profile_options o;
+	char *where[PROFILE_MAX_WHERE];
+	size_t nwhere;
+	size_t limit, offset;
+	bool too_many;
 };
+
+static void job_free(struct profile_job *j)
+{
+	free(j->type);
+	free(j->value);
+	for (size_t i = 0; i < j->nwhere; i++)
+		free(j->where[i]);
+	free(j);
+}
+
+static void run_find(struct profile_job *j, struct td_buf *out, char *err, size_t errcap, int *rc)
+{
+	*rc = profile_find(j->r->srv->deps.store, (const char *const *)j->where, j->nwhere,
+			   j->limit, j->offset, out, err, errcap);
+}
 
 static void run_profile(void *arg)
 {
@@ -31,12 +50,18 @@ static void run_profile(void *arg)
 	char err[512];
 	td_buf_init(&out, r->srv->cfg.query.max_result);
 	struct profile_computed **defs = NULL;
-	int rc = profile_load_computed(r->srv->deps.meta, &defs, &j->o.ncomputed, err, sizeof(err));
-	j->o.computed = defs;
-	if (!rc)
-		rc = profile_get(r->srv->deps.store, j->type, j->value, &j->o, &out, err,
-				 sizeof(err));
-	profile_computed_list_free(defs, j->o.ncomputed);
+	int rc = 0;
+	if (!j->type) {
+		run_find(j, &out, err, sizeof(err), &rc);
+	} else {
+		rc = profile_load_computed(r->srv->deps.meta, &defs, &j->o.ncomputed, err,
+					   sizeof(err));
+		j->o.computed = defs;
+		if (!rc)
+			rc = profile_get(r->srv->deps.store, j->type, j->value, &j->o, &out, err,
+					 sizeof(err));
+		profile_computed_list_free(defs, j->o.ncomputed);
+	}
 	if (!rc) {
 		td_buf_release(&r->resp);
 		r->resp = out;
@@ -57,9 +82,7 @@ static void run_profile(void *arg)
 			   "reading the profile failed (%s); the error is logged", td_strerror(rc));
 	}
 	td_buf_release(&out);
-	free(j->type);
-	free(j->value);
-	free(j);
+	job_free(j);
 	api_finish(r);
 }
 
@@ -67,9 +90,7 @@ static void cancel_profile(void *arg)
 {
 	struct profile_job *j = arg;
 	struct req *r = j->r;
-	free(j->type);
-	free(j->value);
-	free(j);
+	job_free(j);
 	r->retry_after = 5;
 	http_error(r, 503, "unavailable", "the server is shutting down; retry later");
 	api_finish(r);
@@ -104,6 +125,9 @@ static bool parse_options(struct req *r, struct profile_options *o)
 	return true;
 }
 
+static struct profile_job *search_job(struct req *r);
+static void submit(struct req *r, struct profile_job *j);
+
 void api_profile(struct req *r, const char *id)
 {
 	struct http_server *s = r->srv;
@@ -113,6 +137,10 @@ void api_profile(struct req *r, const char *id)
 		r->retry_after = 5;
 		http_error(r, 503, "unavailable",
 			   "the event store is not open yet; retry in a few seconds");
+		return;
+	}
+	if (!*id) {
+		submit(r, search_job(r));
 		return;
 	}
 	const char *colon = strchr(id, ':');
@@ -131,15 +159,73 @@ void api_profile(struct req *r, const char *id)
 	j->r = r;
 	j->type = td_strndup(id, (size_t)(colon - id));
 	j->value = td_strdup(colon + 1);
+	submit(r, j);
+}
+
+static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			      const char *value)
+{
+	struct profile_job *j = cls;
+	if (key && value && !strcmp(key, "where")) {
+		if (j->nwhere == PROFILE_MAX_WHERE)
+			j->too_many = true;
+		else
+			j->where[j->nwhere++] = td_strdup(value);
+	}
+	return MHD_YES;
+}
+
+static bool parse_count(struct req *r, const char *name, size_t max, size_t *out)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	if (!v)
+		return true;
+	char *end;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end || n > max) {
+		http_error(r, 400, "invalid_request", "%s: a whole number from 0 to %zu, not '%s'",
+			   name, max, v);
+		return false;
+	}
+	*out = (size_t)n;
+	return true;
+}
+
+/* GET /api/profiles?where=NAME OP VALUE[&where=...]&limit=&offset= */
+static struct profile_job *search_job(struct req *r)
+{
+	struct profile_job *j = td_calloc(1, sizeof(*j));
+	j->r = r;
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, on_arg, j);
+	if (j->too_many || j->nwhere == 0) {
+		http_error(r, 400, "invalid_request",
+			   "give 1 to %d where=NAME OP VALUE conditions on profile traits, e.g. "
+			   "/api/profiles?where=plan=pro&where=employees>=50 (OP: = != > >= < <= "
+			   "~); a single profile is at /api/profiles/TYPE:VALUE",
+			   PROFILE_MAX_WHERE);
+		job_free(j);
+		return NULL;
+	}
+	if (!parse_count(r, "limit", PROFILE_MAX_FIND, &j->limit) ||
+	    !parse_count(r, "offset", 1000000000, &j->offset)) {
+		job_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+static void submit(struct req *r, struct profile_job *j)
+{
+	if (!j)
+		return;
+	struct http_server *s = r->srv;
 	r->state = REQ_WAITING;
 	atomic_fetch_add(&s->suspended, 1);
 	MHD_suspend_connection(r->conn);
 	struct http_job job = {.run = run_profile, .cancel = cancel_profile, .arg = j};
 	int rc = http_pool_submit(s->queries, &job);
 	if (rc) {
-		free(j->type);
-		free(j->value);
-		free(j);
+		job_free(j);
 		r->retry_after = rc == TD_EFULL ? 1 : 5;
 		http_error(r, 503, "unavailable",
 			   rc == TD_EFULL ? "too many requests are waiting; retry in a second"

@@ -181,7 +181,7 @@ static bool start_body(struct req *r, const char *url, size_t cap, const char *h
 
 static void route_api(struct req *r, const char *url, const char *method)
 {
-	if (!strncmp(url, "/api/profiles/", 14)) {
+	if (!strncmp(url, "/api/profiles/", 14) || !strcmp(url, "/api/profiles")) {
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 			r->allow = "GET, HEAD, OPTIONS";
 			http_error(r, 405, "method_not_allowed", "%s takes GET, not %s", url,
@@ -189,7 +189,7 @@ static void route_api(struct req *r, const char *url, const char *method)
 			return;
 		}
 		/* answered on the next call, as a request whose (empty) body is in */
-		r->profile_id = td_strdup(url + 14);
+		r->profile_id = td_strdup(url[13] ? url + 14 : ""); /* "": a search */
 		return;
 	}
 	if (!strcmp(url, "/api/computed-traits") || !strncmp(url, "/api/computed-traits/", 21)) {

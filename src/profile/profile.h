@@ -81,4 +81,18 @@ struct profile_options {
 int profile_get(struct store *s, const char *type, const char *value,
 		const struct profile_options *o, struct td_buf *out, char *err, size_t errcap);
 
+/*
+ * Profiles by trait: the canonical persons whose traits satisfy every
+ * condition of where[] ("plan=pro", "employees>=50", "email~@acme.com"; OP
+ * one of = != > >= < <= ~ (contains), the value read as the trait's type),
+ * in person id order, `limit` (0 = 50, at most PROFILE_MAX_FIND) from
+ * `offset`. Appends {"profiles":[{person, identifiers, traits}], "total",
+ * "next_offset"} to out. TD_EINVAL with err for a bad condition or an
+ * unknown trait.
+ */
+#define PROFILE_MAX_WHERE 16
+#define PROFILE_MAX_FIND  1000
+int profile_find(struct store *s, const char *const *where, size_t nwhere, size_t limit,
+		 size_t offset, struct td_buf *out, char *err, size_t errcap);
+
 #endif

@@ -159,6 +159,27 @@ static int find_trait(struct ptraits *p, const struct query_source *src, const c
 	return rc;
 }
 
+int ptraits_values(struct ptraits *p, const struct query_source *src, const char *name,
+		   struct store_person_trait *out)
+{
+	pthread_mutex_lock(&p->lock);
+	const struct ptrait *t;
+	int rc = find_trait(p, src, name, &t);
+	if (!rc && !t->exists)
+		rc = TD_ENOTFOUND;
+	if (!rc)
+		*out = (struct store_person_trait){.kind = t->kind,
+						   .n = t->n,
+						   .ts = t->ts,
+						   .code = t->code,
+						   .dict = t->dictv,
+						   .ndict = t->dict.n,
+						   .num = t->num,
+						   .boolv = t->boolv};
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
 int ptraits_column(struct ptraits *p, const struct query_source *src, const struct query_chunk *c,
 		   const char *name, struct query_column *col)
 {

@@ -183,3 +183,8 @@ size_t store_snap_segments(const struct store_snap *sn, struct seg *const **out)
 	*out = sn->segs;
 	return sn->nsegs;
 }
+
+int store_snap_person_trait(struct store_snap *sn, const char *name, struct store_person_trait *out)
+{
+	return ptraits_values(sn->ptraits, &sn->src, name, out);
+}

@@ -113,6 +113,24 @@ struct store_value {
 };
 int store_snap_person_rows(struct store_snap *sn, const uint32_t *pids, size_t npids, size_t max,
 			   struct store_row **out, size_t *n);
+/* A profile trait of every canonical person of the snapshot (what queries
+ * see as person.<name>): ts[p] is the time of the identify call that set it,
+ * INT64_MIN when person p has none; the value by kind in code (into dict),
+ * num or boolv. TD_ENOTFOUND when no identify call sets traits.<name>.
+ * Valid while the snapshot is held. */
+struct store_person_trait {
+	int kind; /* QCOL_* */
+	uint32_t n;
+	const int64_t *ts;
+	const uint32_t *code;
+	const char *const *dict;
+	size_t ndict;
+	const double *num;
+	const uint8_t *boolv;
+};
+int store_snap_person_trait(struct store_snap *sn, const char *name,
+			    struct store_person_trait *out);
+
 /* The rows of event `event` whose string property `path` equals value
  * (a scan of that column), ordered by time; max and ownership as above. */
 int store_snap_rows_where(struct store_snap *sn, const char *event, const char *path,

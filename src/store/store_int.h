@@ -65,6 +65,8 @@ struct ptraits *ptraits_new(void);
 void ptraits_free(struct ptraits *p);
 int ptraits_column(struct ptraits *p, const struct query_source *src, const struct query_chunk *c,
 		   const char *name, struct query_column *col);
+int ptraits_values(struct ptraits *p, const struct query_source *src, const char *name,
+		   struct store_person_trait *out);
 
 /* The segments of a snapshot (for scans). */
 size_t store_snap_segments(const struct store_snap *sn, struct seg *const **out);

@@ -138,6 +138,34 @@ describe('profiles', () => {
     assert.equal(raw.events.items[0].message.userId, 'kim');
   });
 
+  it('profiles found by their traits', T, async () => {
+    const kim = await profile('user_id:kim');
+    let r = await get('/api/profiles?where=plan=pro');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.total, 1);
+    assert.equal(r.json.profiles[0].person, kim.person);
+    assert.deepEqual(r.json.profiles[0].traits, { plan: 'pro' });
+    assert.ok(r.json.profiles[0].identifiers.some((x) => x.type === 'user_id' && x.value === 'kim'));
+    // 'free' was kim's plan once: the latest value counts
+    r = await get('/api/profiles?where=plan=free');
+    assert.equal(r.json.total, 0);
+    r = await get(`/api/profiles?where=${encodeURIComponent('name~Ki')}&where=plan=pro`);
+    assert.equal(r.json.total, 1);
+    // != also matches persons without the trait; paging
+    r = await get(`/api/profiles?where=${encodeURIComponent('plan!=pro')}&limit=1`);
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.json.total >= 2, r.text);
+    assert.equal(r.json.profiles.length, 1);
+    assert.equal(r.json.next_offset, 1);
+    assert.ok(!r.json.profiles.some((p) => p.person === kim.person));
+    r = await get('/api/profiles?where=plna=pro');
+    assert.equal(r.status, 400);
+    assert.match(r.json.error, /unknown trait 'plna'/);
+    r = await get('/api/profiles');
+    assert.equal(r.status, 400);
+    assert.match(r.json.error, /where=/);
+  });
+
   it('errors name the problem', T, async () => {
     let r = await get('/api/profiles/user_id:nobody');
     assert.equal(r.status, 404);
