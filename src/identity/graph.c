@@ -299,6 +299,7 @@ struct cand {
 
 struct cands {
 	struct cand c[MAX_CANDS];
+	uint8_t at[MAX_CANDS]; /* the candidates in resolution order */
 	size_t n;
 };
 
@@ -471,16 +472,17 @@ static void gather(struct identity *g, const struct identity_msg *m, struct cand
 		for (size_t k = first; k < cs->n; k++)
 			cs->c[k].order = (uint16_t)(fr << 8 | (k & 0xff));
 	}
-	/* insertion sort by (priority, order in the message) */
-	for (size_t i = 1; i < cs->n; i++) {
-		struct cand t = cs->c[i];
+	/* insertion sort of their indexes by (priority, order in the message) */
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct cand *t = &cs->c[i];
 		size_t j = i;
-		while (j > 0 && (cs->c[j - 1].rank > t.rank ||
-				 (cs->c[j - 1].rank == t.rank && cs->c[j - 1].order > t.order))) {
-			cs->c[j] = cs->c[j - 1];
+		while (j > 0 && (cs->c[cs->at[j - 1]].rank > t->rank ||
+				 (cs->c[cs->at[j - 1]].rank == t->rank &&
+				  cs->c[cs->at[j - 1]].order > t->order))) {
+			cs->at[j] = cs->at[j - 1];
 			j--;
 		}
-		cs->c[j] = t;
+		cs->at[j] = (uint8_t)i;
 	}
 }
 
@@ -501,11 +503,12 @@ uint32_t identity_resolve(struct identity *g, const struct identity_msg *m)
 	struct cands cs;
 	gather(g, m, &cs);
 	/* the common case changes nothing: every identifier known, one person */
-	if (cs.n && cs.c[0].id != IDENTITY_NONE) {
-		uint32_t p = g->canon[g->ids[cs.c[0].id].pid];
+#define CAND(i) (&cs.c[cs.at[i]])
+	if (cs.n && CAND(0)->id != IDENTITY_NONE) {
+		uint32_t p = g->canon[g->ids[CAND(0)->id].pid];
 		size_t i = 1;
-		while (i < cs.n && cs.c[i].id != IDENTITY_NONE &&
-		       g->canon[g->ids[cs.c[i].id].pid] == p)
+		while (i < cs.n && CAND(i)->id != IDENTITY_NONE &&
+		       g->canon[g->ids[CAND(i)->id].pid] == p)
 			i++;
 		if (i == cs.n)
 			return p;
@@ -515,7 +518,7 @@ uint32_t identity_resolve(struct identity *g, const struct identity_msg *m)
 	pthread_mutex_lock(&g->lock);
 	uint32_t P = IDENTITY_NONE, lead = IDENTITY_NONE;
 	for (size_t i = 0; i < cs.n; i++) {
-		struct cand *c = &cs.c[i];
+		struct cand *c = CAND(i);
 		uint32_t r = c->id != IDENTITY_NONE ? g->canon[g->ids[c->id].pid] : IDENTITY_NONE;
 		if (P == IDENTITY_NONE) {
 			if (r == IDENTITY_NONE) {
@@ -523,8 +526,8 @@ uint32_t identity_resolve(struct identity *g, const struct identity_msg *m)
 				 * when its limit allows (a login links, it does not merge) */
 				uint32_t q = IDENTITY_NONE;
 				for (size_t k = i + 1; k < cs.n && q == IDENTITY_NONE; k++)
-					if (cs.c[k].id != IDENTITY_NONE)
-						q = g->canon[g->ids[cs.c[k].id].pid];
+					if (CAND(k)->id != IDENTITY_NONE)
+						q = g->canon[g->ids[CAND(k)->id].pid];
 				if (q != IDENTITY_NONE &&
 				    g->p[q].cnt[c->cls] < g->cfg.limit[c->cls])
 					P = q;
@@ -562,6 +565,7 @@ uint32_t identity_resolve(struct identity *g, const struct identity_msg *m)
 		P = identity_new_person(g, m->lsn); /* nothing usable: a person of its own */
 	pthread_mutex_unlock(&g->lock);
 	return P;
+#undef CAND
 }
 
 /* ---- lookups ---------------------------------------------------------------- */
