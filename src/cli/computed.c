@@ -8,6 +8,7 @@
 #include "meta/meta.h"
 #include "profile/profile.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,21 +26,27 @@ static const char usage[] =
     "kind: count, sum, avg, min, max, first, last, most_frequent, unique_values or\n"
     "unique_count (all but count take \"property\"). See docs/profiles.md.\n";
 
-/* DEFINITION with "name" set (it may be left out; it must match NAME). */
+/* DEFINITION with "name" set to NAME (it may be left out; if present it
+ * must be NAME). NULL with err on a bad definition. */
 static char *named(const char *name, const char *def, char *err, size_t errcap)
 {
-	size_t n = strlen(def) + strlen(name) + 32;
-	char *out = malloc(n);
-	const char *p = def + strspn(def, " \t\r\n");
-	if (*p != '{') {
-		snprintf(err, errcap, "DEFINITION must be a JSON object");
-		free(out);
+	cJSON *d = cJSON_Parse(def);
+	if (!cJSON_IsObject(d)) {
+		snprintf(err, errcap, "DEFINITION must be a JSON object (see --help)");
+		cJSON_Delete(d);
 		return NULL;
 	}
-	p++;
-	p += strspn(p, " \t\r\n");
-	/* prepend "name": the parser refuses a second "name" that differs */
-	snprintf(out, n, "{\"name\":\"%s\"%s%s", name, *p == '}' ? "" : ",", p);
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(d, "name");
+	if (n && (!cJSON_IsString(n) || strcmp(n->valuestring, name))) {
+		snprintf(err, errcap, "name: the definition names another trait than NAME (%s)",
+			 name);
+		cJSON_Delete(d);
+		return NULL;
+	}
+	if (!n)
+		cJSON_AddStringToObject(d, "name", name);
+	char *out = cJSON_PrintUnformatted(d);
+	cJSON_Delete(d);
 	return out;
 }
 

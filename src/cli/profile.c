@@ -65,8 +65,12 @@ int cmd_profile(int argc, char **argv)
 		}
 		o.limit = (size_t)n;
 	}
-	if (before && td_time_parse(before, strlen(before), &o.before_ms)) {
-		fprintf(stderr, "tandem profile: --before '%s' is not an ISO 8601 time\n", before);
+	if (before && profile_cursor_parse(before, &o)) {
+		fprintf(
+		    stderr,
+		    "tandem profile: --before '%s' is not a cursor (next_before) or an ISO 8601 "
+		    "time\n",
+		    before);
 		return 2;
 	}
 	struct store *s;

@@ -113,11 +113,12 @@ static bool parse_options(struct req *r, struct profile_options *o)
 		o->limit = (size_t)n;
 	}
 	v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "before");
-	if (v && td_time_parse(v, strlen(v), &o->before_ms)) {
-		http_error(r, 400, "invalid_request",
-			   "before: '%s' is not an ISO 8601 time (use the next_before of the "
-			   "previous page)",
-			   v);
+	if (v && profile_cursor_parse(v, o)) {
+		http_error(
+		    r, 400, "invalid_request",
+		    "before: '%s' is not a cursor or an ISO 8601 time (use the next_before of the "
+		    "previous page)",
+		    v);
 		return false;
 	}
 	v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "raw");

@@ -235,9 +235,15 @@ static int put_timeline(struct td_buf *o, struct store_row_reader *rd, const str
 {
 	size_t limit = opt->limit ? opt->limit : 20, shown = 0;
 	size_t i = n;
-	if (opt->before_ms)
-		while (i > 0 && store_row_ts(&rows[i - 1]) >= opt->before_ms)
+	if (opt->before_ms) {
+		while (i > 0 && store_row_ts(&rows[i - 1]) > opt->before_ms)
 			i--;
+		/* at the cursor's time: skip the ones the previous page showed */
+		for (size_t k = 0;
+		     i > 0 && store_row_ts(&rows[i - 1]) == opt->before_ms && k < opt->before_skip;
+		     k++)
+			i--;
+	}
 	td_buf_printf(o, "\"events\":{\"items\":[");
 	for (; i > 0 && shown < limit; i--, shown++) {
 		const struct store_row *r = &rows[i - 1];
@@ -262,10 +268,19 @@ static int put_timeline(struct td_buf *o, struct store_row_reader *rd, const str
 		td_buf_putc(o, '}');
 	}
 	td_buf_printf(o, "],\"next_before\":");
-	if (i > 0)
-		put_time(o, store_row_ts(&rows[i])); /* the oldest shown */
-	else
+	if (i > 0) {
+		/* the cursor: the oldest time shown and how many rows at that time
+		 * this and the earlier pages showed (ties are never lost) */
+		int64_t at = store_row_ts(&rows[i]);
+		size_t same = 0;
+		for (size_t k = i; k < n && store_row_ts(&rows[k]) == at; k++)
+			same++;
+		char t[40];
+		td_time_format(at, t);
+		td_buf_printf(o, "\"%s~%zu\"", t, same);
+	} else {
 		td_buf_printf(o, "null");
+	}
 	td_buf_putc(o, '}');
 	return 0;
 }
@@ -431,4 +446,21 @@ int profile_get(struct store *s, const char *type, const char *value,
 	free(members);
 	store_snap_release(sn);
 	return rc;
+}
+
+int profile_cursor_parse(const char *s, struct profile_options *o)
+{
+	const char *tilde = strchr(s, '~');
+	size_t tl = tilde ? (size_t)(tilde - s) : strlen(s);
+	if (td_time_parse(s, tl, &o->before_ms))
+		return TD_EPARSE;
+	o->before_skip = SIZE_MAX; /* a plain time: strictly older */
+	if (tilde) {
+		char *end;
+		unsigned long long k = strtoull(tilde + 1, &end, 10);
+		if (tilde[1] < '0' || tilde[1] > '9' || *end)
+			return TD_EPARSE;
+		o->before_skip = (size_t)k;
+	}
+	return 0;
 }

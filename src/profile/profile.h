@@ -10,7 +10,7 @@
  * backfill. docs/profiles.md describes the JSON.
  *
  *  - traits: the traits.* of the person's identify calls; the latest message
- *    (by timestamp, then arrival) wins; each with first_seen (the first
+ *    (by timestamp, then storage order) wins; each with first_seen (the first
  *    message that had the trait) and updated (the latest that had it);
  *  - computed: first_seen, last_seen, event_count, order_count ("Order
  *    Completed" events), lifetime_revenue (their properties.revenue, else
@@ -63,13 +63,21 @@ int profile_load_computed(struct meta *m, struct profile_computed ***out, size_t
 void profile_computed_list_free(struct profile_computed **l, size_t n);
 
 struct profile_options {
-	size_t limit;	   /* timeline page size; 0 = 20 */
-	int64_t before_ms; /* timeline: events older than this; 0 = none */
-	bool raw;	   /* timeline events carry their whole message (slower) */
+	size_t limit; /* timeline page size; 0 = 20 */
+	/* timeline cursor (profile_cursor_parse): events older than before_ms,
+	 * plus those at before_ms after the newest before_skip of them */
+	int64_t before_ms; /* 0 = the newest events */
+	size_t before_skip;
+	bool raw; /* timeline events carry their whole message (slower) */
 	/* computed traits to add (owned by the caller) */
 	struct profile_computed *const *computed;
 	size_t ncomputed;
 };
+
+/* Reads a timeline cursor: next_before of a page ("2024-06-02T10:05:00.000Z~2":
+ * events older than that time, and at that time those after the 2 newest),
+ * or a plain ISO 8601 time (events strictly older). 0 or TD_EPARSE. */
+int profile_cursor_parse(const char *s, struct profile_options *o);
 
 /*
  * Appends the profile of the person holding identifier type:value (e.g.

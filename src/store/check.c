@@ -39,7 +39,7 @@ static int check_segment(const char *dir, const struct manifest_entry *e, uint32
 			if (gr->pid[i] >= persons) {
 				td_buf_printf(r,
 					      "segment %s: event \"%s\" row %u has person id %u, "
-					      "beyond the %u persons in PERSONS\n",
+					      "beyond the %u person ids the manifest counts\n",
 					      path, gr->name, i, gr->pid[i], persons);
 				problems++;
 				break;

@@ -10,7 +10,8 @@
  *   12     4     segment count N
  *   16     8     flushed LSN: every WAL record up to it is in the listed segments
  *   24     8     next segment id
- *   32     4     persons: records of DIR/PERSONS that are valid
+ *   32     4     persons: person ids handed out as of the flushed LSN (DIR/IDENTITY
+ *                 must hold at least these)
  *   36     4     reserved, 0
  *   40     40*N  per segment: u64 id (file DIR/<id as 16 hex digits>.tseg), u64 rows,
  *                u64 lowest LSN, u64 highest LSN, u64 file bytes

@@ -8,7 +8,7 @@
  * Header, 64 bytes:
  *   offset size  field
  *   0      8     magic "TDSEG\r\n\x1a"
- *   8      4     format version (1)
+ *   8      4     format version (2; 1 is still read)
  *   12     4     number of groups G (one per event name)
  *   16     8     rows
  *   24     8     lowest LSN of the rows

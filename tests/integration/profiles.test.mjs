@@ -34,6 +34,9 @@ const EVENTS = [
   // someone else in the same account, and a stranger
   msg({ type: 'group', userId: 'lee', groupId: 'acme', timestamp: '2024-06-05T08:00:00.000Z',
         traits: { employees: 42 } }),
+  // three events in one millisecond: paging must not lose any
+  ...['Tie A', 'Tie B', 'Tie C'].map((event) =>
+    msg({ type: 'track', userId: 'lee', event, timestamp: '2024-06-06T00:00:00.000Z' })),
   msg({ type: 'track', anonymousId: 'dev-z', event: 'Product Viewed', timestamp: '2024-06-05T09:00:00.000Z' }),
 ];
 
@@ -133,6 +136,17 @@ describe('profiles', () => {
     const p3 = await profile('user_id:kim', `?limit=3&before=${p2.events.next_before}`);
     assert.equal(p3.events.items.length, 2);
     assert.equal(p3.events.next_before, null);
+    // events in the same millisecond, one per page: each exactly once
+    const seen = [];
+    let cursor = '';
+    for (let k = 0; k < 10; k++) {
+      const p = await profile('user_id:lee', `?limit=1${cursor ? `&before=${encodeURIComponent(cursor)}` : ''}`);
+      seen.push(...p.events.items.map((e) => e.event));
+      if (!p.events.next_before) break;
+      cursor = p.events.next_before;
+    }
+    assert.deepEqual(seen.slice(0, 3).sort(), ['Tie A', 'Tie B', 'Tie C']);
+    assert.deepEqual(seen.slice(3), ['$group']);
     const raw = await profile('user_id:kim', '?limit=1&raw=1');
     assert.equal(raw.events.items[0].message.properties.revenue, 60.5);
     assert.equal(raw.events.items[0].message.userId, 'kim');
@@ -239,6 +253,12 @@ describe('profiles', () => {
     const bad = await runCli(['computed-trait', 'set', 'bad', '{"kind":"nope"}', '--data', dir]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /kind:/);
+    const other = await runCli(['computed-trait', 'set', 'one', '{"name":"two","kind":"count"}', '--data', dir]);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /name:/);
+    await cli(['computed-trait', 'set', 'same', '{"name":"same","kind":"count"}', '--data', dir]);
+    const listed = (await cli(['computed-trait', 'list', '--data', dir])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(listed.find((d) => d.name === 'same'), { name: 'same', kind: 'count' });
   });
 
   it('tandem profile prints the same profile, live and after a restart', T, async () => {
