@@ -34,7 +34,8 @@ struct req {
 	enum req_state state;
 	bool collect;	   /* a /v1 collector POST */
 	bool query;	   /* a POST /api/query */
-	char *profile_id;  /* a GET /api/profiles/{id}: the id */
+	char *profile_id;  /* a GET /api/profiles/{id} or /api/accounts/{id}: the id */
+	bool account;	   /* ... the latter */
 	char *traits_call; /* a /api/computed-traits call: "METHOD NAME" ("METHOD" for the list) */
 	bool body_too_large;
 	enum collect_type type;

@@ -3,7 +3,8 @@
  * (src/profile/profile.h), admin bearer token, computed on a worker thread.
  * Query parameters: limit (timeline page, 1..100, default 20), before (an
  * ISO 8601 time: the timeline's next page), raw=1 (timeline events with
- * their whole message).
+ * their whole message). Also GET /api/profiles?where=... (find.c) and
+ * GET /api/accounts/{groupId} (an account's profile).
  */
 #include "http/http_int.h"
 #include "base/log.h"
@@ -19,7 +20,8 @@
 
 struct profile_job {
 	struct req *r;
-	char *type, *value; /* NULL: a search by traits */
+	char *type, *value; /* NULL: a search by traits, or an account */
+	char *account;	    /* GET /api/accounts/{groupId} */
 	struct profile_options o;
 	char *where[PROFILE_MAX_WHERE];
 	size_t nwhere;
@@ -31,6 +33,7 @@ static void job_free(struct profile_job *j)
 {
 	free(j->type);
 	free(j->value);
+	free(j->account);
 	for (size_t i = 0; i < j->nwhere; i++)
 		free(j->where[i]);
 	free(j);
@@ -51,7 +54,9 @@ static void run_profile(void *arg)
 	td_buf_init(&out, r->srv->cfg.query.max_result);
 	struct profile_computed **defs = NULL;
 	int rc = 0;
-	if (!j->type) {
+	if (j->account) {
+		rc = profile_account_get(r->srv->deps.store, j->account, &out, err, sizeof(err));
+	} else if (!j->type) {
 		run_find(j, &out, err, sizeof(err), &rc);
 	} else {
 		rc = profile_load_computed(r->srv->deps.meta, &defs, &j->o.ncomputed, err,
@@ -138,6 +143,13 @@ void api_profile(struct req *r, const char *id)
 		r->retry_after = 5;
 		http_error(r, 503, "unavailable",
 			   "the event store is not open yet; retry in a few seconds");
+		return;
+	}
+	if (r->account) {
+		struct profile_job *j = td_calloc(1, sizeof(*j));
+		j->r = r;
+		j->account = td_strdup(id);
+		submit(r, j);
 		return;
 	}
 	if (!*id) {

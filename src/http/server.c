@@ -181,6 +181,17 @@ static bool start_body(struct req *r, const char *url, size_t cap, const char *h
 
 static void route_api(struct req *r, const char *url, const char *method)
 {
+	if (!strncmp(url, "/api/accounts/", 14) && url[14]) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+			r->allow = "GET, HEAD, OPTIONS";
+			http_error(r, 405, "method_not_allowed", "%s takes GET, not %s", url,
+				   method);
+			return;
+		}
+		r->account = true;
+		r->profile_id = td_strdup(url + 14);
+		return;
+	}
 	if (!strncmp(url, "/api/profiles/", 14) || !strcmp(url, "/api/profiles")) {
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 			r->allow = "GET, HEAD, OPTIONS";

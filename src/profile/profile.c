@@ -464,3 +464,77 @@ int profile_cursor_parse(const char *s, struct profile_options *o)
 	}
 	return 0;
 }
+
+/* ---- account profiles -------------------------------------------------------- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int profile_account_get(struct store *s, const char *group_id, struct td_buf *out, char *err,
+			size_t errcap)
+{
+	struct store_snap *sn = store_snapshot(s);
+	struct store_row *rows = NULL;
+	size_t n = 0;
+	int rc =
+	    store_snap_rows_where(sn, "$group", "groupId", group_id, PROFILE_MAX_ROWS, &rows, &n);
+	bool truncated = rc == TD_ETOOLARGE;
+	rc = truncated ? 0 : rc;
+	if (!rc && n == 0) {
+		snprintf(err, errcap, "no group call names the account %s", group_id);
+		rc = TD_ENOTFOUND;
+	}
+	struct store_row_reader *rd = store_row_reader_new();
+	struct traits ts = {0};
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = row_traits(rd, &rows[i], &ts);
+	struct td_buf o;
+	td_buf_init(&o, out->max);
+	if (!rc) {
+		struct identity *g = store_identity(s);
+		uint32_t *members = td_malloc((n ? n : 1) * sizeof(*members));
+		for (size_t i = 0; i < n; i++)
+			members[i] = identity_canonical(g, store_row_pid(&rows[i]));
+		qsort(members, n, sizeof(*members), cmp_u32);
+		size_t nm = 0;
+		for (size_t i = 0; i < n; i++)
+			if (members[i] != IDENTITY_NONE &&
+			    (nm == 0 || members[nm - 1] != members[i]))
+				members[nm++] = members[i];
+		td_buf_printf(&o, "{\"group_id\":");
+		td_buf_json_str(&o, group_id);
+		td_buf_printf(&o, ",\"traits\":");
+		put_traits(&o, &ts);
+		td_buf_printf(&o, ",\"first_seen\":");
+		put_time(&o, store_row_ts(&rows[0]));
+		td_buf_printf(&o, ",\"last_seen\":");
+		put_time(&o, store_row_ts(&rows[n - 1]));
+		td_buf_printf(&o, ",\"group_calls\":%zu,\"members_total\":%zu,\"members\":[", n,
+			      nm);
+		for (size_t i = 0; i < nm && i < PROFILE_MAX_FIND; i++) {
+			td_buf_printf(&o, "%s{\"person\":%u,\"identifiers\":[", i ? "," : "",
+				      members[i]);
+			struct ids_ctx x = {&o, 0};
+			identity_person_ids(g, members[i], on_id, &x);
+			td_buf_printf(&o, "]}");
+		}
+		td_buf_printf(&o, "],\"truncated\":%s}", truncated ? "true" : "false");
+		free(members);
+		if (o.len > out->max - out->len || td_buf_append(out, o.data, o.len)) {
+			rc = TD_ETOOLARGE;
+			snprintf(err, errcap, "the account is larger than the response limit");
+		}
+	} else if (rc != TD_ENOTFOUND) {
+		snprintf(err, errcap, "reading the account's group calls failed: %s",
+			 td_strerror(rc));
+	}
+	td_buf_release(&o);
+	traits_release(&ts);
+	store_row_reader_free(rd);
+	free(rows);
+	store_snap_release(sn);
+	return rc;
+}

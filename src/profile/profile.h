@@ -103,4 +103,13 @@ int profile_get(struct store *s, const char *type, const char *value,
 int profile_find(struct store *s, const char *const *where, size_t nwhere, size_t limit,
 		 size_t offset, struct td_buf *out, char *err, size_t errcap);
 
+/*
+ * The account profile of a groupId (B2B): the latest traits of every group
+ * call that names it (any member's), first and last seen, and its members
+ * (the canonical persons of those calls, at most PROFILE_MAX_FIND listed,
+ * with their identifiers). TD_ENOTFOUND when no group call names it.
+ */
+int profile_account_get(struct store *s, const char *group_id, struct td_buf *out, char *err,
+			size_t errcap);
+
 #endif

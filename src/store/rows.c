@@ -90,6 +90,11 @@ const char *store_row_event(const struct store_row *r)
 	return r->g->name;
 }
 
+uint32_t store_row_pid(const struct store_row *r)
+{
+	return r->g->pid[r->row];
+}
+
 int64_t store_row_ts(const struct store_row *r)
 {
 	return r->g->ts[r->row];

@@ -136,6 +136,7 @@ int store_snap_person_trait(struct store_snap *sn, const char *name,
 int store_snap_rows_where(struct store_snap *sn, const char *event, const char *path,
 			  const char *value, size_t max, struct store_row **out, size_t *n);
 const char *store_row_event(const struct store_row *r);
+uint32_t store_row_pid(const struct store_row *r); /* stored, not canonical */
 int64_t store_row_ts(const struct store_row *r);
 /* The value of one property path (a column, or a rare path built from the
  * raw messages on its first use: slow once per segment); false if absent. */

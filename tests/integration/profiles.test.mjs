@@ -120,6 +120,25 @@ describe('profiles', () => {
     assert.equal((await get('/api/profiles/email:billing@acme.test')).status, 404);
   });
 
+  it('account profiles: traits and members of a groupId', T, async () => {
+    const r = await get('/api/accounts/acme');
+    assert.equal(r.status, 200, r.text);
+    const a = r.json;
+    assert.equal(a.group_id, 'acme');
+    assert.equal(a.traits.employees.value, 42);
+    assert.equal(a.traits.employees.first_seen, '2024-06-03T08:01:00.000Z');
+    assert.equal(a.traits.employees.updated, '2024-06-05T08:00:00.000Z');
+    assert.equal(a.group_calls, 2);
+    assert.equal(a.first_seen, '2024-06-03T08:01:00.000Z');
+    assert.equal(a.last_seen, '2024-06-05T08:00:00.000Z');
+    assert.equal(a.members_total, 2);
+    const users = a.members.map((m) => m.identifiers.find((x) => x.type === 'user_id')?.value).sort();
+    assert.deepEqual(users, ['kim', 'lee']);
+    const nf = await get('/api/accounts/nobody');
+    assert.equal(nf.status, 404);
+    assert.match(nf.json.error, /nobody/);
+  });
+
   it('timeline: newest first, paged with next_before', T, async () => {
     const p1 = await profile('user_id:kim', '?limit=3');
     assert.deepEqual(
