@@ -975,7 +975,7 @@ Test(identity, value_length_limit)
 	for (int i = 0; i < 8; i++) {
 		identity_msg_reset(m);
 		m->lsn = (uint64_t)i + 1;
-		char anon[8];
+		char anon[16];
 		snprintf(anon, sizeof(anon), "a%d", i);
 		if (i < 4)
 			identity_msg_add(m, IDENTITY_F_USER_ID, NULL, 0, vals[i], strlen(vals[i]));
