@@ -89,18 +89,7 @@ static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_k
 		    const char *str, size_t slen, double num, bool b)
 {
 	struct msg *g = ctx;
-	const char *name = NULL;
-	size_t nl = 0;
-	int f = k == SEG_LEAF_BOOL ? -1 : identity_path_field(g->ident, path, pathlen, &name, &nl);
-	if (f < 0 || (k == SEG_LEAF_ARRAY) != (f == IDENTITY_F_EXTERNAL_IDS))
-		return;
-	char tmp[32];
-	if (k == SEG_LEAF_NUM) {
-		int n = snprintf(tmp, sizeof(tmp), "%.17g", num);
-		str = tmp;
-		slen = n > 0 && (size_t)n < sizeof(tmp) ? (size_t)n : 0;
-	}
-	identity_msg_add(&g->idm, (enum identity_field)f, name, nl, str, slen);
+	seg_identity_leaf(g->ident, &g->idm, path, pathlen, k, str, slen, num);
 }
 
 /* The person of a parsed line (the store gathers the same fields). */

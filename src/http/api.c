@@ -147,17 +147,43 @@ bool api_authorize(struct req *r)
 	return true;
 }
 
-void api_query(struct req *r)
+bool api_ready(struct req *r)
 {
-	struct http_server *s = r->srv;
 	if (!api_authorize(r))
-		return;
-	if (!s->deps.store) {
+		return false;
+	if (!r->srv->deps.store) {
 		r->retry_after = 5;
 		http_error(r, 503, "unavailable",
 			   "the event store is not open yet; retry in a few seconds");
-		return;
+		return false;
 	}
+	return true;
+}
+
+bool api_submit(struct req *r, void (*run)(void *), void (*cancel)(void *), void *arg)
+{
+	struct http_server *s = r->srv;
+	/* Suspend before queueing: the worker may finish (and resume) first. */
+	r->state = REQ_WAITING;
+	atomic_fetch_add(&s->suspended, 1);
+	MHD_suspend_connection(r->conn);
+	struct http_job job = {.run = run, .cancel = cancel, .arg = arg};
+	int rc = http_pool_submit(s->queries, &job);
+	if (rc) {
+		r->retry_after = rc == TD_EFULL ? 1 : 5;
+		http_error(r, 503, "unavailable",
+			   rc == TD_EFULL ? "too many requests are waiting; retry in a second"
+					  : "the server is shutting down; retry later");
+		api_finish(r);
+		return false;
+	}
+	return true;
+}
+
+void api_query(struct req *r)
+{
+	if (!api_ready(r))
+		return;
 	const char *enc = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Encoding");
 	if (enc && strcasecmp(enc, "identity") != 0) {
 		http_error(r, 415, "unsupported_encoding",
@@ -165,17 +191,5 @@ void api_query(struct req *r)
 			   enc);
 		return;
 	}
-	/* Suspend before queueing: the worker may finish (and resume) first. */
-	r->state = REQ_WAITING;
-	atomic_fetch_add(&s->suspended, 1);
-	MHD_suspend_connection(r->conn);
-	struct http_job job = {.run = run_query, .cancel = cancel_query, .arg = r};
-	int rc = http_pool_submit(s->queries, &job);
-	if (rc) {
-		r->retry_after = rc == TD_EFULL ? 1 : 5;
-		http_error(r, 503, "unavailable",
-			   rc == TD_EFULL ? "too many queries are waiting; retry in a second"
-					  : "the server is shutting down; retry later");
-		api_finish(r);
-	}
+	api_submit(r, run_query, cancel_query, r);
 }

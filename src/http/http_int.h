@@ -81,6 +81,12 @@ void api_computed_traits(struct req *r, const char *method, const char *name);
 /* Shared by the /api/ handlers: the admin bearer check (false: the response
  * is set) and the resume of a request a worker answered. */
 bool api_authorize(struct req *r);
+/* api_authorize plus a 503 while the store is not open. */
+bool api_ready(struct req *r);
+/* Suspends the request and hands run(arg) to the worker pool (cancel(arg)
+ * if the pool stops first); false when the pool refused it: the 503 is set
+ * and the request resumed, and arg stays the caller's. */
+bool api_submit(struct req *r, void (*run)(void *), void (*cancel)(void *), void *arg);
 void api_finish(struct req *r);
 
 /*

@@ -136,15 +136,8 @@ static void submit(struct req *r, struct profile_job *j);
 
 void api_profile(struct req *r, const char *id)
 {
-	struct http_server *s = r->srv;
-	if (!api_authorize(r))
+	if (!api_ready(r))
 		return;
-	if (!s->deps.store) {
-		r->retry_after = 5;
-		http_error(r, 503, "unavailable",
-			   "the event store is not open yet; retry in a few seconds");
-		return;
-	}
 	if (r->account) {
 		struct profile_job *j = td_calloc(1, sizeof(*j));
 		j->r = r;
@@ -229,20 +222,6 @@ static struct profile_job *search_job(struct req *r)
 
 static void submit(struct req *r, struct profile_job *j)
 {
-	if (!j)
-		return;
-	struct http_server *s = r->srv;
-	r->state = REQ_WAITING;
-	atomic_fetch_add(&s->suspended, 1);
-	MHD_suspend_connection(r->conn);
-	struct http_job job = {.run = run_profile, .cancel = cancel_profile, .arg = j};
-	int rc = http_pool_submit(s->queries, &job);
-	if (rc) {
+	if (j && !api_submit(r, run_profile, cancel_profile, j))
 		job_free(j);
-		r->retry_after = rc == TD_EFULL ? 1 : 5;
-		http_error(r, 503, "unavailable",
-			   rc == TD_EFULL ? "too many requests are waiting; retry in a second"
-					  : "the server is shutting down; retry later");
-		api_finish(r);
-	}
 }

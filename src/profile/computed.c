@@ -15,6 +15,7 @@
 #include "base/timeutil.h"
 #include "meta/meta.h"
 #include "profile/profile.h"
+#include "profile/profile_int.h"
 #include "query/query.h"
 #include "store/store.h"
 
@@ -229,18 +230,6 @@ static void key_of(const struct store_value *v, char *out, size_t cap)
 		snprintf(out, cap, "b%d", v->b);
 }
 
-static void put_value(struct td_buf *o, const struct store_value *v)
-{
-	if (v->kind == QCOL_STRING)
-		td_buf_json_str(o, v->str);
-	else if (v->kind == QCOL_BOOL)
-		td_buf_printf(o, v->b ? "true" : "false");
-	else if (isfinite(v->num))
-		td_buf_printf(o, "%.17g", v->num);
-	else
-		td_buf_printf(o, "null");
-}
-
 struct distinct {
 	struct {
 		char *key;
@@ -327,7 +316,7 @@ void profile_computed_eval(const struct profile_computed *c, const struct store_
 	case CT_FIRST:
 	case CT_LAST:
 		if (have)
-			put_value(o, c->kind == CT_FIRST ? &first : &last);
+			profile_put_value(o, c->kind == CT_FIRST ? &first : &last);
 		else
 			td_buf_printf(o, "null");
 		break;
@@ -341,7 +330,7 @@ void profile_computed_eval(const struct profile_computed *c, const struct store_
 		if (best == SIZE_MAX)
 			td_buf_printf(o, "null");
 		else
-			put_value(o, &d.e[best].v);
+			profile_put_value(o, &d.e[best].v);
 		break;
 	}
 	case CT_UNIQUE_VALUES:
@@ -349,7 +338,7 @@ void profile_computed_eval(const struct profile_computed *c, const struct store_
 		for (size_t i = 0; i < d.n && i < CT_MAX_UNIQUE; i++) {
 			if (i)
 				td_buf_putc(o, ',');
-			put_value(o, &d.e[i].v);
+			profile_put_value(o, &d.e[i].v);
 		}
 		td_buf_putc(o, ']');
 		break;

@@ -2,6 +2,7 @@
  * profile.c - a profile computed from the person's events (profile.h).
  */
 #include "profile/profile.h"
+#include "profile/profile_int.h"
 #include "base/td.h"
 #include "base/timeutil.h"
 #include "identity/identity.h"
@@ -139,7 +140,7 @@ static void put_time(struct td_buf *o, int64_t ms)
 	td_buf_printf(o, "\"%s\"", t);
 }
 
-static void put_value(struct td_buf *o, const struct store_value *v)
+void profile_put_value(struct td_buf *o, const struct store_value *v)
 {
 	if (v->kind == QCOL_STRING)
 		td_buf_json_str(o, v->str);
@@ -160,7 +161,7 @@ static void put_traits(struct td_buf *o, const struct traits *ts)
 			td_buf_putc(o, ',');
 		td_buf_json_str(o, t->name);
 		td_buf_printf(o, ":{\"value\":");
-		put_value(o, &t->v);
+		profile_put_value(o, &t->v);
 		td_buf_printf(o, ",\"first_seen\":");
 		put_time(o, t->first);
 		td_buf_printf(o, ",\"updated\":");
@@ -227,7 +228,7 @@ static void on_prop(void *ctx, const char *path, const struct store_value *v)
 		td_buf_putc(p->o, ',');
 	td_buf_json_str(p->o, path + 11); /* "properties." */
 	td_buf_putc(p->o, ':');
-	put_value(p->o, v);
+	profile_put_value(p->o, v);
 }
 
 static int put_timeline(struct td_buf *o, struct store_row_reader *rd, const struct store_row *rows,

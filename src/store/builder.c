@@ -122,13 +122,13 @@ static bool unique_valued(const char *path, size_t n)
 	return false;
 }
 
-/* Hands a leaf that carries an identifier to the message's identity fields. */
-static void identity_leaf(struct seg_builder *b, const char *path, size_t pathlen,
-			  enum seg_leaf_kind k, const char *str, size_t slen, double num)
+void seg_identity_leaf(const struct identity *g, struct identity_msg *m, const char *path,
+		       size_t pathlen, enum seg_leaf_kind k, const char *str, size_t slen,
+		       double num)
 {
 	const char *name = NULL;
 	size_t nl = 0;
-	int f = identity_path_field(b->ident, path, pathlen, &name, &nl);
+	int f = k == SEG_LEAF_BOOL ? -1 : identity_path_field(g, path, pathlen, &name, &nl);
 	if (f < 0 || (k == SEG_LEAF_ARRAY) != (f == IDENTITY_F_EXTERNAL_IDS))
 		return;
 	char tmp[32];
@@ -138,7 +138,7 @@ static void identity_leaf(struct seg_builder *b, const char *path, size_t pathle
 		str = tmp;
 		slen = n > 0 && (size_t)n < sizeof(tmp) ? (size_t)n : 0;
 	}
-	identity_msg_add(&b->idm, (enum identity_field)f, name, nl, str, slen);
+	identity_msg_add(m, (enum identity_field)f, name, nl, str, slen);
 }
 
 static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_kind k,
@@ -150,8 +150,8 @@ static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_k
 		b->name = intern_id(&b->names, str, slen);
 		b->has_name = true;
 	}
-	if (b->ident && k != SEG_LEAF_BOOL)
-		identity_leaf(b, path, pathlen, k, str, slen, num);
+	if (b->ident)
+		seg_identity_leaf(b->ident, &b->idm, path, pathlen, k, str, slen, num);
 	if (k == SEG_LEAF_ARRAY)
 		return;
 	struct bval *v = push_val(b);

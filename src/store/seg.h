@@ -242,6 +242,12 @@ enum seg_leaf_kind { SEG_LEAF_STR, SEG_LEAF_NUM, SEG_LEAF_BOOL, SEG_LEAF_ARRAY }
 typedef void (*seg_leaf_fn)(void *ctx, const char *path, size_t pathlen, enum seg_leaf_kind k,
 			    const char *str, size_t slen, double num, bool b);
 int seg_flatten(const char *json, size_t len, seg_leaf_fn fn, void *ctx);
+/* Adds a flattened leaf to m when it carries an identifier (the builder's
+ * rule, shared with tools that must resolve persons as the store does). */
+struct identity_msg;
+void seg_identity_leaf(const struct identity *g, struct identity_msg *m, const char *path,
+		       size_t pathlen, enum seg_leaf_kind k, const char *str, size_t slen,
+		       double num);
 
 /* The event name of a message type other than track ("$page", ...); NULL for
  * track, whose name is its "event". */
