@@ -196,7 +196,7 @@ static void one_row(const struct store_value *v, struct query_column *col, uint3
 	col->ndict = 1;
 	col->num = &v->num;
 	static const uint8_t t = 1, f = 0;
-	col->boolv = v->b ? &t : &f;
+	col->boolv = v->kind == QCOL_BOOL && v->b ? &t : &f;
 }
 
 static bool passes(const struct profile_computed *c, const struct store_row *r, int64_t from)

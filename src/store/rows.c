@@ -54,7 +54,8 @@ int store_snap_person_rows(struct store_snap *sn, const uint32_t *pids, size_t n
 	for (size_t i = 0; i < ns; i++)
 		for (size_t k = 0; k < npids; k++)
 			seg_person_rows(segs[i], pids[k], on_row, &ga);
-	qsort(ga.rows, ga.n, sizeof(*ga.rows), cmp_rows);
+	if (ga.n > 1)
+		qsort(ga.rows, ga.n, sizeof(*ga.rows), cmp_rows);
 	*out = ga.rows;
 	*n = ga.n;
 	return ga.truncated ? TD_ETOOLARGE : 0;
@@ -79,7 +80,8 @@ int store_snap_rows_where(struct store_snap *sn, const char *event, const char *
 			if (c.code[r] == code && present(&c, r))
 				on_row(&ga, g, r);
 	}
-	qsort(ga.rows, ga.n, sizeof(*ga.rows), cmp_rows);
+	if (ga.n > 1)
+		qsort(ga.rows, ga.n, sizeof(*ga.rows), cmp_rows);
 	*out = ga.rows;
 	*n = ga.n;
 	return ga.truncated ? TD_ETOOLARGE : 0;
