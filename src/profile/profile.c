@@ -288,10 +288,13 @@ static int put_timeline(struct td_buf *o, struct store_row_reader *rd, const str
 
 /* ---- accounts ----------------------------------------------------------------- */
 
-static int put_accounts(struct td_buf *o, struct store_snap *sn, struct store_row_reader *rd,
-			const struct store_row *rows, size_t n)
+/* The accounts of the person's own group calls, in order of the first call,
+ * each with the traits those calls set (the account's traits from every
+ * member are GET /api/accounts/{groupId}: a scan of every group call, too
+ * slow for every profile read). */
+static int put_accounts(struct td_buf *o, struct store_row_reader *rd, const struct store_row *rows,
+			size_t n)
 {
-	/* the person's groupIds, each once, in order of first group call */
 	char **ids = NULL;
 	size_t nids = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -310,22 +313,23 @@ static int put_accounts(struct td_buf *o, struct store_snap *sn, struct store_ro
 	int rc = 0;
 	td_buf_printf(o, "\"accounts\":[");
 	for (size_t k = 0; k < nids && !rc; k++) {
-		struct store_row *grows = NULL;
-		size_t ng = 0;
-		rc = store_snap_rows_where(sn, "$group", "groupId", ids[k], PROFILE_MAX_ROWS,
-					   &grows, &ng);
-		if (rc == TD_ETOOLARGE)
-			rc = 0;
 		struct traits ts = {0};
-		for (size_t i = 0; i < ng && !rc; i++)
-			rc = row_traits(rd, &grows[i], &ts);
+		size_t calls = 0;
+		for (size_t i = 0; i < n && !rc; i++) {
+			struct store_value v;
+			if (strcmp(store_row_event(&rows[i]), "$group") ||
+			    !store_row_value(&rows[i], "groupId", &v) || v.kind != QCOL_STRING ||
+			    strcmp(v.str, ids[k]))
+				continue;
+			calls++;
+			rc = row_traits(rd, &rows[i], &ts);
+		}
 		td_buf_printf(o, "%s{\"group_id\":", k ? "," : "");
 		td_buf_json_str(o, ids[k]);
 		td_buf_printf(o, ",\"traits\":");
 		put_traits(o, &ts);
-		td_buf_printf(o, ",\"group_calls\":%zu}", ng);
+		td_buf_printf(o, ",\"group_calls\":%zu}", calls);
 		traits_release(&ts);
-		free(grows);
 	}
 	td_buf_putc(o, ']');
 	for (size_t k = 0; k < nids; k++)
@@ -423,7 +427,7 @@ int profile_get(struct store *s, const char *type, const char *value,
 		td_buf_putc(&o, ',');
 		computed(&o, rows, n, opt);
 		td_buf_putc(&o, ',');
-		rc = put_accounts(&o, sn, rd, rows, n);
+		rc = put_accounts(&o, rd, rows, n);
 	}
 	if (!rc) {
 		td_buf_printf(&o, ",\"merges\":[");

@@ -16,8 +16,9 @@
  *    Completed" events), lifetime_revenue (their properties.revenue, else
  *    properties.total), last_campaign (context.campaign.name of the latest
  *    event with one);
- *  - accounts: the groupIds of the person's group calls, with each account's
- *    latest traits from every group call that names it;
+ *  - accounts: the groupIds of the person's group calls, each with the
+ *    traits the person's own calls set (profile_account_get has the
+ *    account's traits from every member);
  *  - events: newest first, a page of `limit` before the cursor.
  *
  * Threads: safe from any thread (the store's snapshot and identity lookups
