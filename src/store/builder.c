@@ -387,16 +387,16 @@ struct pstat {
 };
 
 static void write_raw(struct out *o, const struct seg_builder *b, const uint32_t *idx, size_t n,
-		      int level)
+		      int level, uint32_t block)
 {
-	size_t nblocks = (n + SEG_RAW_BLOCK - 1) / SEG_RAW_BLOCK;
+	size_t nblocks = (n + block - 1) / block;
 	unsigned char *index = td_calloc(nblocks ? nblocks : 1, 16);
 	struct td_buf raw, blk;
 	td_buf_init(&raw, SIZE_MAX / 2);
 	td_buf_init(&blk, SIZE_MAX / 2);
 	ZSTD_CCtx *cc = o->cc;
 	for (size_t k = 0; k < nblocks && !o->err; k++) {
-		size_t from = k * SEG_RAW_BLOCK, to = TD_MIN(n, from + SEG_RAW_BLOCK);
+		size_t from = k * block, to = TD_MIN(n, from + block);
 		td_buf_reset(&blk);
 		for (size_t i = from; i < to; i++)
 			put_u32(&blk, b->rows[idx[i]].raw_len, &o->err);
@@ -555,11 +555,14 @@ static void write_group(struct out *o, const struct seg_builder *b, uint32_t nam
 	}
 	put_u64(&o->dir, (uint64_t)ts[0], &o->err);
 	put_u64(&o->dir, (uint64_t)ts[n - 1], &o->err);
+	uint32_t block =
+	    !strcmp(nm, "$identify") || !strcmp(nm, "$group") ? SEG_RAW_BLOCK_SMALL : SEG_RAW_BLOCK;
+	put_u32(&o->dir, block, &o->err);
 	area(o, ts, n * sizeof(*ts));
 	area(o, pid, n * sizeof(*pid));
 	free(ts);
 	free(pid);
-	write_raw(o, b, idx, n, level);
+	write_raw(o, b, idx, n, level, block);
 
 	/* columns, in path order: paths in >= 1 % of the rows (all of a small
 	 * group), at most SEG_MAX_COLUMNS; the dictionary rule may still turn one

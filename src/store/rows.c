@@ -173,7 +173,7 @@ void store_row_reader_free(struct store_row_reader *rd)
 int store_row_json(struct store_row_reader *rd, const struct store_row *r, const char **json,
 		   size_t *len)
 {
-	if (rd->used && rd->cur.g == r->g && rd->cur.blkno == r->row / SEG_RAW_BLOCK) {
+	if (rd->used && rd->cur.g == r->g && rd->cur.blkno == r->row / r->g->raw_block) {
 		/* the same block: the cursor goes on in it (or reloads it if behind) */
 		rd->cur.row = r->row;
 		rd->cur.end = r->row + 1;

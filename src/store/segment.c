@@ -195,7 +195,8 @@ static int string_column_ready(const struct seg_group *g, const struct seg_colum
 	return st;
 }
 
-static int parse_group(struct seg *s, struct cur *c, uint64_t dir_off, struct seg_group *g)
+static int parse_group(struct seg *s, struct cur *c, uint64_t dir_off, struct seg_group *g,
+		       uint32_t ver)
 {
 	g->seg = s;
 	pthread_mutex_init(&g->built_lock, NULL);
@@ -203,10 +204,13 @@ static int parse_group(struct seg *s, struct cur *c, uint64_t dir_off, struct se
 	g->n = get_u32(c);
 	g->min_ts = (int64_t)get_u64(c);
 	g->max_ts = (int64_t)get_u64(c);
+	g->raw_block = ver >= 3 ? get_u32(c) : SEG_RAW_BLOCK;
+	if (g->raw_block == 0 || g->raw_block > SEG_RAW_BLOCK_MAX)
+		return TD_ECORRUPT;
 	size_t n = g->n;
 	g->a_ts = get_area(c, s, dir_off, n * 8);
 	g->a_pid = get_area(c, s, dir_off, n * 4);
-	g->a_rawidx = get_area(c, s, dir_off, (n + SEG_RAW_BLOCK - 1) / SEG_RAW_BLOCK * 16);
+	g->a_rawidx = get_area(c, s, dir_off, (n + g->raw_block - 1) / g->raw_block * 16);
 	g->a_raw = get_area(c, s, dir_off, SIZE_MAX);
 	if (c->bad || n == 0)
 		return TD_ECORRUPT;
@@ -276,7 +280,7 @@ static int open_common(struct seg *s, char *err, size_t errcap)
 		return TD_ECORRUPT;
 	}
 	memcpy(&ver, h + 8, 4);
-	if (ver != 1 && ver != SEG_VERSION) {
+	if (ver < 1 || ver > SEG_VERSION) {
 		snprintf(err, errcap, "unknown segment version %u", ver);
 		return TD_ECORRUPT;
 	}
@@ -305,7 +309,7 @@ static int open_common(struct seg *s, char *err, size_t errcap)
 	uint64_t rows = 0;
 	for (uint32_t i = 0; i < ng; i++) {
 		s->ngroups = i + 1;
-		if (parse_group(s, &c, dir_off, &s->groups[i])) {
+		if (parse_group(s, &c, dir_off, &s->groups[i], ver)) {
 			snprintf(err, errcap, "directory entry of group %u is damaged", i);
 			return TD_ECORRUPT;
 		}
@@ -544,7 +548,7 @@ static int load_block(struct seg_cursor *c, uint32_t b)
 	memcpy(&off, g->rawidx + (size_t)b * 16, 8);
 	memcpy(&cl, g->rawidx + (size_t)b * 16 + 8, 4);
 	memcpy(&ul, g->rawidx + (size_t)b * 16 + 12, 4);
-	uint32_t first = b * SEG_RAW_BLOCK, k = TD_MIN(g->n - first, (uint32_t)SEG_RAW_BLOCK);
+	uint32_t first = b * g->raw_block, k = TD_MIN(g->n - first, g->raw_block);
 	const unsigned char *src = g->seg->img + g->a_raw.off + off;
 	if ((size_t)k * 4 > ul || ul > SEG_MAX_BLOCK_BYTES) /* too short for its length table */
 		return TD_ECORRUPT;
@@ -576,7 +580,7 @@ int seg_cursor_next(struct seg_cursor *c, const void **payload, size_t *len)
 {
 	if (c->row >= c->end)
 		return 0;
-	uint32_t b = c->row / SEG_RAW_BLOCK, want = c->row % SEG_RAW_BLOCK;
+	uint32_t b = c->row / c->g->raw_block, want = c->row % c->g->raw_block;
 	if (b != c->blkno || want < c->next_in_blk) {
 		int rc = load_block(c, b);
 		if (rc)
