@@ -111,6 +111,13 @@ int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 		return 1;
 	}
 	ingest_attach(p->ing, p->wal);
+	/* what the replay applied is queryable before the first request */
+	err = store_seal(p->store);
+	if (err)
+		fprintf(stderr,
+			"tandem %s: cannot seal the replayed events: %s (they become "
+			"queryable at the next seal)\n",
+			cmd, td_strerror(err));
 	if (applier_start(&p->applier, p->store)) {
 		fprintf(stderr, "tandem %s: cannot start the store applier\n", cmd);
 		cli_pipeline_close(p, false);

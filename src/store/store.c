@@ -366,6 +366,14 @@ out:
 	return rc;
 }
 
+int store_seal(struct store *s)
+{
+	int rc = seal(s);
+	if (!rc)
+		s->last_seal_ms = store_now_ms();
+	return rc;
+}
+
 int store_tick(struct store *s, bool force)
 {
 	int64_t now = store_now_ms();

@@ -75,6 +75,11 @@ int store_apply(struct store *s, uint64_t lsn, const void *payload, size_t len);
  * the write error (the data stays in memory and is retried next call). */
 int store_tick(struct store *s, bool force);
 
+/* Applier: seals the memtable now (after a replay, so that what was
+ * replayed is queryable at once). 0 or an error (the rows stay in the
+ * memtable). */
+int store_seal(struct store *s);
+
 /* A consistent, immutable view of every applied event. Never NULL. */
 struct store_snap *store_snapshot(struct store *s);
 void store_snap_release(struct store_snap *snap);

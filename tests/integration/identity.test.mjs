@@ -136,9 +136,17 @@ describe('identity resolution over HTTP', () => {
     ]);
     const want2 = [await query(srv, token, FUNNEL), await query(srv, token, UNIQUES)];
     assert.equal(want2[1].series[0].total, want[1].series[0].total, 'the watch is ann');
+    const profile = async () => {
+      const r = await srv.get('/api/profiles/user_id:ann', { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(r.status, 200, r.text);
+      return r.json;
+    };
+    const ann = await profile();
+    assert.ok(ann.identifiers.some((x) => x.type === 'anonymous_id' && x.value === 'watch-1'));
     await srv.kill9();
     await srv.start();
     assert.deepEqual([await query(srv, token, FUNNEL), await query(srv, token, UNIQUES)], want2);
+    assert.deepEqual(await profile(), ann, 'the profile (identifiers, traits, merges, events) is the same');
     const { stdout } = await cli(['check', '--data', dir]);
     assert.match(stdout, /0 problems/);
   });
