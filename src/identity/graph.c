@@ -615,45 +615,61 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-void identity_person_ids(struct identity *g, uint32_t person, identity_id_fn fn, void *ctx)
+/* A growing list of ids, sorted before use. */
+struct u32list {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static void list_push(struct u32list *l, uint32_t x)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = td_realloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = x;
+}
+
+/* Takes the lock when person is a canonical person (true); else leaves it. */
+static bool lock_person(struct identity *g, uint32_t person)
 {
 	pthread_mutex_lock(&g->lock);
-	if (person >= g->npids || g->canon[person] != person) {
-		pthread_mutex_unlock(&g->lock);
+	if (person < g->npids && g->canon[person] == person)
+		return true;
+	pthread_mutex_unlock(&g->lock);
+	return false;
+}
+
+void identity_person_ids(struct identity *g, uint32_t person, identity_id_fn fn, void *ctx)
+{
+	if (!lock_person(g, person))
 		return;
-	}
-	size_t n = 0, cap = 16;
-	uint32_t *list = td_malloc(cap * sizeof(*list));
+	struct u32list l = {0};
 	uint32_t x = person;
 	do {
-		for (uint32_t id = g->p[x].ids; id != IDENTITY_NONE; id = g->ids[id].next) {
-			if (n == cap)
-				list = td_realloc(list, (cap *= 2) * sizeof(*list));
-			list[n++] = id;
-		}
+		for (uint32_t id = g->p[x].ids; id != IDENTITY_NONE; id = g->ids[id].next)
+			list_push(&l, id);
 		x = g->p[x].next;
 	} while (x != person);
-	qsort(list, n, sizeof(*list), cmp_u32);
-	for (size_t i = 0; i < n; i++) {
-		const struct identity_ident *d = &g->ids[list[i]];
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_u32);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct identity_ident *d = &g->ids[l.v[i]];
 		char buf[MAX_KEY + 1];
 		memcpy(buf, g->keys + d->off, d->len + 1u);
 		char *colon = strchr(buf, ':');
 		*colon = '\0';
 		fn(ctx, buf, colon + 1, (enum identity_class)d->cls);
 	}
-	free(list);
+	free(l.v);
 	pthread_mutex_unlock(&g->lock);
 }
 
 size_t identity_person_members(struct identity *g, uint32_t person, uint32_t **out)
 {
 	*out = NULL;
-	pthread_mutex_lock(&g->lock);
-	if (person >= g->npids || g->canon[person] != person) {
-		pthread_mutex_unlock(&g->lock);
+	if (!lock_person(g, person))
 		return 0;
-	}
 	size_t n = g->p[person].size, k = 0;
 	uint32_t *list = td_malloc(n * sizeof(*list));
 	uint32_t x = person;
@@ -674,21 +690,15 @@ static const char *key_of(const struct identity *g, uint32_t id)
 
 void identity_person_history(struct identity *g, uint32_t person, identity_event_fn fn, void *ctx)
 {
-	pthread_mutex_lock(&g->lock);
-	if (person >= g->npids || g->canon[person] != person) {
-		pthread_mutex_unlock(&g->lock);
+	if (!lock_person(g, person))
 		return;
-	}
-	size_t n = 0, cap = 16;
-	uint32_t *list = td_malloc(cap * sizeof(*list));
-	for (uint32_t i = g->p[person].hist; i != IDENTITY_NONE; i = g->hist[i].next) {
-		if (n == cap)
-			list = td_realloc(list, (cap *= 2) * sizeof(*list));
-		list[n++] = i;
-	}
-	qsort(list, n, sizeof(*list), cmp_u32);
-	for (size_t i = 0; i < n; i++) {
-		const struct identity_hist *h = &g->hist[list[i]];
+	struct u32list l = {0};
+	for (uint32_t i = g->p[person].hist; i != IDENTITY_NONE; i = g->hist[i].next)
+		list_push(&l, i);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_u32);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct identity_hist *h = &g->hist[l.v[i]];
 		const char *msgid = g->strs.data + h->str;
 		struct identity_event e = {.kind = h->kind,
 					   .lsn = h->lsn,
@@ -703,7 +713,7 @@ void identity_person_history(struct identity *g, uint32_t person, identity_event
 					   .loser = h->loser};
 		fn(ctx, &e);
 	}
-	free(list);
+	free(l.v);
 	pthread_mutex_unlock(&g->lock);
 }
 
