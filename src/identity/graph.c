@@ -20,28 +20,33 @@
 #define STRS_MAX   ((size_t)1 << 40)
 #define LOGBUF_MAX ((size_t)1 << 40)
 
-static void copy_config(struct identity *g, const struct identity_config *c)
+char *identity_config_dup(struct identity_config *dst, const struct identity_config *c)
 {
-	g->cfg = *c;
+	*dst = *c;
 	size_t need = 0;
 	for (size_t i = 0; i < c->ntraits; i++)
 		need += strlen(c->traits[i]) + 1;
 	for (size_t i = 0; i < c->nblocked; i++)
 		need += strlen(c->blocked[i]) + 1;
-	g->cfg_strs = td_malloc(need + 1);
-	char *p = g->cfg_strs;
+	char *strs = td_malloc(need + 1), *p = strs;
 	for (size_t i = 0; i < c->ntraits; i++) {
 		size_t n = strlen(c->traits[i]) + 1;
 		memcpy(p, c->traits[i], n);
-		g->cfg.traits[i] = p;
+		dst->traits[i] = p;
 		p += n;
 	}
 	for (size_t i = 0; i < c->nblocked; i++) {
 		size_t n = strlen(c->blocked[i]) + 1;
 		memcpy(p, c->blocked[i], n);
-		g->cfg.blocked[i] = p;
+		dst->blocked[i] = p;
 		p += n;
 	}
+	return strs;
+}
+
+static void copy_config(struct identity *g, const struct identity_config *c)
+{
+	g->cfg_strs = identity_config_dup(&g->cfg, c);
 	for (int i = 0; i < IDENTITY_NCLASSES; i++)
 		g->rank[g->cfg.priority[i] % IDENTITY_NCLASSES] = (uint8_t)i;
 }

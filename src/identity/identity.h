@@ -96,6 +96,9 @@ struct identity_config {
 };
 /* The defaults above. */
 void identity_config_default(struct identity_config *c);
+/* Copies c into dst with its strings; returns the malloc'd block dst's
+ * strings live in (free it after dst's last use). */
+char *identity_config_dup(struct identity_config *dst, const struct identity_config *c);
 /* Reads a class name ("user_id", "email", "phone", "external", "trait",
  * "anonymous_id"); -1 if unknown. */
 int identity_class_parse(const char *name);
@@ -220,6 +223,9 @@ struct identity_view {
  * changed) and returns it with one reference for the caller. */
 struct identity_view *identity_view_publish(struct identity *g);
 void identity_view_ref(struct identity_view *v);
+/* A view over a canonical array read elsewhere (owned by the view from now
+ * on; NULL = no merge), with one reference. */
+struct identity_view *identity_view_new(uint32_t n, uint32_t *canonical);
 void identity_view_release(struct identity_view *v);
 
 #endif

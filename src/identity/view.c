@@ -41,3 +41,12 @@ void identity_view_release(struct identity_view *v)
 	free((void *)v->canonical);
 	free(v);
 }
+
+struct identity_view *identity_view_new(uint32_t n, uint32_t *canonical)
+{
+	struct identity_view *v = td_calloc(1, sizeof(*v));
+	v->refs = 1;
+	v->n = n;
+	v->canonical = canonical;
+	return v;
+}

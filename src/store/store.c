@@ -78,6 +78,7 @@ int store_open(struct store **out, const struct store_options *o)
 		s->o.flush_interval_ms = 10000;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->wlock, NULL);
+	pthread_mutex_init(&s->ident_lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	int rc = 0;
 	if (!o->read_only && mkdir(s->dir, 0700) && errno != EEXIST) {
@@ -114,12 +115,31 @@ int store_open(struct store **out, const struct store_options *o)
 		s->disk[s->ndisk++] = g;
 	}
 	manifest_release(&m);
-	rc = store_identity_open(&s->ident, s->dir, o->identity, m.flushed_lsn, m.persons,
-				 o->read_only);
-	if (rc)
-		goto fail;
 	s->flushed_persons = m.persons;
-	s->view = identity_view_publish(s->ident);
+	s->ident_lsn = m.flushed_lsn;
+	if (o->identity)
+		s->ident_strs = identity_config_dup(&s->ident_cfg, o->identity);
+	else
+		identity_config_default(&s->ident_cfg);
+	/* a reader takes canonical[] from the checkpoint when it is current and
+	 * opens the graph only if something needs it */
+	if (o->read_only && s->ndisk > 0)
+		s->view = canon_read(s->dir, m.flushed_lsn, m.persons);
+	if (!s->view) {
+		rc = store_identity_open(&s->ident, s->dir, o->identity, m.flushed_lsn, m.persons,
+					 o->read_only);
+		if (rc)
+			goto fail;
+		s->view = identity_view_publish(s->ident);
+		/* the graph is exactly as of the flushed LSN now: a store from before
+		 * the checkpoint, or after a crash that tore it, gets one for readers */
+		if (!o->read_only && s->ndisk > 0) {
+			struct identity_view *cur = canon_read(s->dir, m.flushed_lsn, m.persons);
+			if (!cur && canon_write(s->dir, s->view, m.flushed_lsn))
+				td_log_error("store: cannot write %s/CANONICAL", s->dir);
+			identity_view_release(cur);
+		}
+	}
 	s->npersons = s->view->n;
 	s->memtable = seg_builder_new();
 	s->last_seal_ms = store_now_ms();
@@ -160,7 +180,9 @@ void store_close(struct store *s)
 	identity_close(s->ident);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->wlock);
+	pthread_mutex_destroy(&s->ident_lock);
 	pthread_cond_destroy(&s->cond);
+	free(s->ident_strs);
 	free(s->dir);
 	free(s);
 }
@@ -176,7 +198,10 @@ int store_apply(struct store *s, uint64_t lsn, const void *payload, size_t len)
 		return 0;
 	if (seg_builder_rows(s->memtable) == 0)
 		s->memtable_since_ms = store_now_ms();
-	int rc = seg_builder_add(s->memtable, lsn, payload, len, SEG_PID_RESOLVE, s->ident);
+	struct identity *g = store_graph(s);
+	if (!g)
+		return TD_EIO;
+	int rc = seg_builder_add(s->memtable, lsn, payload, len, SEG_PID_RESOLVE, g);
 	__atomic_store_n(&s->applied_lsn, lsn, __ATOMIC_RELAXED);
 	if (rc)
 		__atomic_add_fetch(&s->bad_records, 1, __ATOMIC_RELAXED);
@@ -351,8 +376,15 @@ static int flush(struct store *s)
 	s->dirty = true;
 	s->flushes++;
 	pthread_mutex_unlock(&s->lock);
+	struct identity_view *cv = s->view; /* the last seal's: it covers `flushed` */
+	identity_view_ref(cv);
 	__atomic_store_n(&s->flushed_lsn, flushed, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&s->wlock);
+	/* a damaged or missing checkpoint only costs readers the log replay */
+	if (canon_write(s->dir, cv, flushed))
+		td_log_error("store: cannot write %s/CANONICAL (readers replay the identity log)",
+			     s->dir);
+	identity_view_release(cv);
 	compact_poke(s);
 out:
 	free(img);
@@ -432,10 +464,22 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->applied_lsn = __atomic_load_n(&s->applied_lsn, __ATOMIC_RELAXED);
 	st->flush_errors = __atomic_load_n(&s->flush_errors, __ATOMIC_RELAXED);
 	st->bad_records = __atomic_load_n(&s->bad_records, __ATOMIC_RELAXED);
-	identity_get_stats(s->ident, &st->identity);
+	if (s->ident) /* a reader that did not need the graph has no figures for it */
+		identity_get_stats(s->ident, &st->identity);
+}
+
+struct identity *store_graph(struct store *s)
+{
+	pthread_mutex_lock(&s->ident_lock);
+	if (!s->ident && store_identity_open(&s->ident, s->dir, &s->ident_cfg, s->ident_lsn,
+					     s->flushed_persons, true) != 0)
+		s->ident = NULL;
+	struct identity *g = s->ident;
+	pthread_mutex_unlock(&s->ident_lock);
+	return g;
 }
 
 struct identity *store_identity(struct store *s)
 {
-	return s->ident;
+	return store_graph(s);
 }

@@ -36,7 +36,11 @@ struct store {
 	int64_t memtable_since_ms, last_seal_ms;
 	int64_t flush_retry_ms; /* after a failed flush, none before this */
 	uint64_t applied_lsn;
-	struct identity *ident; /* its lookups may run on any thread */
+	struct identity *ident;		  /* its lookups may run on any thread; see store_graph */
+	pthread_mutex_t ident_lock;	  /* opening ident lazily */
+	uint64_t ident_lsn;		  /* what to open it with */
+	struct identity_config ident_cfg; /* the caller's, copied (strings in ident_strs) */
+	char *ident_strs;
 
 	uint64_t flushed_lsn, next_id; /* next_id under wlock */
 	uint64_t flushes, merges, flush_errors, bad_records;
@@ -58,6 +62,14 @@ int store_commit_manifest(struct store *s, struct seg *add, struct seg *const *d
  * a PERSONS file of format 1); see persons.c. */
 int store_identity_open(struct identity **out, const char *dir, const struct identity_config *cfg,
 			uint64_t flushed_lsn, uint32_t persons, bool read_only);
+
+/* DIR/CANONICAL (canon.c): written with each flush; read returns a view
+ * when the file belongs to exactly this LSN and person count, else NULL. */
+int canon_write(const char *dir, const struct identity_view *v, uint64_t lsn);
+struct identity_view *canon_read(const char *dir, uint64_t lsn, uint32_t n);
+/* The identity graph, opened on first use by a read-only store that took its
+ * canonical persons from DIR/CANONICAL (store.c); NULL on failure (logged). */
+struct identity *store_graph(struct store *s);
 
 /* person.<trait> columns of a snapshot (ptraits.c); thread-safe. */
 struct ptraits;
