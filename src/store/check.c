@@ -49,6 +49,32 @@ static int check_segment(const char *dir, const struct manifest_entry *e, uint32
 	return problems;
 }
 
+/* A checkpoint that readers would trust must say what the log says (a
+ * stale or torn one is ignored by readers, so it is no problem). */
+static int check_canonical(const char *dir, struct identity *g, const struct manifest *m,
+			   struct td_buf *r)
+{
+	struct identity_view *cp = canon_read(dir, m->flushed_lsn, m->persons);
+	if (!cp)
+		return 0;
+	struct identity_view *v = identity_view_publish(g);
+	int bad = 0;
+	for (uint32_t i = 0; i < cp->n && !bad; i++) {
+		uint32_t a = cp->canonical ? cp->canonical[i] : i;
+		uint32_t b = i < v->n && v->canonical ? v->canonical[i] : i;
+		if (a != b) {
+			td_buf_printf(r,
+				      "%s/CANONICAL: person id %u is %u there but %u in IDENTITY "
+				      "(delete CANONICAL: readers then use the log)\n",
+				      dir, i, a, b);
+			bad = 1;
+		}
+	}
+	identity_view_release(v);
+	identity_view_release(cp);
+	return bad;
+}
+
 int store_check(const char *dir, struct td_buf *r)
 {
 	char err[512];
@@ -65,6 +91,8 @@ int store_check(const char *dir, struct td_buf *r)
 	int problems = 0;
 	struct identity *g = NULL;
 	rc = store_identity_open(&g, dir, NULL, m.flushed_lsn, m.persons, true);
+	if (!rc)
+		problems += check_canonical(dir, g, &m, r);
 	identity_close(g);
 	if (rc) {
 		td_buf_printf(r,
