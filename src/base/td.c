@@ -157,6 +157,19 @@ int td_random_hex(char *out, size_t n)
 	return 0;
 }
 
+int td_write_all(int fd, const void *p, size_t n)
+{
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(fd, (const char *)p + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return td_from_errno(w < 0 ? errno : EIO);
+		done += (size_t)w;
+	}
+	return 0;
+}
+
 int td_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

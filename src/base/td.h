@@ -56,6 +56,9 @@ void *td_try_realloc(void *p, size_t n);
 /* fsync of a directory: makes a rename, creation or removal in it durable. */
 int td_fsync_dir(const char *dir);
 
+/* Writes all n bytes (retrying short writes and EINTR); 0 or TD_E*. */
+int td_write_all(int fd, const void *p, size_t n);
+
 /* Fills buf with n cryptographically random bytes (getrandom). */
 int td_random(void *buf, size_t n);
 

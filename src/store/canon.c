@@ -57,19 +57,9 @@ int canon_write(const char *dir, const struct identity_view *v, uint64_t lsn)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return td_from_errno(errno);
-	size_t alen = v->canonical ? (size_t)v->n * 4 : 0;
-	int rc = 0;
-	if (write(fd, h, 32) != 32)
-		rc = TD_EIO;
-	for (size_t done = 0; !rc && done < alen;) {
-		ssize_t w = write(fd, (const char *)v->canonical + done, alen - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			rc = td_from_errno(w < 0 ? errno : EIO);
-		else
-			done += (size_t)w;
-	}
+	int rc = td_write_all(fd, h, 32);
+	if (!rc && v->canonical)
+		rc = td_write_all(fd, v->canonical, (size_t)v->n * 4);
 	close(fd); /* no fdatasync: a torn file fails its CRC and readers use the log */
 	if (!rc && rename(tmp, path))
 		rc = td_from_errno(errno);

@@ -249,19 +249,10 @@ int store_write_segment(struct store *s, const unsigned char *img, size_t len, u
 	char path[4096], tmp[4200];
 	manifest_seg_path(s->dir, id, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int rc = 0;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return td_from_errno(errno);
-	for (size_t done = 0; done < len && !rc;) {
-		ssize_t w = write(fd, img + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			rc = td_from_errno(w < 0 ? errno : EIO);
-		else
-			done += (size_t)w;
-	}
+	int rc = td_write_all(fd, img, len);
 	if (!rc && fdatasync(fd))
 		rc = td_from_errno(errno);
 	close(fd);
