@@ -7,6 +7,7 @@
 #include "base/timeutil.h"
 #include "meta/meta.h"
 
+#include "mtest.h"
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <openssl/evp.h>
@@ -68,31 +69,6 @@ static bool is_lower_hex(const char *s, size_t n)
 			return false;
 	}
 	return true;
-}
-
-/* Runs SQL on meta.db through a separate connection (the sqlite3 shell). */
-static void raw_sql(const char *sql)
-{
-	sqlite3 *db;
-	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	char *err = NULL;
-	int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
-	cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, err ? err : "?");
-	sqlite3_close(db);
-}
-
-static long long raw_int(const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-	long long v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
 }
 
 static void assert_same_source(const struct meta_source *a, const struct meta_source *b)
@@ -233,7 +209,7 @@ Test(meta, creates_missing_data_dir)
 Test(meta, schema_version_and_wal_mode)
 {
 	struct meta *m = open_meta();
-	cr_assert_eq(raw_int("PRAGMA user_version"), 3);
+	cr_assert_eq(mtest_int(dbpath, "PRAGMA user_version"), 3);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -249,7 +225,7 @@ Test(meta, newer_schema_is_refused)
 {
 	struct meta *m = open_meta();
 	meta_close(m);
-	raw_sql("PRAGMA user_version = 4");
+	mtest_sql(dbpath, "PRAGMA user_version = 4");
 	m = NULL;
 	cr_assert_eq(meta_open(&m, dir), TD_EDB);
 	cr_assert_null(m);
@@ -346,8 +322,8 @@ Test(meta, not_found_answers_expire_too)
 	cr_assert_eq(meta_source_by_key(m, key, &got), TD_ENOTFOUND);
 	int64_t cached_at = mono_ms();
 	/* a source inserted by someone else (here: the sqlite3 shell) */
-	raw_sql("INSERT INTO sources(name, write_key, created_at) VALUES('imported', "
-		"'wk_0123456789abcdef0123456789abcdef', 1700000000000)");
+	mtest_sql(dbpath, "INSERT INTO sources(name, write_key, created_at) VALUES('imported', "
+			  "'wk_0123456789abcdef0123456789abcdef', 1700000000000)");
 	int rc = meta_source_by_key(m, key, &got);
 	if (mono_ms() - cached_at < 900)
 		cr_assert_eq(rc, TD_ENOTFOUND, "answered from the cache");
@@ -392,7 +368,7 @@ Test(meta, ids_never_reused)
 	cr_assert_eq(meta_source_create(m, "a", &src), 0);
 	cr_assert_eq(meta_source_create(m, "b", &src), 0);
 	cr_assert_eq(src.id, 2);
-	raw_sql("DELETE FROM sources WHERE id = 2");
+	mtest_sql(dbpath, "DELETE FROM sources WHERE id = 2");
 	cr_assert_eq(meta_source_create(m, "c", &src), 0);
 	cr_assert_eq(src.id, 3, "id 2 belonged to a deleted source; events may still carry it");
 	meta_close(m);
@@ -481,7 +457,8 @@ Test(meta, tokens)
 	cr_assert_eq(meta_token_revoke(m, "nobody"), TD_ENOTFOUND);
 	cr_assert_eq(meta_token_revoke(m, "bad name"), TD_EINVAL);
 	cr_assert_eq(meta_token_count(m), 1);
-	cr_assert_eq(raw_int("SELECT count(*) FROM tokens WHERE revoked_at IS NOT NULL"), 1);
+	cr_assert_eq(mtest_int(dbpath, "SELECT count(*) FROM tokens WHERE revoked_at IS NOT NULL"),
+		     1);
 	meta_close(m);
 }
 

@@ -7,6 +7,7 @@
 #include "base/td.h"
 #include "meta/meta.h"
 
+#include "mtest.h"
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <sqlite3.h>
@@ -43,30 +44,6 @@ static struct meta *open_meta(void)
 	int rc = meta_open(&m, dir);
 	cr_assert_eq(rc, 0, "meta_open: %s", td_strerror(rc));
 	return m;
-}
-
-static void raw_sql(const char *sql)
-{
-	sqlite3 *db;
-	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	char *err = NULL;
-	int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
-	cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, err ? err : "?");
-	sqlite3_close(db);
-}
-
-static long long raw_int(const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-	long long v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
 }
 
 static void assert_same_config(const struct identity_config *a, const struct identity_config *b)
@@ -142,7 +119,7 @@ Test(meta_identity, set_get_reset_across_reopen)
 	cr_assert_eq(meta_identity_set(m, &d, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(meta_identity_get(m, &got, err, sizeof(err)), 0);
 	assert_same_config(&got.cfg, &d);
-	cr_assert_eq(raw_int("SELECT count(*) FROM settings"), 1);
+	cr_assert_eq(mtest_int(dbpath, "SELECT count(*) FROM settings"), 1);
 
 	cr_assert_eq(meta_identity_reset(m), 0);
 	assert_defaults(m);
@@ -321,8 +298,8 @@ Test(meta_identity, the_largest_configuration_is_accepted)
 Test(meta_identity, a_partial_document_has_defaults_for_the_rest)
 {
 	meta_close(open_meta());
-	raw_sql("INSERT INTO settings(name, value, updated_at) VALUES('identity', "
-		"'{\"traits\":[\"crm_id\"],\"limits\":{\"user_id\":3}}', 0)");
+	mtest_sql(dbpath, "INSERT INTO settings(name, value, updated_at) VALUES('identity', "
+			  "'{\"traits\":[\"crm_id\"],\"limits\":{\"user_id\":3}}', 0)");
 	struct meta *m = open_meta();
 	struct meta_identity got;
 	char err[512];
@@ -386,18 +363,19 @@ Test(meta_identity, a_hand_edited_bad_document_is_reported)
  * table and keeps its rows. */
 Test(meta_identity, version_1_is_migrated)
 {
-	raw_sql("CREATE TABLE sources(id INTEGER PRIMARY KEY AUTOINCREMENT,"
-		" name TEXT UNIQUE NOT NULL, write_key TEXT UNIQUE NOT NULL,"
-		" enabled INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL);"
-		"CREATE TABLE tokens(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
-		" role TEXT NOT NULL, sha256 TEXT UNIQUE NOT NULL, created_at INTEGER NOT NULL,"
-		" revoked_at INTEGER);"
-		"INSERT INTO sources(name, write_key, created_at)"
-		" VALUES('web', 'wk_0123456789abcdef0123456789abcdef', 1);"
-		"PRAGMA user_version = 1;");
+	mtest_sql(dbpath,
+		  "CREATE TABLE sources(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		  " name TEXT UNIQUE NOT NULL, write_key TEXT UNIQUE NOT NULL,"
+		  " enabled INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL);"
+		  "CREATE TABLE tokens(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+		  " role TEXT NOT NULL, sha256 TEXT UNIQUE NOT NULL, created_at INTEGER NOT NULL,"
+		  " revoked_at INTEGER);"
+		  "INSERT INTO sources(name, write_key, created_at)"
+		  " VALUES('web', 'wk_0123456789abcdef0123456789abcdef', 1);"
+		  "PRAGMA user_version = 1;");
 	chmod(dbpath, 0600);
 	struct meta *m = open_meta();
-	cr_assert_eq(raw_int("PRAGMA user_version"), 3);
+	cr_assert_eq(mtest_int(dbpath, "PRAGMA user_version"), 3);
 	struct meta_source src;
 	cr_assert_eq(meta_source_by_name(m, "web", &src), 0);
 	cr_assert_str_eq(src.write_key, "wk_0123456789abcdef0123456789abcdef");
