@@ -5,6 +5,8 @@
 #   (b) POST /v1/track, keep-alive closed loop                 target >=  30,000 requests/s
 #   (c) POST /v1/track, open loop at half of (b)'s rate        target p99 < 10 ms
 #   (d) tandem import of a generated 2,000,000-line NDJSON     target >= 400,000 events/s
+#   (e) POST /v1/batch, open loop at (a)'s target rate: the event store keeps
+#       up (every request 2xx, the schedule met, the store caught up within 1 s)
 #
 # Each figure is the median of BENCH_RUNS runs. Everything runs on 127.0.0.1
 # against a server started here on a fresh temporary data directory; the
@@ -12,7 +14,7 @@
 # bench/README.md for what each number means. Environment knobs (defaults):
 #   BENCH_RUNS=3 BENCH_DURATION=10 BENCH_WARMUP=2 BENCH_CONNECTIONS=64
 #   BENCH_THREADS=1 (loadgen threads) BENCH_IMPORT_EVENTS=2000000
-#   BENCH_DURABILITY=sync BENCH_ONLY=abcd (subset to run) BENCH_STRICT=0
+#   BENCH_DURABILITY=sync BENCH_ONLY=abcde (subset to run) BENCH_STRICT=0
 #   (1: exit 1 when a target is missed)
 #
 # Exit status: 0 when every benchmark ran cleanly (a MISS is a finding, not a
@@ -33,7 +35,7 @@ LG_THREADS=${BENCH_THREADS:-1}
 BATCH=100
 IMPORT_EVENTS=${BENCH_IMPORT_EVENTS:-2000000}
 DURABILITY=${BENCH_DURABILITY:-sync}
-ONLY=${BENCH_ONLY:-abcd}
+ONLY=${BENCH_ONLY:-abcde}
 STRICT=${BENCH_STRICT:-0}
 
 for bin in "$TANDEM" "$LOADGEN" "$GEN"; do
@@ -148,6 +150,20 @@ run_loadgen() {
 	printf '%s\n' "$res"
 }
 
+# store_lag: the store's lag in events right now ("" if /metrics did not answer).
+store_lag() {
+	curl -fs "$base/metrics" | awk '$1 == "tandem_store_lag_records" { print $2 }'
+}
+
+# thread_cpu NAME: CPU seconds the server's threads called NAME have used
+# (utime + stime from /proc; the store's are td-apply and td-flush).
+thread_cpu() {
+	local hz
+	hz=$(getconf CLK_TCK)
+	cat /proc/"$server_pid"/task/*/stat 2>/dev/null |
+		awk -v n="($1)" -v hz="$hz" '$2 == n { t += $14 + $15 } END { printf "%.2f", t / hz }'
+}
+
 # store_catchup: how far the event store is behind the WAL when a run ends
 # and how long it takes to catch up (bounded: 120 s).
 store_catchup() {
@@ -196,7 +212,7 @@ if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
 fi
 
 rps_b=
-if wants a || wants b || wants c; then
+if wants a || wants b || wants c || wants e; then
 	start_server "$tmp/http-data"
 	KEY=$("$TANDEM" source create bench --data "$tmp/http-data" | tr -d '\r' |
 		grep -o 'wk_[A-Za-z0-9_-]*' | head -n1 || true)
@@ -238,6 +254,62 @@ if wants a || wants b || wants c; then
 		row "(a) /v1/batch x$BATCH, $DURABILITY, closed loop" "$(fmt0 "$m") events/s" \
 			"$runs" ">= 150,000" "$(verdict $ok $clean)"
 		row "    request latency (median of runs)" "p99 $(median "${p99[@]}") ms" "" "" ""
+	fi
+
+	if wants e; then
+		# (a)'s target rate on a fixed schedule; the applier must absorb it
+		# while the collector takes it: no 429 (its backlog limit), no lag
+		# that outlives the run by more than the 1 s visibility promise.
+		erate=150000
+		got=() maxlag=() catch=() cpu_a=() cpu_f=() clean=1 ok=1
+		for i in $(seq 1 "$RUNS"); do
+			(while :; do store_lag; sleep 0.2; done >"$tmp/lag-e$i.txt" 2>/dev/null) &
+			sampler=$!
+			a0=$(thread_cpu td-apply)
+			f0=$(thread_cpu td-flush)
+			r=$(run_loadgen "e$i" --url "$base/v1/batch" --batch "$BATCH" \
+				--rate "$((erate / BATCH))")
+			kill "$sampler" 2>/dev/null || true
+			wait "$sampler" 2>/dev/null || true
+			account "$r"
+			# a 429 is the store falling behind: a miss, not a broken run
+			[ "$(kv "$r" errors)" = 0 ] || clean=0
+			[ "$(kv "$r" non2xx)" = 0 ] || ok=0
+			t0=$(date +%s.%N)
+			for _ in $(seq 1200); do
+				[ "$(store_lag)" = 0 ] && break
+				sleep 0.05
+			done
+			c=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+			ml=$(sort -n "$tmp/lag-e$i.txt" | tail -n1)
+			# CPU per acknowledged event (warmup included: it is applied too)
+			ev=$(( ($(kv "$r" responses) - $(kv "$r" non2xx)) * BATCH ))
+			us_a=$(awk -v a="$a0" -v b="$(thread_cpu td-apply)" -v n="$ev" \
+				'BEGIN { printf "%.2f", n ? (b - a) * 1e6 / n : 0 }')
+			us_f=$(awk -v a="$f0" -v b="$(thread_cpu td-flush)" -v n="$ev" \
+				'BEGIN { printf "%.2f", n ? (b - a) * 1e6 / n : 0 }')
+			cpu_a+=("$us_a")
+			cpu_f+=("$us_f")
+			got+=("$(kv "$r" eps)")
+			maxlag+=("${ml:-0}")
+			catch+=("$c")
+			ge "$(kv "$r" eps)" "$((erate * 98 / 100))" || ok=0
+			lt "$c" 1 || ok=0
+			log "(e) run $i at $(fmt0 $erate) events/s: got $(fmt0 "$(kv "$r" eps)") events/s," \
+				"non-2xx $(kv "$r" non2xx), store lag at most $(fmt0 "${ml:-0}") events," \
+				"caught up ${c} s after the run; store CPU per event: apply $us_a us," \
+				"flush $us_f us"
+		done
+		[ $clean = 1 ] || broken=1
+		runs=$(for v in "${got[@]}"; do printf '%s ' "$(fmt0 "$v")"; done)
+		row "(e) store keeps up, open loop $((erate / 1000))k/s" \
+			"$(fmt0 "$(median "${got[@]}")") events/s" "$runs" \
+			">= 98%, all 2xx, lag < 1 s" "$(verdict $ok $clean)"
+		row "    store lag during runs (median of max)" \
+			"$(fmt0 "$(median "${maxlag[@]}")") events" \
+			"caught up $(median "${catch[@]}") s after" "" ""
+		row "    store CPU per event (median)" \
+			"$(median "${cpu_a[@]}") + $(median "${cpu_f[@]}") us" "apply + flush threads" "" ""
 	fi
 
 	if wants b || wants c; then

@@ -33,6 +33,7 @@ struct http_pool {
 
 static void *worker(void *arg)
 {
+	pthread_setname_np(pthread_self(), "td-query");
 	struct http_pool *p = arg;
 	/* Linux: the nice value is per thread */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), POOL_NICE) != 0)

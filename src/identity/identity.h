@@ -60,8 +60,9 @@
  * after it, which decides exactly as before.
  *
  * Threads: one writer (the applier) calls identity_resolve / identity_sync /
- * identity_view_publish; lookups (identity_find, identity_person_*) and
- * identity_view_get may run on any thread at the same time.
+ * identity_write / identity_view_publish; identity_fsync and the lookups
+ * (identity_find, identity_person_*, identity_view_get) may run on any
+ * thread at the same time.
  */
 #ifndef TD_IDENTITY_IDENTITY_H
 #define TD_IDENTITY_IDENTITY_H
@@ -162,8 +163,12 @@ void identity_close(struct identity *g);
 uint32_t identity_resolve(struct identity *g, const struct identity_msg *m);
 
 /* Writes the log records made so far and fdatasyncs; 0 or TD_E*. No-op
- * without a path. */
+ * without a path. It is identity_write() (the writer's thread: hands the
+ * records to the file) then identity_fsync() (any thread: makes what was
+ * written durable, e.g. on a background flush while the writer goes on). */
 int identity_sync(struct identity *g);
+int identity_write(struct identity *g);
+int identity_fsync(struct identity *g);
 
 /* Person ids handed out (canonical or not). */
 uint32_t identity_npids(const struct identity *g);

@@ -131,7 +131,7 @@ void identity_log_conflict(struct identity *g, const struct identity_hist *h, co
 	finish(g, at);
 }
 
-int identity_sync(struct identity *g)
+int identity_write(struct identity *g)
 {
 	if (g->fd < 0 || g->logbuf.len == 0)
 		return 0;
@@ -148,8 +148,6 @@ int identity_sync(struct identity *g)
 		}
 		done += (size_t)w;
 	}
-	if (!rc && fdatasync(g->fd))
-		rc = td_from_errno(errno);
 	if (rc) {
 		/* nothing half-written may stay: the records are written again next time */
 		if (ftruncate(g->fd, (off_t)g->log_bytes) != 0)
@@ -161,6 +159,19 @@ int identity_sync(struct identity *g)
 	td_buf_reset(&g->logbuf);
 	pthread_mutex_unlock(&g->lock);
 	return 0;
+}
+
+int identity_fsync(struct identity *g)
+{
+	if (g->fd >= 0 && fdatasync(g->fd))
+		return td_from_errno(errno);
+	return 0;
+}
+
+int identity_sync(struct identity *g)
+{
+	int rc = identity_write(g);
+	return rc ? rc : identity_fsync(g);
 }
 
 static uint32_t rd32(const unsigned char *p)

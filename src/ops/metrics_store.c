@@ -41,6 +41,9 @@ void metrics_render_store(struct td_buf *out, struct store *s, struct wal *w)
 	    "# HELP tandem_store_flush_errors_total Failed flushes (retried; the WAL keeps the "
 	    "events).\n# TYPE tandem_store_flush_errors_total counter\n"
 	    "tandem_store_flush_errors_total %llu\n"
+	    "# HELP tandem_store_flush_seconds_total Time spent encoding and writing segment "
+	    "files from memory (in the background).\n# TYPE tandem_store_flush_seconds_total "
+	    "counter\ntandem_store_flush_seconds_total %.3f\n"
 	    "# HELP tandem_store_bad_records_total WAL records the store could not decode "
 	    "(skipped).\n# TYPE tandem_store_bad_records_total counter\n"
 	    "tandem_store_bad_records_total %llu\n",
@@ -51,7 +54,7 @@ void metrics_render_store(struct td_buf *out, struct store *s, struct wal *w)
 	    (unsigned long long)st.bytes_raw, (unsigned long long)st.applied_lsn,
 	    (unsigned long long)st.flushed_lsn, lag, (unsigned long long)st.flushes,
 	    (unsigned long long)st.merges, (unsigned long long)st.flush_errors,
-	    (unsigned long long)st.bad_records);
+	    (double)st.flush_ms / 1000.0, (unsigned long long)st.bad_records);
 	const struct identity_stats *id = &st.identity;
 	td_buf_printf(out,
 		      "# HELP tandem_identity_persons Persons after merges.\n"

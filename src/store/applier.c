@@ -81,6 +81,7 @@ static void apply_frames(struct applier *a, const unsigned char *p, size_t len)
 
 static void *applier_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "td-apply");
 	struct applier *a = arg;
 	unsigned char *work = NULL;
 	size_t workcap = 0;

@@ -106,6 +106,7 @@ int compact_run(struct store *s)
 
 static void *merger_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "td-merge");
 	struct store *s = arg;
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {

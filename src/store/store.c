@@ -146,6 +146,7 @@ int store_open(struct store **out, const struct store_options *o)
 	s->dirty = true;
 	if (!o->read_only) {
 		remove_strays(s);
+		flush_start(s);
 		if (!o->no_merge)
 			compact_start(s);
 	}
@@ -167,6 +168,7 @@ void store_close(struct store *s)
 			td_log_error("store: final flush failed: %s (the WAL still has it)",
 				     td_strerror(rc));
 	}
+	flush_stop(s);
 	for (size_t i = 0; i < s->ndisk; i++)
 		seg_unref(s->disk[i]);
 	for (size_t i = 0; i < s->nmem; i++)
@@ -293,102 +295,6 @@ int store_commit_manifest(struct store *s, struct seg *add, struct seg *const *d
 	return rc;
 }
 
-/* Writes every sealed in-memory segment as one segment file. */
-static int flush(struct store *s)
-{
-	pthread_mutex_lock(&s->lock);
-	size_t n = s->nmem;
-	struct seg **in = td_malloc((n ? n : 1) * sizeof(*in));
-	for (size_t i = 0; i < n; i++) {
-		in[i] = s->mem[i];
-		seg_ref(in[i]);
-	}
-	pthread_mutex_unlock(&s->lock);
-	int rc = 0;
-	unsigned char *img = NULL;
-	size_t len = 0;
-	if (n == 0)
-		goto out;
-	if (s->mem_in_memtable == n && seg_builder_unsealed(s->memtable) == 0) {
-		/* the memtable still holds exactly these rows: finish it once */
-		rc = seg_builder_finish(s->memtable, SEG_ZSTD_LEVEL, &img, &len);
-		s->mem_in_memtable = 0; /* reset, or unusable after a failure */
-	} else {
-		struct seg_builder *b = seg_builder_new();
-		rc = seg_merge_into(b, in, n);
-		if (!rc)
-			rc = seg_builder_finish(b, SEG_ZSTD_LEVEL, &img, &len);
-		seg_builder_free(b);
-		/* the images hold every row of the memtable (sealed above): the
-		 * memtable must not bring them back */
-		if (!rc && seg_builder_unsealed(s->memtable) == 0) {
-			seg_builder_reset(s->memtable);
-			s->mem_in_memtable = 0;
-		}
-	}
-	if (rc)
-		goto out;
-	/* the graph's records up to the flushed LSN must be on disk before a
-	 * manifest says the WAL before it is covered */
-	rc = identity_sync(s->ident);
-	if (rc)
-		goto out;
-	pthread_mutex_lock(&s->wlock);
-	uint64_t id = s->next_id++;
-	struct seg *g = NULL;
-	rc = store_write_segment(s, img, len, id, &g);
-	uint64_t flushed = in[n - 1]->max_lsn;
-	uint32_t persons_before = s->flushed_persons;
-	s->flushed_persons = in[n - 1]->npids_after;
-	if (!rc)
-		rc = store_commit_manifest(s, g, NULL, 0, flushed);
-	if (rc) {
-		s->flushed_persons = persons_before;
-		if (g) {
-			char path[4096];
-			manifest_seg_path(s->dir, id, path, sizeof(path));
-			unlink(path);
-			seg_unref(g);
-		}
-		pthread_mutex_unlock(&s->wlock);
-		goto out;
-	}
-	pthread_mutex_lock(&s->lock);
-	s->disk = td_realloc(s->disk, (s->ndisk + 1) * sizeof(*s->disk));
-	s->disk[s->ndisk++] = g;
-	/* the flushed ones were the first n (sealing only appends) */
-	for (size_t i = 0; i < n; i++) {
-		s->mem_rows -= s->mem[i]->rows;
-		seg_unref(s->mem[i]);
-	}
-	memmove(s->mem, s->mem + n, (s->nmem - n) * sizeof(*s->mem));
-	s->nmem -= n;
-	s->mem_since_ms = store_now_ms();
-	s->dirty = true;
-	s->flushes++;
-	pthread_mutex_unlock(&s->lock);
-	struct identity_view *cv = s->view; /* the last seal's: it covers `flushed` */
-	identity_view_ref(cv);
-	__atomic_store_n(&s->flushed_lsn, flushed, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&s->wlock);
-	/* a damaged or missing checkpoint only costs readers the log replay */
-	if (canon_write(s->dir, cv, flushed))
-		td_log_error("store: cannot write %s/CANONICAL (readers replay the identity log)",
-			     s->dir);
-	identity_view_release(cv);
-	compact_poke(s);
-out:
-	free(img);
-	for (size_t i = 0; i < n; i++)
-		seg_unref(in[i]);
-	free(in);
-	if (rc) {
-		__atomic_add_fetch(&s->flush_errors, 1, __ATOMIC_RELAXED);
-		td_log_error("store: flush failed: %s (kept in memory, retried)", td_strerror(rc));
-	}
-	return rc;
-}
-
 int store_seal(struct store *s)
 {
 	int rc = seal(s);
@@ -408,19 +314,7 @@ int store_tick(struct store *s, bool force)
 	}
 	if (rc || s->o.read_only)
 		return rc;
-	pthread_mutex_lock(&s->lock);
-	bool due = s->nmem > 0 && (force || s->mem_rows >= s->o.flush_rows ||
-				   now - s->mem_since_ms >= (int64_t)s->o.flush_interval_ms);
-	if (!force && now < s->flush_retry_ms)
-		due = false; /* a write failed: retry once a second, not every tick */
-	pthread_mutex_unlock(&s->lock);
-	if (due) {
-		rc = seal(s); /* so the memtable's rows are all in the images */
-		if (!rc)
-			rc = flush(s);
-		s->flush_retry_ms = rc ? now + 1000 : 0;
-	}
-	return rc;
+	return flush_tick(s, now, force);
 }
 
 void store_get_stats(struct store *s, struct store_stats *st)
@@ -450,10 +344,11 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->pids = s->npersons;
 	st->merges = s->merges;
 	st->flushes = s->flushes;
+	st->flush_ms = s->flush_ms_total;
+	st->flush_errors = s->flush_errors;
 	pthread_mutex_unlock(&s->lock);
 	st->flushed_lsn = store_flushed_lsn(s);
 	st->applied_lsn = __atomic_load_n(&s->applied_lsn, __ATOMIC_RELAXED);
-	st->flush_errors = __atomic_load_n(&s->flush_errors, __ATOMIC_RELAXED);
 	st->bad_records = __atomic_load_n(&s->bad_records, __ATOMIC_RELAXED);
 	if (s->ident) /* a reader that did not need the graph has no figures for it */
 		identity_get_stats(s->ident, &st->identity);

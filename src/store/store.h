@@ -170,6 +170,7 @@ struct store_stats {
 	uint64_t segments, segment_bytes, pids; /* pids: person ids in the last snapshot */
 	uint64_t flushed_lsn, applied_lsn;
 	uint64_t merges, flushes, flush_errors, bad_records;
+	uint64_t flush_ms; /* spent writing segment files from memory */
 	/* bytes of the core columns in segment files (see docs/store.md) */
 	uint64_t bytes_ts, bytes_pid, bytes_name, bytes_props, bytes_raw;
 	struct identity_stats identity;

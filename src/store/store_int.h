@@ -34,7 +34,6 @@ struct store {
 					 mem_in_memtable == nmem) */
 	size_t mem_in_memtable;	      /* images of mem made from the memtable's rows */
 	int64_t memtable_since_ms, last_seal_ms;
-	int64_t flush_retry_ms; /* after a failed flush, none before this */
 	uint64_t applied_lsn;
 	struct identity *ident;		  /* its lookups may run on any thread; see store_graph */
 	pthread_mutex_t ident_lock;	  /* opening ident lazily */
@@ -44,6 +43,15 @@ struct store {
 
 	uint64_t flushed_lsn, next_id; /* next_id under wlock */
 	uint64_t flushes, merges, flush_errors, bad_records;
+	uint64_t flush_ms_total;
+
+	/* background flush (flush.c); under lock */
+	pthread_t flusher;
+	pthread_cond_t fcond;  /* a job posted, or one finished */
+	struct flush_job *job; /* posted, not yet taken */
+	bool flushing;	       /* a job is posted or running */
+	bool flusher_running, fstop;
+	int64_t flush_retry_ms; /* after a failed flush, none before this */
 
 	/* background merge */
 	pthread_t merger;
@@ -82,6 +90,13 @@ int ptraits_values(struct ptraits *p, const struct query_source *src, const char
 
 /* The segments of a snapshot (for scans). */
 size_t store_snap_segments(const struct store_snap *sn, struct seg *const **out);
+
+/* The flusher (flush.c): writes sealed segments to files when flush_rows /
+ * flush_interval_ms say so, in the background unless forced (then inline,
+ * after waiting for a running one). flush_tick runs on the applier thread. */
+void flush_start(struct store *s);
+void flush_stop(struct store *s);
+int flush_tick(struct store *s, int64_t now, bool force);
 
 /* Merges small segment files now; returns how many merges were done. */
 int compact_run(struct store *s);

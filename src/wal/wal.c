@@ -185,6 +185,7 @@ static int write_batch(struct wal *w, struct td_buf *batch, uint64_t first_lsn)
 
 static void *writer_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "td-wal");
 	struct wal *w = arg;
 	struct td_buf batch;
 	td_buf_init(&batch, SIZE_MAX / 2);

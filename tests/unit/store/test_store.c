@@ -27,6 +27,7 @@ struct feed {
 	struct memsource *ms;
 	uint64_t lsn;
 	size_t every;		    /* store_tick(force) after this many rows; 0 = never */
+	bool background;	    /* ... store_tick(not forced): flushes in the background */
 	struct identity *ref;	    /* the reference's own identity graph */
 	struct identity_view *view; /* its canonical persons, once generated */
 	uint32_t *rowpid;	    /* person of each reference row */
@@ -133,8 +134,17 @@ static int emit(void *ctx, const char *line, size_t len)
 	cr_assert_eq(collect_event_decode(p, b.len[0], &v), 0);
 	reference_add(f, &v);
 	collect_batch_release(&b);
-	if (f->every && f->lsn % f->every == 0)
+	if (f->every && f->lsn % f->every == 0 && f->background) {
+		/* every row is visible while the flusher works: in memory or on disk */
+		cr_assert_eq(store_tick(f->s, false), 0);
+		cr_assert_eq(store_seal(f->s), 0);
+		struct store_stats st;
+		store_get_stats(f->s, &st);
+		cr_assert_eq(st.rows, f->lsn, "%llu rows visible of %llu",
+			     (unsigned long long)st.rows, (unsigned long long)f->lsn);
+	} else if (f->every && f->lsn % f->every == 0) {
 		cr_assert_eq(store_tick(f->s, true), 0);
+	}
 	return 0;
 }
 
@@ -377,6 +387,31 @@ static void check_person_index(struct store *s)
 	free(got);
 	free(want);
 	store_snap_release(sn);
+}
+
+Test(store, background_flush_keeps_every_row_and_answer)
+{
+	char *dir = tmpdir();
+	struct feed f;
+	feed_init(&f, open_store(dir, true), 1000);
+	f.background = true;
+	generate(&f, 40000);
+	store_tick(f.s, true); /* waits for the flusher, then flushes the rest */
+	struct store_stats st;
+	store_get_stats(f.s, &st);
+	cr_assert_eq(st.rows, 40000);
+	cr_assert_eq(st.rows_memory, 0);
+	cr_assert_geq(st.flushes, 4, "%llu flushes", (unsigned long long)st.flushes);
+	cr_assert_eq(st.flush_errors, 0);
+	cr_assert_eq(store_flushed_lsn(f.s), 40000);
+	compare_all(f.s, f.ms);
+	store_close(f.s);
+	f.s = open_store(dir, true);
+	compare_all(f.s, f.ms);
+	store_close(f.s);
+	feed_free(&f);
+	rmtree(dir);
+	free(dir);
 }
 
 Test(store, person_index_finds_the_rows_a_scan_finds)
