@@ -47,9 +47,10 @@ struct store {
 
 	/* background flush (flush.c); under lock */
 	pthread_t flusher;
-	pthread_cond_t fcond;  /* a job posted, or one finished */
-	struct flush_job *job; /* posted, not yet taken */
-	bool flushing;	       /* a job is posted or running */
+	pthread_cond_t fcond;	   /* a job posted, or one finished */
+	struct flush_job *job;	   /* posted, not yet taken */
+	struct seg_builder *spare; /* a flushed memtable, emptied, for the next */
+	bool flushing;		   /* a job is posted or running */
 	bool flusher_running, fstop;
 	int64_t flush_retry_ms; /* after a failed flush, none before this */
 
