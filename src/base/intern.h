@@ -9,11 +9,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct intern_ent {
+	uint64_t off; /* of the string in arena */
+	uint32_t len;
+};
+
 struct intern {
-	uint32_t *slots; /* id + 1, 0 = empty */
+	/* low 32 bits: id + 1 (0 = empty); high 32: the low half of the string's
+	 * hash, which is also where its probe starts. Probes compare it before
+	 * touching the string, so a miss costs one cache line, not three. */
+	uint64_t *slots;
 	size_t nslots;
-	uint64_t *off; /* id -> offset of the string in arena */
-	uint32_t *len;
+	struct intern_ent *ent; /* by id */
 	uint32_t n, cap;
 	char *arena;
 	size_t arena_len, arena_cap;
@@ -29,11 +36,11 @@ uint32_t intern_id(struct intern *t, const char *s, size_t len);
 uint32_t intern_find(const struct intern *t, const char *s, size_t len);
 static inline const char *intern_str(const struct intern *t, uint32_t id)
 {
-	return t->arena + t->off[id];
+	return t->arena + t->ent[id].off;
 }
 static inline uint32_t intern_len(const struct intern *t, uint32_t id)
 {
-	return t->len[id];
+	return t->ent[id].len;
 }
 
 #endif
