@@ -14,13 +14,23 @@ LIB_SRCS  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+# The dashboard's files, embedded into the binary (docs/dashboard.md): web/dist
+# when the front end has a build step, else web/ minus what the page never
+# loads; uPlot's browser build comes from web/node_modules (scripts/deps.sh).
+WEB_ROOT  := $(if $(wildcard web/dist/index.html),web/dist,web)
+WEB_FILES := $(shell find $(WEB_ROOT) -type f ! -path '*/node_modules/*' ! -path '$(WEB_ROOT)/dist/*' \
+               ! -path '*/tests/*' ! -name '*.test.*' ! -name 'package*.json' ! -name '*.md' \
+               ! -name '.*' 2>/dev/null | LC_ALL=C sort)
+UPLOT_DIR := web/node_modules/uplot/dist
+WEB_VENDOR := $(wildcard $(UPLOT_DIR)/uPlot.iife.min.js $(UPLOT_DIR)/uPlot.min.css)
+WEB_OBJ   := $(BUILD)/gen/web_assets.o
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 # CLI files with unit tests (tests/unit/cli/); the rest of src/cli/ is main()'s
 CLI_UNIT_OBJS := $(BUILD)/src/cli/qformat.o
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps run check unit integration asan bench query-bench profile-bench bench-clickhouse clean format fuzz
+.PHONY: FORCE all deps run check unit integration asan bench query-bench profile-bench bench-clickhouse clean format fuzz
 
 all: $(BUILD)/tandem
 
@@ -31,7 +41,27 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/libtandem.a: $(LIB_OBJS)
+# The generated C file of the embedded dashboard (never edited, never
+# committed). web_list changes when a file is added or removed, so the
+# generator runs again then too.
+$(BUILD)/tools/webembed: tools/webembed.c src/http/mime.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/gen/web_list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(WEB_ROOT) $(WEB_FILES) $(WEB_VENDOR)' | cmp -s - $@ || \
+		echo '$(WEB_ROOT) $(WEB_FILES) $(WEB_VENDOR)' > $@
+
+$(BUILD)/gen/web_assets.c: $(BUILD)/tools/webembed $(BUILD)/gen/web_list $(WEB_FILES) $(WEB_VENDOR)
+	$(if $(WEB_VENDOR),,@echo "warning: $(UPLOT_DIR) is missing (run scripts/deps.sh): the dashboard has no charts" >&2)
+	$(BUILD)/tools/webembed $@ $(foreach f,$(WEB_FILES),$(patsubst $(WEB_ROOT)/%,/%,$(f))=$(f)) \
+		$(foreach f,$(WEB_VENDOR),/assets/vendor/$(notdir $(f))=$(f))
+
+$(WEB_OBJ): $(BUILD)/gen/web_assets.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libtandem.a: $(LIB_OBJS) $(WEB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -94,7 +124,7 @@ $(BUILD)/query-bench: bench/query_bench.c $(BUILD)/libtandem.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 format:
-	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(UNIT_SRCS) $(wildcard src/*/*.h) $(wildcard bench/*.c)
+	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(wildcard tools/*.c) $(UNIT_SRCS) $(wildcard src/*/*.h) $(wildcard bench/*.c)
 
 clean:
 	rm -rf build

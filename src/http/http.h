@@ -46,6 +46,7 @@ struct http_config {
 	struct collect_limits limits;
 	struct http_cidr proxies[HTTP_MAX_PROXIES];
 	size_t nproxies;
+	const char *web_dir; /* serve the dashboard's files from here first (development); NULL */
 	struct http_query_limits {
 		unsigned threads;  /* query worker threads; 0 = 2 */
 		unsigned queue;	   /* queries waiting for a worker before 503; 0 = 64 */

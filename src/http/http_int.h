@@ -43,6 +43,12 @@ struct req {
 	struct td_buf body;
 	int status;
 	struct td_buf resp;
+	struct MHD_Response *prepared; /* a whole response (web.c); else resp is the body */
+	struct {
+		const char *name; /* static */
+		char *value;	  /* malloc'd, freed with the request */
+	} headers[2];		  /* extra response headers (Set-Cookie) */
+	size_t nheaders;
 	const char *content_type;
 	const char *allow;	      /* Allow header for 405 */
 	const char *www_authenticate; /* for 401; NULL = HTTP Basic (write keys) */
@@ -58,6 +64,9 @@ bool http_is_trusted(const struct http_config *cfg, const char *ip);
 void http_client_ip(const struct http_config *cfg, const char *peer, const char *xff, char *out,
 		    size_t cap);
 void http_peer_ip(const struct sockaddr *sa, char *out, size_t cap);
+
+/* Adds a response header (at most 2 per request); value is copied. */
+void http_add_header(struct req *r, const char *name, const char *value);
 
 /* Sets a JSON error response {"success":false,"code":..,"error":..}. */
 void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
@@ -88,6 +97,35 @@ bool api_ready(struct req *r);
  * and the request resumed, and arg stays the caller's. */
 bool api_submit(struct req *r, void (*run)(void *), void (*cancel)(void *), void *arg);
 void api_finish(struct req *r);
+
+/*
+ * The dashboard's files (web.c). The build embeds them: a generated C file
+ * (tools/webembed.c writes it) defines web_assets[], sorted by path, each
+ * with its ETag (a quoted hash of the content) and, where it is smaller, a
+ * gzip variant (gz NULL otherwise). All static: never freed.
+ */
+struct web_asset {
+	const char *path; /* "/index.html", "/assets/app.js" */
+	const char *type; /* Content-Type */
+	const char *etag; /* "\"16 hex\"" */
+	const unsigned char *data;
+	size_t len;
+	const unsigned char *gz;
+	size_t gzlen;
+};
+extern const struct web_asset web_assets[];
+extern const size_t web_nassets;
+
+/* Content-Type from the file name's extension (application/octet-stream if
+ * unknown); *compressible (may be NULL) says whether gzip is worth trying. */
+const char *http_mime_type(const char *path, bool *compressible);
+/* A URL path that may name a dashboard file: '/'-separated names of
+ * letters, digits, '.', '_' and '-', none empty or starting with '.' (so no
+ * "..", no hidden files), at most 512 bytes. */
+bool http_web_path_ok(const char *u);
+/* GET or HEAD of a path outside /api/, /v1/ and the operations endpoints:
+ * a dashboard file, or index.html for a client-side route. */
+void web_serve(struct req *r, const char *url);
 
 /*
  * Worker threads for slow requests. A job's run() is called on a worker;

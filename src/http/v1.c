@@ -226,6 +226,7 @@ void v1_collect(struct req *r)
 		quarantine_write(s->deps.quarantine, src.name, collect_type_name(r->type), &rj,
 				 now);
 		metrics_event_rejected(err.reason, 1);
+		metrics_source_events(src.id, src.name, 0, 0, 1);
 		http_error(r, 400, collect_reason_code(err.reason), "%s", err.message);
 		if (err.reason == COLLECT_R_INVALID_JSON) { /* line/column for programs */
 			r->resp.len--;			    /* drop '}' */
@@ -240,6 +241,7 @@ void v1_collect(struct req *r)
 		quarantine_write(s->deps.quarantine, src.name, collect_type_name(r->type),
 				 &b.rejects[0], now);
 		metrics_event_rejected(COLLECT_R_EVENT_TOO_LARGE, 1);
+		metrics_source_events(src.id, src.name, 0, 0, 1);
 		http_error(r, 413, "too_large", "%s", b.rejects[0].error);
 		goto out;
 	}
