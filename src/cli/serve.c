@@ -401,7 +401,8 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 				 .wal = pipe.wal,
 				 .ingest = pipe.ing,
 				 .quarantine = q,
-				 .store = pipe.store};
+				 .store = pipe.store,
+				 .data_dir = o->data};
 	uint16_t port;
 	if (http_start(&http, &o->http, &deps, &port))
 		goto out;

@@ -69,7 +69,8 @@ struct http_deps {
 	struct wal *wal;
 	struct ingest *ingest;
 	struct quarantine *quarantine;
-	struct store *store; /* queries read snapshots of it; NULL: /api/query answers 503 */
+	struct store *store;  /* queries read snapshots of it; NULL: /api/query answers 503 */
+	const char *data_dir; /* for reading the quarantine back (data health) */
 };
 
 struct http_server;

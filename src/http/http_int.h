@@ -12,13 +12,19 @@
 #include <sys/socket.h>
 
 struct http_pool;
+struct http_sessions;
+
+#define HTTP_MAX_SESSIONS    1024
+#define HTTP_SESSION_SECONDS 43200 /* 12 h */
 
 struct http_server {
 	struct MHD_Daemon *daemon;
 	struct http_config cfg; /* query limits filled with their defaults */
 	struct http_deps deps;
-	struct http_pool *queries; /* runs POST /api/query */
-	_Atomic int suspended;	   /* connections waiting for the WAL or a query */
+	struct http_pool *queries;	/* runs POST /api/query */
+	struct http_sessions *sessions; /* dashboard sign-ins (session.c) */
+	struct http_health *health;	/* history from before the start (health.c) */
+	_Atomic int suspended;		/* connections waiting for the WAL or a query */
 };
 
 enum req_state {
@@ -32,10 +38,12 @@ struct req {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
 	enum req_state state;
-	bool collect;	   /* a /v1 collector POST */
-	bool query;	   /* a POST /api/query */
-	char *profile_id;  /* a GET /api/profiles/{id} or /api/accounts/{id}: the id */
-	bool account;	   /* ... the latter */
+	char method[8];			/* "GET", "POST", ... ("" if longer) */
+	void (*handler)(struct req *r); /* called once the body is in (route_api) */
+	bool collect;			/* a /v1 collector POST */
+	bool query;			/* a POST /api/query */
+	char *profile_id;		/* a GET /api/profiles/{id} or /api/accounts/{id}: the id */
+	bool account;			/* ... the latter */
 	char *traits_call; /* a /api/computed-traits call: "METHOD NAME" ("METHOD" for the list) */
 	bool body_too_large;
 	enum collect_type type;
@@ -87,6 +95,37 @@ void api_query(struct req *r);
 void api_profile(struct req *r, const char *id);
 /* /api/computed-traits[/name] (traits_api.c); a PUT's body is in r->body. */
 void api_computed_traits(struct req *r, const char *method, const char *name);
+/* Sessions (session.c). session_lookup: the token of the request's session
+ * cookie into token (cap bytes) and its expiry; TD_ENOTFOUND without a
+ * cookie, TD_EAUTH for an unknown or expired one. */
+struct http_sessions *session_table_new(void);
+void session_table_free(struct http_sessions *t);
+int session_lookup(struct req *r, char *token, size_t cap, int64_t *expires_ms);
+/* Ends every session opened with token (it was revoked). */
+void session_end_token(struct http_sessions *t, const char *token);
+/* /api/session: GET, POST (sign in), DELETE (sign out). */
+void api_session(struct req *r);
+/* Did the client reach us over HTTPS (X-Forwarded-Proto from a trusted proxy)? */
+bool http_request_https(struct req *r);
+
+/* The dashboard's endpoints (dashboard.c, health.c). */
+void api_sources(struct req *r);
+void api_stats_live(struct req *r);
+void api_health_data(struct req *r);
+struct http_health *health_new(void);
+void health_free(struct http_health *h);
+/* When the source's newest event arrived: since the start from live.c,
+ * before it from the store (scanned once, on the first call: a worker
+ * thread only). 0 if none is known. */
+int64_t health_last_event_ms(struct http_server *s, uint32_t source_id);
+/* A whole number in [lo, hi] from the query string, or def if absent;
+ * false (400 set) if it is something else. */
+bool http_int_param(struct req *r, const char *name, long lo, long hi, long def, long *out);
+
+/* Who sent the request: a bearer token or a session cookie whose token is
+ * valid, any role; *expires_ms the session's end (0 for a bearer token).
+ * false: the 401/403/500 response is set. */
+bool api_authorize_role(struct req *r, char *role, size_t cap, int64_t *expires_ms);
 /* Shared by the /api/ handlers: the admin bearer check (false: the response
  * is set) and the resume of a request a worker answered. */
 bool api_authorize(struct req *r);

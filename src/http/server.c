@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* Bodies over a limit but at most this large are read (and dropped) before
@@ -44,6 +45,17 @@ void http_add_header(struct req *r, const char *name, const char *value)
 		r->headers[r->nheaders].value = td_strdup(value);
 		r->nheaders++;
 	}
+}
+
+bool http_request_https(struct req *r)
+{
+	char peer[64];
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	http_peer_ip(ci ? ci->client_addr : NULL, peer, sizeof(peer));
+	const char *xfp =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+	return xfp && http_is_trusted(&r->srv->cfg, peer) && !strcasecmp(xfp, "https");
 }
 
 /* A header list of tokens, commas and blanks only, of sane length. */
@@ -216,8 +228,43 @@ static bool start_body(struct req *r, const char *url, size_t cap, const char *h
 	return true;
 }
 
+/* The dashboard's endpoints (docs/dashboard.md): answered by the handler
+ * once the body (at most 4 KiB: a name, a token) is in. */
+static const struct {
+	const char *path;
+	const char *allow; /* the methods, for the check and the 405's Allow */
+	void (*handler)(struct req *r);
+} api_routes[] = {
+    {"/api/session", "GET, HEAD, POST, DELETE, OPTIONS", api_session},
+    {"/api/sources", "GET, HEAD, POST, OPTIONS", api_sources},
+    {"/api/stats/live", "GET, HEAD, OPTIONS", api_stats_live},
+    {"/api/health/data", "GET, HEAD, OPTIONS", api_health_data},
+};
+
+static bool method_allowed(const char *allow, const char *method)
+{
+	size_t n = strlen(method);
+	for (const char *p = allow; (p = strstr(p, method)); p += n)
+		if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
 static void route_api(struct req *r, const char *url, const char *method)
 {
+	for (size_t i = 0; i < TD_ARRAY_LEN(api_routes); i++) {
+		if (strcmp(url, api_routes[i].path) != 0)
+			continue;
+		if (!r->method[0] || !method_allowed(api_routes[i].allow, method)) {
+			r->allow = api_routes[i].allow;
+			http_error(r, 405, "method_not_allowed", "%s takes %s, not %s", url,
+				   api_routes[i].allow, method);
+			return;
+		}
+		if (start_body(r, url, 4096, "the dashboard's requests are small"))
+			r->handler = api_routes[i].handler;
+		return;
+	}
 	if (!strncmp(url, "/api/accounts/", 14) && url[14]) {
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 			r->allow = "GET, HEAD, OPTIONS";
@@ -254,7 +301,8 @@ static void route_api(struct req *r, const char *url, const char *method)
 		    r, 404, "not_found",
 		    "no such endpoint: %s %s (queries go to POST /api/query, see "
 		    "docs/queries.md; profiles are at GET /api/profiles/TYPE:VALUE, computed "
-		    "traits at /api/computed-traits)",
+		    "traits at /api/computed-traits; the dashboard's endpoints are in "
+		    "docs/dashboard.md)",
 		    method, url);
 		return;
 	}
@@ -326,8 +374,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		td_buf_init(&r->resp, 64u << 20);
 		td_buf_init(&r->body, 0);
 		*con_cls = r;
+		if (strlen(method) < sizeof(r->method))
+			memcpy(r->method, method, strlen(method) + 1);
 		route(r, url, method);
-		if (r->state == REQ_DONE)
+		/* A GET is answered on the next call, after MHD saw the request
+		 * end: answering now would make it close the connection. */
+		if (r->state == REQ_DONE && strcmp(method, "GET") && strcmp(method, "HEAD"))
 			return send_response(r);
 		return MHD_YES;
 	}
@@ -345,6 +397,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			    r->query ? "the limit of a query document" : "send smaller batches");
 			if (r->collect)
 				metrics_event_rejected(COLLECT_R_TOO_LARGE, 1);
+		} else if (r->handler) {
+			r->handler(r);
 		} else if (r->query) {
 			api_query(r);
 		} else if (r->profile_id) {
@@ -434,6 +488,9 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 		free(s);
 		return TD_ENOMEM;
 	}
+	s->sessions = session_table_new();
+	s->health = health_new();
+	live_start(td_now_ms());
 	s->daemon = MHD_start_daemon(
 	    flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -444,6 +501,8 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 		td_log_error("http: could not listen on %s:%u (address in use, or not allowed)",
 			     cfg->host, cfg->port);
 		http_pool_stop(s->queries);
+		session_table_free(s->sessions);
+		health_free(s->health);
 		free(s);
 		return TD_EIO;
 	}
@@ -468,5 +527,7 @@ void http_stop(struct http_server *s)
 	MHD_stop_daemon(s->daemon);
 	/* only now can no event-loop thread submit to the pool any more */
 	http_pool_stop(s->queries);
+	session_table_free(s->sessions);
+	health_free(s->health);
 	free(s);
 }

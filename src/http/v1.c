@@ -304,15 +304,7 @@ void v1_settings(struct req *r, const char *key)
 		return;
 	}
 	const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
-	const char *proto = "http";
-	char peer[64];
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	http_peer_ip(ci ? ci->client_addr : NULL, peer, sizeof(peer));
-	const char *xfp =
-	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
-	if (xfp && http_is_trusted(&r->srv->cfg, peer) && !strcasecmp(xfp, "https"))
-		proto = "https";
+	const char *proto = http_request_https(r) ? "https" : "http";
 	char api_host[300];
 	snprintf(api_host, sizeof(api_host), "%s/v1", host && *host ? host : "localhost");
 	struct td_buf *o = &r->resp;
