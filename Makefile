@@ -16,13 +16,17 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/*/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # The dashboard's files, embedded into the binary (docs/dashboard.md): web/dist
 # when the front end has a build step, else web/ minus what the page never
-# loads; uPlot's browser build comes from web/node_modules (scripts/deps.sh).
+# loads. uPlot's browser build comes from web/node_modules (scripts/deps.sh
+# installs it) and is served as /assets/vendor/NAME (vendor_name), in place
+# of copies web/'s own build may have left in assets/vendor/.
 WEB_ROOT  := $(if $(wildcard web/dist/index.html),web/dist,web)
-WEB_FILES := $(shell find $(WEB_ROOT) -type f ! -path '*/node_modules/*' ! -path '$(WEB_ROOT)/dist/*' \
+UPLOT     := web/node_modules/uplot
+WEB_VENDOR := $(wildcard $(UPLOT)/dist/uPlot.iife.min.js $(UPLOT)/dist/uPlot.min.css $(UPLOT)/LICENSE)
+vendor_name = $(if $(filter %/LICENSE,$(1)),uPlot.LICENSE.txt,$(notdir $(1)))
+WEB_FILES := $(filter-out $(foreach f,$(WEB_VENDOR),$(WEB_ROOT)/assets/vendor/$(call vendor_name,$(f))), \
+               $(shell find $(WEB_ROOT) -type f ! -path '*/node_modules/*' ! -path '$(WEB_ROOT)/dist/*' \
                ! -path '*/tests/*' ! -name '*.test.*' ! -name 'package*.json' ! -name '*.md' \
-               ! -name '.*' 2>/dev/null | LC_ALL=C sort)
-UPLOT_DIR := web/node_modules/uplot/dist
-WEB_VENDOR := $(wildcard $(UPLOT_DIR)/uPlot.iife.min.js $(UPLOT_DIR)/uPlot.min.css)
+               ! -path '$(WEB_ROOT)/build.mjs' ! -name '.*' 2>/dev/null | LC_ALL=C sort))
 WEB_OBJ   := $(BUILD)/gen/web_assets.o
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
@@ -54,9 +58,9 @@ $(BUILD)/gen/web_list: FORCE
 		echo '$(WEB_ROOT) $(WEB_FILES) $(WEB_VENDOR)' > $@
 
 $(BUILD)/gen/web_assets.c: $(BUILD)/tools/webembed $(BUILD)/gen/web_list $(WEB_FILES) $(WEB_VENDOR)
-	$(if $(WEB_VENDOR),,@echo "warning: $(UPLOT_DIR) is missing (run scripts/deps.sh): the dashboard has no charts" >&2)
+	$(if $(WEB_VENDOR),,@echo "warning: $(UPLOT) is missing (run scripts/deps.sh): the dashboard has no charts" >&2)
 	$(BUILD)/tools/webembed $@ $(foreach f,$(WEB_FILES),$(patsubst $(WEB_ROOT)/%,/%,$(f))=$(f)) \
-		$(foreach f,$(WEB_VENDOR),/assets/vendor/$(notdir $(f))=$(f))
+		$(foreach f,$(WEB_VENDOR),/assets/vendor/$(call vendor_name,$(f))=$(f))
 
 $(WEB_OBJ): $(BUILD)/gen/web_assets.c
 	$(CC) $(CFLAGS) -c $< -o $@
