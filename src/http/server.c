@@ -417,6 +417,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->state == REQ_WAITING)
 		return MHD_YES; /* spurious call while suspended */
+	if (r->state == REQ_DONE && *upload_data_size)
+		return send_response(r); /* a body nobody reads (a GET's): answer, then close */
 	if (r->waited) {
 		r->waited = false;
 		v1_finish(r);

@@ -183,6 +183,21 @@ describe('dashboard API: sessions', () => {
     assert.equal(same.status, 201, same.text);
   });
 
+  it('keeps at most 1024 live sessions: signing in past that ends the oldest', { timeout: 60_000 }, async () => {
+    const first = await signIn(srv, admin);
+    const rest = [];
+    for (let i = 0; i < 1024; i++) {
+      const res = await srv.post('/api/session', { token: admin });
+      assert.equal(res.status, 200, res.text);
+      rest.push(SESSION_RE.exec(res.headers.get('set-cookie'))[1]);
+    }
+    assert.equal((await srv.get('/api/session', withCookie(first.cookie))).status, 401, 'the oldest survived');
+    for (const id of [rest[0], rest[1023]]) {
+      const res = await srv.get('/api/session', withCookie(`tandem_session=${id}`));
+      assert.equal(res.status, 200, res.text);
+    }
+  });
+
   it('never logs tokens or session ids', T, async () => {
     const a = await signIn(srv, admin);
     await srv.get('/api/sources', withCookie(a.cookie));
@@ -402,6 +417,7 @@ describe('dashboard: static files', () => {
     await writeFile(path.join(webDir, 'assets', 'app.js'), 'console.log("dev");\n');
     await writeFile(path.join(path.dirname(dir), 'secret.txt'), 'secret\n');
     await symlink(path.join(path.dirname(dir), 'secret.txt'), path.join(webDir, 'assets', 'link.js'));
+    await symlink(path.dirname(dir), path.join(webDir, 'up'));
     dev = await startServer(null, { dataDir: await makeDataDir(), args: ['--web-dir', webDir] });
   }, HOOK);
   after(async () => {
@@ -503,7 +519,7 @@ describe('dashboard: static files', () => {
     // symlinks and paths out of the directory are not followed
     const link = await raw(dev.url, '/assets/link.js');
     assert.equal(link.status, 404);
-    for (const p of ['/../secret.txt', '/assets/../../secret.txt', '/%2e%2e/secret.txt']) {
+    for (const p of ['/../secret.txt', '/assets/../../secret.txt', '/%2e%2e/secret.txt', '/up/secret.txt']) {
       const out = await raw(dev.url, p);
       assert.equal(out.status, 404, p);
       assert.ok(!out.body.toString().includes('secret\n'), `${p} left the web directory`);
