@@ -162,6 +162,12 @@ const char *http_mime_type(const char *path, bool *compressible);
  * letters, digits, '.', '_' and '-', none empty or starting with '.' (so no
  * "..", no hidden files), at most 512 bytes. */
 bool http_web_path_ok(const char *u);
+/* Does the header list h (Accept-Encoding; may be NULL) name token
+ * (case-insensitive) with a q-value other than 0? "*" counts too. */
+bool http_accepts(const char *h, const char *token);
+/* Does If-None-Match inm (may be NULL) name etag ("\"HASH\"", W/ ignored),
+ * its gzip variant "\"HASH-gz\"" (the same content), or "*"? */
+bool http_etag_match(const char *inm, const char *etag);
 /* GET or HEAD of a path outside /api/, /v1/ and the operations endpoints:
  * a dashboard file, or index.html for a client-side route. */
 void web_serve(struct req *r, const char *url);

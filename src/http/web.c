@@ -117,9 +117,7 @@ static bool find(const struct http_server *s, const char *path, struct web_file 
 	return embedded(path, f);
 }
 
-/* Does a comma-separated header list hold token (case-insensitive) with a
- * q-value other than 0? "*" counts too. */
-static bool accepts(const char *h, const char *token)
+bool http_accepts(const char *h, const char *token)
 {
 	size_t tl = strlen(token);
 	while (h && *h) {
@@ -139,8 +137,7 @@ static bool accepts(const char *h, const char *token)
 	return false;
 }
 
-/* If-None-Match against the identity and the gzip ETag (the same content). */
-static bool not_modified(const char *inm, const char *etag)
+bool http_etag_match(const char *inm, const char *etag)
 {
 	if (!inm)
 		return false;
@@ -164,16 +161,16 @@ static void respond(struct req *r, struct web_file *f)
 {
 	struct MHD_Connection *c = r->conn;
 	struct MHD_Response *resp;
-	bool gz =
-	    f->gz &&
-	    accepts(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"), "gzip");
+	bool gz = f->gz &&
+		  http_accepts(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"),
+			       "gzip");
 	char etag[32];
 	if (gz) /* a different representation, so a different strong ETag */
 		snprintf(etag, sizeof(etag), "%.*s-gz\"", (int)strlen(f->etag) - 1, f->etag);
 	else
 		snprintf(etag, sizeof(etag), "%s", f->etag);
-	if (not_modified(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match"),
-			 f->etag)) {
+	if (http_etag_match(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match"),
+			    f->etag)) {
 		r->status = 304;
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	} else if (f->owned) {
