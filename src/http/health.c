@@ -7,8 +7,8 @@
  * collector took, by time of receipt). Before it, the event store is the
  * only witness: accepted events by their timestamp, found once by a scan of
  * the last LIVE_HOURS hours of the store (the WAL payloads carry the source
- * id) and kept (struct http_health), and rejections by the quarantine's
- * receivedAt. Duplicates before the start are not known: zeros.
+ * id) that a worker starts with the server, and kept (struct http_health);
+ * and rejections by the quarantine's receivedAt. Duplicates before the start are not known: zeros.
  *
  * Runs on a query worker: the first call scans the store, and every call
  * reads the quarantine (at most HEALTH_QUARANTINE_BYTES of it).
@@ -116,6 +116,21 @@ static struct http_health *history(struct http_server *s)
 	}
 	pthread_mutex_unlock(&h->mu);
 	return h;
+}
+
+static void warm(void *arg)
+{
+	history(arg);
+}
+
+static void warm_cancel(void *arg)
+{
+}
+
+void health_warm(struct http_server *s)
+{
+	struct http_job job = {.run = warm, .cancel = warm_cancel, .arg = s};
+	http_pool_submit(s->queries, &job); /* a full queue: the first request scans */
 }
 
 int64_t health_last_event_ms(struct http_server *s, uint32_t source_id)

@@ -114,6 +114,9 @@ void api_stats_live(struct req *r);
 void api_health_data(struct req *r);
 struct http_health *health_new(void);
 void health_free(struct http_health *h);
+/* Starts the scan of the history on a worker, so that the first page load
+ * finds it done. */
+void health_warm(struct http_server *s);
 /* When the source's newest event arrived: since the start from live.c,
  * before it from the store (scanned once, on the first call: a worker
  * thread only). 0 if none is known. */

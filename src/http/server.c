@@ -509,6 +509,7 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 		free(s);
 		return TD_EIO;
 	}
+	health_warm(s);
 	const union MHD_DaemonInfo *info =
 	    MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	*port_out = info ? info->port : cfg->port;

@@ -22,13 +22,15 @@ static _Atomic uint64_t req_bucket[REQ_BUCKETS + 1], req_count, req_sum_ns;
 void metrics_event_accepted(uint64_t n)
 {
 	atomic_fetch_add_explicit(&accepted, n, memory_order_relaxed);
-	live_record(0, td_now_ms(), n, 0, 0);
+	if (n)
+		live_record(0, td_now_ms(), n, 0, 0);
 }
 
 void metrics_event_duplicate(uint64_t n)
 {
 	atomic_fetch_add_explicit(&duplicates, n, memory_order_relaxed);
-	live_record(0, td_now_ms(), 0, 0, n);
+	if (n)
+		live_record(0, td_now_ms(), 0, 0, n);
 }
 
 void metrics_event_rejected(enum collect_reason r, uint64_t n)
@@ -80,7 +82,7 @@ void metrics_source_events(uint32_t source_id, const char *name, uint64_t n_acce
 	atomic_fetch_add_explicit(&c->accepted, n_accepted, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->duplicates, n_duplicates, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->rejected, n_rejected, memory_order_relaxed);
-	if (source_id)
+	if (source_id && (n_accepted | n_rejected | n_duplicates))
 		live_record(source_id, td_now_ms(), n_accepted, n_rejected, n_duplicates);
 }
 
