@@ -162,5 +162,11 @@ int main(int argc, char **argv)
 		gz += e[i].gz ? e[i].gzlen : e[i].len;
 	}
 	printf("webembed: %zu files, %zu bytes (%zu sent gzipped)\n", n, total, gz);
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].url);
+		free(e[i].data);
+		free(e[i].gz);
+	}
+	free(e);
 	return 0;
 }
