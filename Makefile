@@ -14,6 +14,12 @@ LIB_SRCS  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+# CLI files with unit tests (tests/unit/cli/); the rest of src/cli/ is main()'s
+CLI_UNIT_OBJS := $(BUILD)/src/cli/qformat.o
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
 # The dashboard's files, embedded into the binary (docs/dashboard.md): web/dist
 # when the front end has a build step, else web/ minus what the page never
 # loads. uPlot's browser build comes from web/node_modules (scripts/deps.sh
@@ -28,11 +34,6 @@ WEB_FILES := $(filter-out $(foreach f,$(WEB_VENDOR),$(WEB_ROOT)/assets/vendor/$(
                ! -path '*/tests/*' ! -name '*.test.*' ! -name 'package*.json' ! -name '*.md' \
                ! -path '$(WEB_ROOT)/build.mjs' ! -name '.*' 2>/dev/null | LC_ALL=C sort))
 WEB_OBJ   := $(BUILD)/gen/web_assets.o
-CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
-UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
-# CLI files with unit tests (tests/unit/cli/); the rest of src/cli/ is main()'s
-CLI_UNIT_OBJS := $(BUILD)/src/cli/qformat.o
-BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: FORCE all deps run check unit integration asan bench query-bench profile-bench bench-clickhouse clean format fuzz
 
@@ -44,6 +45,16 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libtandem.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tandem: $(CLI_OBJS) $(BUILD)/libtandem.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(UNIT_OBJS) $(CLI_UNIT_OBJS) $(BUILD)/libtandem.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 # The generated C file of the embedded dashboard (never edited, never
 # committed). web_list changes when a file is added or removed, so the
@@ -65,15 +76,8 @@ $(BUILD)/gen/web_assets.c: $(BUILD)/tools/webembed $(BUILD)/gen/web_list $(WEB_F
 $(WEB_OBJ): $(BUILD)/gen/web_assets.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/libtandem.a: $(LIB_OBJS) $(WEB_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
-
-$(BUILD)/tandem: $(CLI_OBJS) $(BUILD)/libtandem.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(BUILD)/unit-tests: $(UNIT_OBJS) $(CLI_UNIT_OBJS) $(BUILD)/libtandem.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+# (the archive's recipe takes every prerequisite: $^)
+$(BUILD)/libtandem.a: $(WEB_OBJ)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libtandem.a
 	@mkdir -p $(dir $@)

@@ -39,16 +39,6 @@ if [ -f tests/integration/package.json ]; then
 	fi
 fi
 
-# The dashboard's charting library (uPlot, web/package.json), from npm: the
-# Makefile embeds its browser build into the binary (docs/dashboard.md).
-if [ -f web/package.json ]; then
-	if [ ! -d web/node_modules ] || [ web/package.json -nt web/node_modules ]; then
-		echo "deps: npm install (web)"
-		(cd web && npm install --no-audit --no-fund --loglevel=error >/dev/null)
-		touch web/node_modules
-	fi
-fi
-
 # analytics.js (Segment's browser SDK) and playwright-core for the browser tests
 # (tests/browser; they drive the chromium package above), from npm.
 if [ -f tests/browser/package.json ]; then

@@ -397,12 +397,12 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 		goto out;
 	o->http.host = o->host;
 	o->http.port = (uint16_t)o->port;
-	struct http_deps deps = {.meta = meta,
+	struct http_deps deps = {.data_dir = o->data,
+				 .meta = meta,
 				 .wal = pipe.wal,
 				 .ingest = pipe.ing,
 				 .quarantine = q,
-				 .store = pipe.store,
-				 .data_dir = o->data};
+				 .store = pipe.store};
 	uint16_t port;
 	if (http_start(&http, &o->http, &deps, &port))
 		goto out;

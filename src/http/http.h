@@ -65,12 +65,12 @@ struct http_config {
 
 /* What the server uses; all borrowed and must outlive http_stop(). */
 struct http_deps {
+	const char *data_dir; /* for reading the quarantine back (data health) */
 	struct meta *meta;
 	struct wal *wal;
 	struct ingest *ingest;
 	struct quarantine *quarantine;
-	struct store *store;  /* queries read snapshots of it; NULL: /api/query answers 503 */
-	const char *data_dir; /* for reading the quarantine back (data health) */
+	struct store *store; /* queries read snapshots of it; NULL: /api/query answers 503 */
 };
 
 struct http_server;

@@ -95,6 +95,17 @@ void api_query(struct req *r);
 void api_profile(struct req *r, const char *id);
 /* /api/computed-traits[/name] (traits_api.c); a PUT's body is in r->body. */
 void api_computed_traits(struct req *r, const char *method, const char *name);
+/* Shared by the /api/ handlers: the admin bearer check (false: the response
+ * is set) and the resume of a request a worker answered. */
+bool api_authorize(struct req *r);
+/* api_authorize plus a 503 while the store is not open. */
+bool api_ready(struct req *r);
+/* Suspends the request and hands run(arg) to the worker pool (cancel(arg)
+ * if the pool stops first); false when the pool refused it: the 503 is set
+ * and the request resumed, and arg stays the caller's. */
+bool api_submit(struct req *r, void (*run)(void *), void (*cancel)(void *), void *arg);
+void api_finish(struct req *r);
+
 /* Sessions (session.c). session_lookup: the token of the request's session
  * cookie into token (cap bytes) and its expiry; TD_ENOTFOUND without a
  * cookie, TD_EAUTH for an unknown or expired one. */
@@ -118,8 +129,8 @@ void health_free(struct http_health *h);
  * finds it done. */
 void health_warm(struct http_server *s);
 /* When the source's newest event arrived: since the start from live.c,
- * before it from the store (scanned once, on the first call: a worker
- * thread only). 0 if none is known. */
+ * before it from the store (scanned once; a call before health_warm's
+ * scan ended waits for it: worker threads only). 0 if none is known. */
 int64_t health_last_event_ms(struct http_server *s, uint32_t source_id);
 /* A whole number in [lo, hi] from the query string, or def if absent;
  * false (400 set) if it is something else. */
@@ -129,16 +140,6 @@ bool http_int_param(struct req *r, const char *name, long lo, long hi, long def,
  * valid, any role; *expires_ms the session's end (0 for a bearer token).
  * false: the 401/403/500 response is set. */
 bool api_authorize_role(struct req *r, char *role, size_t cap, int64_t *expires_ms);
-/* Shared by the /api/ handlers: the admin bearer check (false: the response
- * is set) and the resume of a request a worker answered. */
-bool api_authorize(struct req *r);
-/* api_authorize plus a 503 while the store is not open. */
-bool api_ready(struct req *r);
-/* Suspends the request and hands run(arg) to the worker pool (cancel(arg)
- * if the pool stops first); false when the pool refused it: the 503 is set
- * and the request resumed, and arg stays the caller's. */
-bool api_submit(struct req *r, void (*run)(void *), void (*cancel)(void *), void *arg);
-void api_finish(struct req *r);
 
 /*
  * The dashboard's files (web.c). The build embeds them: a generated C file

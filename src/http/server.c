@@ -302,8 +302,7 @@ static void route_api(struct req *r, const char *url, const char *method)
 		    r, 404, "not_found",
 		    "no such endpoint: %s %s (queries go to POST /api/query, see "
 		    "docs/queries.md; profiles are at GET /api/profiles/TYPE:VALUE, computed "
-		    "traits at /api/computed-traits; the dashboard's endpoints are in "
-		    "docs/dashboard.md)",
+		    "traits at /api/computed-traits)",
 		    method, url);
 		return;
 	}
