@@ -20,7 +20,22 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 CLI_UNIT_OBJS := $(BUILD)/src/cli/qformat.o
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps run check unit integration asan bench query-bench profile-bench bench-clickhouse clean format fuzz
+# The dashboard's files, embedded into the binary (docs/dashboard.md): web/dist
+# when the front end has a build step, else web/ minus what the page never
+# loads. uPlot's browser build comes from web/node_modules (scripts/deps.sh
+# installs it) and is served as /assets/vendor/NAME (vendor_name), in place
+# of copies web/'s own build may have left in assets/vendor/.
+WEB_ROOT  := $(if $(wildcard web/dist/index.html),web/dist,web)
+UPLOT     := web/node_modules/uplot
+WEB_VENDOR := $(wildcard $(UPLOT)/dist/uPlot.iife.min.js $(UPLOT)/dist/uPlot.min.css $(UPLOT)/LICENSE)
+vendor_name = $(if $(filter %/LICENSE,$(1)),uPlot.LICENSE.txt,$(notdir $(1)))
+WEB_FILES := $(filter-out $(foreach f,$(WEB_VENDOR),$(WEB_ROOT)/assets/vendor/$(call vendor_name,$(f))), \
+               $(shell find $(WEB_ROOT) -type f ! -path '*/node_modules/*' ! -path '$(WEB_ROOT)/dist/*' \
+               ! -path '*/tests/*' ! -name '*.test.*' ! -name 'package*.json' ! -name '*.md' \
+               ! -path '$(WEB_ROOT)/build.mjs' ! -name '.*' 2>/dev/null | LC_ALL=C sort))
+WEB_OBJ   := $(BUILD)/gen/web_assets.o
+
+.PHONY: FORCE all deps run check unit integration asan bench query-bench profile-bench bench-clickhouse clean format fuzz
 
 all: $(BUILD)/tandem
 
@@ -40,6 +55,29 @@ $(BUILD)/tandem: $(CLI_OBJS) $(BUILD)/libtandem.a
 
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(CLI_UNIT_OBJS) $(BUILD)/libtandem.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+# The generated C file of the embedded dashboard (never edited, never
+# committed). web_list changes when a file is added or removed, so the
+# generator runs again then too.
+$(BUILD)/tools/webembed: tools/webembed.c src/http/mime.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/gen/web_list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(WEB_ROOT) $(WEB_FILES) $(WEB_VENDOR)' | cmp -s - $@ || \
+		echo '$(WEB_ROOT) $(WEB_FILES) $(WEB_VENDOR)' > $@
+
+$(BUILD)/gen/web_assets.c: $(BUILD)/tools/webembed $(BUILD)/gen/web_list $(WEB_FILES) $(WEB_VENDOR)
+	$(if $(WEB_VENDOR),,@echo "warning: $(UPLOT) is missing (run scripts/deps.sh): the dashboard has no charts" >&2)
+	$(BUILD)/tools/webembed $@ $(foreach f,$(WEB_FILES),$(patsubst $(WEB_ROOT)/%,/%,$(f))=$(f)) \
+		$(foreach f,$(WEB_VENDOR),/assets/vendor/$(call vendor_name,$(f))=$(f))
+
+$(WEB_OBJ): $(BUILD)/gen/web_assets.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# (the archive's recipe takes every prerequisite: $^)
+$(BUILD)/libtandem.a: $(WEB_OBJ)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libtandem.a
 	@mkdir -p $(dir $@)
@@ -94,7 +132,7 @@ $(BUILD)/query-bench: bench/query_bench.c $(BUILD)/libtandem.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 format:
-	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(UNIT_SRCS) $(wildcard src/*/*.h) $(wildcard bench/*.c)
+	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(wildcard tools/*.c) $(UNIT_SRCS) $(wildcard src/*/*.h) $(wildcard bench/*.c)
 
 clean:
 	rm -rf build

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: serve a demo workspace on http://127.0.0.1:8080 (TANDEM_PORT to change).
-# Creates ./demo-data on first use, with a source and a few sample events.
+# Creates ./demo-data on first use: a source and 90 days of generated journeys.
+# While it runs, a trickle of live events (now and then an invalid or repeated
+# one) keeps the dashboard's live chart and data health page moving
+# (TANDEM_DEMO_LIVE=0 turns it off). docs/dashboard.md, "make run".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-build/tandem}
@@ -25,7 +28,8 @@ fi
 
 "$bin" serve --data "$data" --listen "127.0.0.1:$port" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT INT TERM
+live=
+trap 'kill $pid $live 2>/dev/null; wait $pid 2>/dev/null' EXIT INT TERM
 for _ in $(seq 50); do
 	curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
 	sleep 0.1
@@ -43,11 +47,36 @@ if [ "$fresh" = 1 ]; then
 JSON
 fi
 
+# A few events a second from a handful of shoppers: every 20th request also
+# carries an invalid message (quarantined) and resends one (deduplicated).
+send_live() {
+	local n=0 prev=
+	while sleep 1; do
+		n=$((n + 1))
+		local u="live-$((RANDOM % 50))" id="live-$$-$n"
+		local now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+		local extra=
+		if [ $((n % 20)) = 0 ] && [ -n "$prev" ]; then
+			extra=",{\"type\":\"track\",\"userId\":\"$u\",\"properties\":{\"note\":\"no event name\"}},{\"type\":\"track\",\"userId\":\"$u\",\"event\":\"Product Viewed\",\"messageId\":\"$prev\"}"
+		fi
+		curl -fs -o /dev/null -u "$key:" -H 'Content-Type: application/json' \
+			"http://127.0.0.1:$port/v1/batch" -d "{\"batch\":[
+{\"type\":\"page\",\"userId\":\"$u\",\"name\":\"Product\",\"messageId\":\"$id-p\",\"timestamp\":\"$now\"},
+{\"type\":\"track\",\"userId\":\"$u\",\"event\":\"Product Viewed\",\"messageId\":\"$id-v\",\"timestamp\":\"$now\",\"properties\":{\"price\":$((RANDOM % 90 + 10))}}$extra]}" || true
+		prev="$id-v"
+	done
+}
+if [ "${TANDEM_DEMO_LIVE:-1}" != 0 ]; then
+	send_live &
+	live=$!
+fi
+
 cat <<MSG
 
 tandem is running on http://127.0.0.1:$port (data: $data)
-  write key:   $key
+  dashboard:   http://127.0.0.1:$port/  (sign in with the admin token)
   admin token: $(cat "$data/admin-token")
+  write key:   $key
   send an event:
     curl -u '$key:' -d '{"userId":"user-1","event":"Signed Up"}' http://127.0.0.1:$port/v1/track
   ask a question (a 4-step funnel over the 90 days of demo journeys):

@@ -18,12 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char usage[] =
     "usage: tandem serve [--data DIR] [--listen HOST:PORT] [options]\n"
     "\n"
-    "Serves the Segment-compatible collector (/v1/...), /health, /ready and /metrics.\n"
+    "Serves the Segment-compatible collector (/v1/...), the API (/api/...), the dashboard\n"
+    "(/), /health, /ready and /metrics.\n"
     "\n"
     "  --data DIR               data directory (default ./" CLI_DEFAULT_DATA ", created 0700)\n"
     "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0 picks\n"
@@ -48,6 +50,8 @@ static const char usage[] =
     "                           consumed (default): remove the WAL files whose events are\n"
     "                           all in segment files and in the dedupe checkpoint; all:\n"
     "                           keep every file (for audits; the disk fills up)\n"
+    "  --web-dir DIR            serve the dashboard's files from DIR (e.g. ./web) before the\n"
+    "                           ones built into the binary: edit and reload (development)\n"
     "  --dedupe-checkpoint-interval SECONDS\n"
     "                           save the dedupe checkpoint that WAL removal needs at most\n"
     "                           this often (default 60)\n";
@@ -150,6 +154,13 @@ static int apply(struct serve_opts *o, const char *name, const char *v)
 					"seconds\n");
 			return 2;
 		}
+	} else if (!strcmp(name, "web-dir")) {
+		struct stat st;
+		if (stat(v, &st) || !S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "tandem serve: --web-dir %s is not a directory\n", v);
+			return 2;
+		}
+		o->http.web_dir = v;
 	} else if (!strcmp(name, "trusted-proxy")) {
 		if (o->http.nproxies == HTTP_MAX_PROXIES) {
 			fprintf(stderr, "tandem serve: at most %d --trusted-proxy ranges\n",
@@ -386,7 +397,8 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 		goto out;
 	o->http.host = o->host;
 	o->http.port = (uint16_t)o->port;
-	struct http_deps deps = {.meta = meta,
+	struct http_deps deps = {.data_dir = o->data,
+				 .meta = meta,
 				 .wal = pipe.wal,
 				 .ingest = pipe.ing,
 				 .quarantine = q,

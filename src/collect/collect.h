@@ -169,6 +169,23 @@ void quarantine_write(struct quarantine *q, const char *source, const char *endp
 		      const struct collect_reject *r, int64_t received_ms);
 
 /*
+ * Reading the quarantine back (qread.c), newest line first: fn is called
+ * for every parsable line received at or after since_ms until it returns
+ * nonzero (returned unchanged) or the lines get older. At most max_bytes of
+ * files are read (the newest part of each); *partial says whether older
+ * lines inside the time range may have been left unread. The strings of an
+ * entry are valid during the call only. Returns 0, fn's code, or an I/O
+ * error listing the directory (a missing one is empty, not an error).
+ */
+struct quarantine_entry {
+	int64_t received_ms;
+	const char *source, *endpoint, *reason, *field, *error, *raw;
+};
+typedef int (*quarantine_read_fn)(void *ctx, const struct quarantine_entry *e);
+int quarantine_read_recent(const char *data_dir, int64_t since_ms, size_t max_bytes,
+			   quarantine_read_fn fn, void *ctx, bool *partial);
+
+/*
  * Ingest: deduplication and the WAL append, shared by HTTP and import.
  * The dedupe index holds (source, messageId) pairs of the last `window_ms`
  * as 96 bits of their XXH3-128 hash with the second the first copy was

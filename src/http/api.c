@@ -11,6 +11,7 @@
 #include "query/query.h"
 #include "store/store.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -112,32 +113,80 @@ static const char *bearer_token(struct MHD_Connection *c)
 	return *h ? h : NULL;
 }
 
+/*
+ * A request sent with the session cookie by a browser: refuse a state change
+ * (not GET/HEAD) whose Origin is another site. SameSite=Strict already keeps
+ * the cookie off cross-site requests; this is the second lock on that door.
+ */
+static bool cross_site(struct req *r)
+{
+	if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))
+		return false;
+	const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+	const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
+	if (!origin)
+		return false; /* not sent by browsers on same-origin GETs; other clients */
+	const char *p = strstr(origin, "://");
+	return !host || !p || strcmp(p + 3, host) != 0;
+}
+
+bool api_authorize_role(struct req *r, char *role, size_t cap, int64_t *expires_ms)
+{
+	const char *token = bearer_token(r->conn);
+	char from_cookie[META_TOKEN_LEN + 1];
+	bool cookie = false;
+	r->www_authenticate = "Bearer realm=\"tandem\"";
+	*expires_ms = 0;
+	if (!token) {
+		int rc = session_lookup(r, from_cookie, sizeof(from_cookie), expires_ms);
+		if (rc == TD_EAUTH) {
+			http_error(r, 401, "unauthorized",
+				   "the session has expired or was signed out; sign in again");
+			return false;
+		}
+		if (rc) {
+			http_error(
+			    r, 401, "unauthorized",
+			    "no API token: send it as \"Authorization: Bearer TOKEN\" or sign "
+			    "in (POST /api/session) for a session cookie ('tandem token create' "
+			    "makes a token; the first 'tandem serve' saved an admin token to "
+			    "DATA/admin-token)");
+			return false;
+		}
+		token = from_cookie;
+		cookie = true;
+	}
+	int rc = meta_token_check(r->srv->deps.meta, token, role, cap);
+	if (rc == TD_EAUTH && cookie) {
+		session_end_token(r->srv->sessions, token);
+		http_error(r, 401, "unauthorized",
+			   "the API token this session was opened with was revoked; sign in again");
+	} else if (rc == TD_EAUTH) {
+		r->www_authenticate = "Bearer realm=\"tandem\", error=\"invalid_token\"";
+		http_error(r, 401, "unauthorized", "unknown or revoked API token");
+	} else if (rc) {
+		td_log_error("api: cannot check an API token: %s", td_strerror(rc));
+		http_error(r, 500, "internal",
+			   "could not check the API token; the error is logged");
+	} else if (cookie && cross_site(r)) {
+		http_error(r, 403, "forbidden",
+			   "a session cookie sent from another site (Origin does not match Host) "
+			   "cannot change anything");
+		rc = TD_EAUTH;
+	}
+	if (cookie)
+		OPENSSL_cleanse(from_cookie, sizeof(from_cookie));
+	return rc == 0;
+}
+
 /* Admin tokens only, until roles are defined per endpoint. Returns true
  * when the request may go on; else the response is set. */
 bool api_authorize(struct req *r)
 {
-	const char *token = bearer_token(r->conn);
 	char role[16];
-	r->www_authenticate = "Bearer realm=\"tandem\"";
-	if (!token) {
-		http_error(r, 401, "unauthorized",
-			   "no API token: send it as \"Authorization: Bearer TOKEN\" ('tandem "
-			   "token create' makes one; the first 'tandem serve' saved an admin token "
-			   "to DATA/admin-token)");
+	int64_t expires;
+	if (!api_authorize_role(r, role, sizeof(role), &expires))
 		return false;
-	}
-	int rc = meta_token_check(r->srv->deps.meta, token, role, sizeof(role));
-	if (rc == TD_EAUTH) {
-		r->www_authenticate = "Bearer realm=\"tandem\", error=\"invalid_token\"";
-		http_error(r, 401, "unauthorized", "unknown or revoked API token");
-		return false;
-	}
-	if (rc) {
-		td_log_error("api: cannot check an API token: %s", td_strerror(rc));
-		http_error(r, 500, "internal",
-			   "could not check the API token; the error is logged");
-		return false;
-	}
 	if (strcmp(role, "admin") != 0) {
 		http_error(r, 403, "forbidden",
 			   "this token has the role %s; the API needs an admin token for now",

@@ -46,6 +46,7 @@ struct http_config {
 	struct collect_limits limits;
 	struct http_cidr proxies[HTTP_MAX_PROXIES];
 	size_t nproxies;
+	const char *web_dir; /* serve the dashboard's files from here first (development); NULL */
 	struct http_query_limits {
 		unsigned threads;  /* query worker threads; 0 = 2 */
 		unsigned queue;	   /* queries waiting for a worker before 503; 0 = 64 */
@@ -64,6 +65,7 @@ struct http_config {
 
 /* What the server uses; all borrowed and must outlive http_stop(). */
 struct http_deps {
+	const char *data_dir; /* for reading the quarantine back (data health) */
 	struct meta *meta;
 	struct wal *wal;
 	struct ingest *ingest;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* Bodies over a limit but at most this large are read (and dropped) before
@@ -35,6 +36,26 @@ void http_error(struct req *r, int status, const char *code, const char *fmt, ..
 	td_buf_putc(&r->resp, '}');
 	td_buf_release(&msg);
 	r->state = REQ_DONE;
+}
+
+void http_add_header(struct req *r, const char *name, const char *value)
+{
+	if (r->nheaders < TD_ARRAY_LEN(r->headers)) {
+		r->headers[r->nheaders].name = name;
+		r->headers[r->nheaders].value = td_strdup(value);
+		r->nheaders++;
+	}
+}
+
+bool http_request_https(struct req *r)
+{
+	char peer[64];
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	http_peer_ip(ci ? ci->client_addr : NULL, peer, sizeof(peer));
+	const char *xfp =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+	return xfp && http_is_trusted(&r->srv->cfg, peer) && !strcasecmp(xfp, "https");
 }
 
 /* A header list of tokens, commas and blanks only, of sane length. */
@@ -71,8 +92,34 @@ static void add_cors(struct req *r, struct MHD_Response *resp)
 	MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
 }
 
+/*
+ * On every response, so the page and whatever it fetches are covered: no
+ * inline or foreign scripts (the page is files of this origin only), no
+ * framing (clickjacking), no MIME sniffing, no full URL leaking to other
+ * sites. Charts set element styles from script (CSSOM), which style-src
+ * does not restrict.
+ */
+static void add_security(struct MHD_Response *resp)
+{
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'self'; script-src 'self'; style-src 'self'; "
+				"img-src 'self' data:; connect-src 'self'; "
+				"object-src 'none'; base-uri 'none'; form-action 'self'; "
+				"frame-ancestors 'none'");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+}
+
 static enum MHD_Result send_response(struct req *r)
 {
+	if (r->prepared) {
+		add_security(r->prepared);
+		enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, r->prepared);
+		MHD_destroy_response(r->prepared);
+		r->prepared = NULL;
+		return ret;
+	}
 	size_t len = r->resp.len;
 	char *body = td_buf_steal(&r->resp);
 	if (len && (!r->content_type || strncmp(r->content_type, "text/", 5) != 0) &&
@@ -91,6 +138,9 @@ static enum MHD_Result send_response(struct req *r)
 	MHD_add_response_header(resp, "Content-Type",
 				r->content_type ? r->content_type : "application/json");
 	add_cors(r, resp);
+	add_security(resp);
+	for (size_t i = 0; i < r->nheaders; i++)
+		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
 	if (r->allow)
 		MHD_add_response_header(resp, "Allow", r->allow);
 	if (r->retry_after) {
@@ -179,8 +229,43 @@ static bool start_body(struct req *r, const char *url, size_t cap, const char *h
 	return true;
 }
 
+/* The dashboard's endpoints (docs/dashboard.md): answered by the handler
+ * once the body (at most 4 KiB: a name, a token) is in. */
+static const struct {
+	const char *path;
+	const char *allow; /* the methods, for the check and the 405's Allow */
+	void (*handler)(struct req *r);
+} api_routes[] = {
+    {"/api/session", "GET, HEAD, POST, DELETE, OPTIONS", api_session},
+    {"/api/sources", "GET, HEAD, POST, OPTIONS", api_sources},
+    {"/api/stats/live", "GET, HEAD, OPTIONS", api_stats_live},
+    {"/api/health/data", "GET, HEAD, OPTIONS", api_health_data},
+};
+
+static bool method_allowed(const char *allow, const char *method)
+{
+	size_t n = strlen(method);
+	for (const char *p = allow; (p = strstr(p, method)); p += n)
+		if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
 static void route_api(struct req *r, const char *url, const char *method)
 {
+	for (size_t i = 0; i < TD_ARRAY_LEN(api_routes); i++) {
+		if (strcmp(url, api_routes[i].path) != 0)
+			continue;
+		if (!r->method[0] || !method_allowed(api_routes[i].allow, method)) {
+			r->allow = api_routes[i].allow;
+			http_error(r, 405, "method_not_allowed", "%s takes %s, not %s", url,
+				   api_routes[i].allow, method);
+			return;
+		}
+		if (start_body(r, url, 4096, "the dashboard's requests are small"))
+			r->handler = api_routes[i].handler;
+		return;
+	}
 	if (!strncmp(url, "/api/accounts/", 14) && url[14]) {
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 			r->allow = "GET, HEAD, OPTIONS";
@@ -262,8 +347,9 @@ static void route(struct req *r, const char *url, const char *method)
 		return;
 	}
 	if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
-		if (route_get(r, url))
-			return;
+		if (!route_get(r, url))
+			web_serve(r, url);
+		return;
 	} else if (!strcmp(url, "/health") || !strcmp(url, "/ready") || !strcmp(url, "/metrics")) {
 		r->allow = "GET, HEAD";
 		http_error(r, 405, "method_not_allowed", "%s takes GET", url);
@@ -288,8 +374,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		td_buf_init(&r->resp, 64u << 20);
 		td_buf_init(&r->body, 0);
 		*con_cls = r;
+		if (strlen(method) < sizeof(r->method))
+			memcpy(r->method, method, strlen(method) + 1);
 		route(r, url, method);
-		if (r->state == REQ_DONE)
+		/* A GET is answered on the next call, after MHD saw the request
+		 * end: answering now would make it close the connection. */
+		if (r->state == REQ_DONE && strcmp(method, "GET") && strcmp(method, "HEAD"))
 			return send_response(r);
 		return MHD_YES;
 	}
@@ -307,6 +397,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			    r->query ? "the limit of a query document" : "send smaller batches");
 			if (r->collect)
 				metrics_event_rejected(COLLECT_R_TOO_LARGE, 1);
+		} else if (r->handler) {
+			r->handler(r);
 		} else if (r->query) {
 			api_query(r);
 		} else if (r->profile_id) {
@@ -324,6 +416,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->state == REQ_WAITING)
 		return MHD_YES; /* spurious call while suspended */
+	if (r->state == REQ_DONE && *upload_data_size)
+		return send_response(r); /* a body nobody reads (a GET's): answer, then close */
 	if (r->waited) {
 		r->waited = false;
 		v1_finish(r);
@@ -341,6 +435,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		metrics_request_observe((double)(td_mono_ns() - r->t0) / 1e9);
 	td_buf_release(&r->body);
 	td_buf_release(&r->resp);
+	if (r->prepared)
+		MHD_destroy_response(r->prepared);
+	for (size_t i = 0; i < r->nheaders; i++)
+		free(r->headers[i].value);
 	free(r->profile_id);
 	free(r->traits_call);
 	free(r);
@@ -392,6 +490,9 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 		free(s);
 		return TD_ENOMEM;
 	}
+	s->sessions = session_table_new();
+	s->health = health_new();
+	live_start(td_now_ms());
 	s->daemon = MHD_start_daemon(
 	    flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -402,9 +503,12 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 		td_log_error("http: could not listen on %s:%u (address in use, or not allowed)",
 			     cfg->host, cfg->port);
 		http_pool_stop(s->queries);
+		session_table_free(s->sessions);
+		health_free(s->health);
 		free(s);
 		return TD_EIO;
 	}
+	health_warm(s);
 	const union MHD_DaemonInfo *info =
 	    MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	*port_out = info ? info->port : cfg->port;
@@ -426,5 +530,7 @@ void http_stop(struct http_server *s)
 	MHD_stop_daemon(s->daemon);
 	/* only now can no event-loop thread submit to the pool any more */
 	http_pool_stop(s->queries);
+	session_table_free(s->sessions);
+	health_free(s->health);
 	free(s);
 }

@@ -226,6 +226,7 @@ void v1_collect(struct req *r)
 		quarantine_write(s->deps.quarantine, src.name, collect_type_name(r->type), &rj,
 				 now);
 		metrics_event_rejected(err.reason, 1);
+		metrics_source_events(src.id, src.name, 0, 0, 1);
 		http_error(r, 400, collect_reason_code(err.reason), "%s", err.message);
 		if (err.reason == COLLECT_R_INVALID_JSON) { /* line/column for programs */
 			r->resp.len--;			    /* drop '}' */
@@ -240,6 +241,7 @@ void v1_collect(struct req *r)
 		quarantine_write(s->deps.quarantine, src.name, collect_type_name(r->type),
 				 &b.rejects[0], now);
 		metrics_event_rejected(COLLECT_R_EVENT_TOO_LARGE, 1);
+		metrics_source_events(src.id, src.name, 0, 0, 1);
 		http_error(r, 413, "too_large", "%s", b.rejects[0].error);
 		goto out;
 	}
@@ -302,15 +304,7 @@ void v1_settings(struct req *r, const char *key)
 		return;
 	}
 	const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
-	const char *proto = "http";
-	char peer[64];
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	http_peer_ip(ci ? ci->client_addr : NULL, peer, sizeof(peer));
-	const char *xfp =
-	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
-	if (xfp && http_is_trusted(&r->srv->cfg, peer) && !strcasecmp(xfp, "https"))
-		proto = "https";
+	const char *proto = http_request_https(r) ? "https" : "http";
 	char api_host[300];
 	snprintf(api_host, sizeof(api_host), "%s/v1", host && *host ? host : "localhost");
 	struct td_buf *o = &r->resp;

@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define REQ_BUCKETS 12
-static const double req_buckets[REQ_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-						0.01,	0.025,	 0.05,	 0.1,	0.25,	1.0};
+#define REQ_BUCKETS METRICS_REQ_BUCKETS
+const double metrics_request_bounds[REQ_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+						    0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
 
 static _Atomic uint64_t accepted, duplicates, rejected[COLLECT_R_COUNT];
 static _Atomic uint64_t refused_unauthorized, refused_overloaded, refused_unavailable;
@@ -22,17 +22,22 @@ static _Atomic uint64_t req_bucket[REQ_BUCKETS + 1], req_count, req_sum_ns;
 void metrics_event_accepted(uint64_t n)
 {
 	atomic_fetch_add_explicit(&accepted, n, memory_order_relaxed);
+	if (n)
+		live_record(0, td_now_ms(), n, 0, 0);
 }
 
 void metrics_event_duplicate(uint64_t n)
 {
 	atomic_fetch_add_explicit(&duplicates, n, memory_order_relaxed);
+	if (n)
+		live_record(0, td_now_ms(), 0, 0, n);
 }
 
 void metrics_event_rejected(enum collect_reason r, uint64_t n)
 {
 	if ((unsigned)r < COLLECT_R_COUNT)
 		atomic_fetch_add_explicit(&rejected[r], n, memory_order_relaxed);
+	live_record(0, td_now_ms(), 0, n, 0);
 }
 
 void metrics_request_refused(const char *why)
@@ -48,7 +53,7 @@ void metrics_request_refused(const char *why)
 void metrics_request_observe(double seconds)
 {
 	size_t i = 0;
-	while (i < REQ_BUCKETS && seconds > req_buckets[i])
+	while (i < REQ_BUCKETS && seconds > metrics_request_bounds[i])
 		i++;
 	atomic_fetch_add_explicit(&req_bucket[i], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&req_count, 1, memory_order_relaxed);
@@ -77,6 +82,8 @@ void metrics_source_events(uint32_t source_id, const char *name, uint64_t n_acce
 	atomic_fetch_add_explicit(&c->accepted, n_accepted, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->duplicates, n_duplicates, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->rejected, n_rejected, memory_order_relaxed);
+	if (source_id && (n_accepted | n_rejected | n_duplicates))
+		live_record(source_id, td_now_ms(), n_accepted, n_rejected, n_duplicates);
 }
 
 static void render_sources(struct td_buf *out)
@@ -106,6 +113,32 @@ static void render_sources(struct td_buf *out)
 uint64_t metrics_accepted_total(void)
 {
 	return atomic_load(&accepted);
+}
+
+uint64_t metrics_request_histogram(uint64_t counts[METRICS_REQ_BUCKETS + 1])
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i <= REQ_BUCKETS; i++)
+		total += counts[i] = atomic_load(&req_bucket[i]);
+	return total;
+}
+
+double metrics_quantile(const double *bounds, const uint64_t *counts, size_t n, double q)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i <= n; i++)
+		total += counts[i];
+	if (!total)
+		return -1;
+	double rank = q * (double)total, cum = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (cum + (double)counts[i] >= rank && counts[i]) {
+			double lo = i ? bounds[i - 1] : 0;
+			return lo + (bounds[i] - lo) * (rank - cum) / (double)counts[i];
+		}
+		cum += (double)counts[i];
+	}
+	return bounds[n - 1];
 }
 
 static void histogram(struct td_buf *out, const char *name, const double *bounds, size_t n,
@@ -200,8 +233,8 @@ int metrics_render(struct td_buf *out, struct wal *w, struct ingest *g)
 	td_buf_printf(out, "# HELP tandem_http_request_duration_seconds Time from request to "
 			   "response, collector requests.\n"
 			   "# TYPE tandem_http_request_duration_seconds histogram\n");
-	histogram(out, "tandem_http_request_duration_seconds", req_buckets, REQ_BUCKETS, counts,
-		  (double)atomic_load(&req_sum_ns) / 1e9, atomic_load(&req_count));
+	histogram(out, "tandem_http_request_duration_seconds", metrics_request_bounds, REQ_BUCKETS,
+		  counts, (double)atomic_load(&req_sum_ns) / 1e9, atomic_load(&req_count));
 
 	if (w) {
 		struct wal_histograms h;

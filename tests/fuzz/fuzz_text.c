@@ -4,6 +4,8 @@
  *   http_cidr_parse (--trusted-proxy), http_client_ip (X-Forwarded-For)
  *   collect_type_from_path (the request URL)
  *   td_buf_json_str (every string tandem writes into JSON it emits)
+ *   http_accepts (Accept-Encoding), http_etag_match (If-None-Match),
+ *   http_web_path_ok (the URL path of a dashboard file)
  *
  * Input: arbitrary bytes, used whole by each reader (the raw, unterminated
  * buffer for td_time_parse so an over-read is caught; a NUL-terminated copy
@@ -16,7 +18,9 @@
  *   - the client address chosen from X-Forwarded-For is an address;
  *   - td_buf_json_str writes valid UTF-8 JSON that cJSON reads back as a
  *     string, equal to the input when the input is valid UTF-8 without NUL;
- *     at its cap it fails and leaves the buffer as it was.
+ *     at its cap it fails and leaves the buffer as it was;
+ *   - an ETag matches itself, alone or listed; a path accepted for a file
+ *     starts with '/' and has no "..", hidden name or empty segment.
  */
 #include "fuzz.h"
 
@@ -105,6 +109,22 @@ static void check_net(const char *s)
 		FUZZ_CHECK(t >= COLLECT_IDENTIFY && t <= COLLECT_BATCH);
 }
 
+static void check_web(const char *s)
+{
+	(void)http_accepts(s, "gzip");
+	static const char etag[] = "\"0123456789abcdef\"";
+	(void)http_etag_match(s, etag);
+	if (strlen(s) < 200) {
+		char list[512];
+		snprintf(list, sizeof(list), "%s, %s", s, etag);
+		FUZZ_CHECK(http_etag_match(list, etag));
+	}
+	if (http_web_path_ok(s)) {
+		FUZZ_CHECK(s[0] == '/');
+		FUZZ_CHECK(!strstr(s, "/.") && !strstr(s, "//"));
+	}
+}
+
 static void check_json_str(const char *s)
 {
 	struct td_buf b;
@@ -155,6 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s[size] = '\0';
 	check_net(s);
 	check_json_str(s); /* up to the first NUL, as a C string */
+	check_web(s);
 	free(s);
 	return 0;
 }

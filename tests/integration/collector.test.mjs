@@ -554,7 +554,9 @@ describe('collector on a default server', () => {
     });
 
     it('answers 404 JSON for unknown paths and 405 for a wrong method on /v1', T, async () => {
-      for (const [method, p] of [['GET', '/no/such/path'], ['POST', '/v1/nope'], ['GET', '/v1/projects']]) {
+      // (other paths without a '.' are the dashboard's client routes: its page)
+      for (const [method, p] of [['GET', '/no/such/path.json'], ['GET', '/api/nope'], ['POST', '/no/such/path'],
+                                 ['POST', '/v1/nope'], ['GET', '/v1/projects'], ['GET', '/v1/nope']]) {
         const res = await srv.request(p, { method, key, body: method === 'POST' ? trackMsg() : undefined });
         assert.equal(res.status, 404, `${method} ${p}: ${res.status} ${res.text}`);
         assert.ok(res.json, `${method} ${p} 404 body is not JSON: ${res.text}`);
