@@ -27,7 +27,7 @@ export function chart(container, { x, series, kind = 'line', height = 260, yForm
         width: 2,
         dash: s.dashed ? [6, 4] : undefined,
         paths: bars || undefined,
-        points: { show: xs.length < 60 },
+        points: { show: !bars && xs.length < 60 },
         spanGaps: false,
       })),
     ],

@@ -166,6 +166,11 @@ menuToggle.addEventListener('click', () => {
   menuToggle.setAttribute('aria-expanded', String(open));
 });
 document.getElementById('signout').addEventListener('click', signOut);
+// The skip link moves the focus without touching the hash (the router's).
+document.querySelector('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
 window.addEventListener('hashchange', route);
 onSignedOut(() => showSignin('Your session has ended; sign in again.'));
 
