@@ -50,15 +50,12 @@ if [ -f tests/browser/package.json ]; then
 	fi
 fi
 
-# The dashboard's charting library (uPlot, web/package.json) from npm, copied
-# into web/assets/vendor/ (web/README.md says which files are served).
+# The dashboard's charting library (uPlot, web/package.json) from npm; the
+# build embeds its browser files as /assets/vendor/ (web/README.md).
 if [ -f web/package.json ]; then
 	if [ ! -d web/node_modules ] || [ web/package.json -nt web/node_modules ]; then
 		echo "deps: npm install (web)"
 		(cd web && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 		touch web/node_modules
-	fi
-	if [ ! -f web/assets/vendor/uPlot.iife.min.js ] || [ web/node_modules -nt web/assets/vendor/uPlot.iife.min.js ]; then
-		(cd web && npm run --silent build)
 	fi
 fi

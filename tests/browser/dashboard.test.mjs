@@ -46,8 +46,8 @@ const S = {}; // tandem, front, token, writeKey, browser, page, problems, timing
 before(async () => {
   if (skip) return;
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is not installed; as root scripts/deps.sh installs it`);
-  assert.ok(existsSync(path.join(WEB, 'assets/vendor/uPlot.iife.min.js')),
-    'web/assets/vendor/ is missing: run `npm ci && npm run build` in web/ (scripts/deps.sh does)');
+  assert.ok(existsSync(path.join(WEB, 'node_modules/uplot/dist/uPlot.iife.min.js')),
+    'web/node_modules/uplot is missing: run npm ci in web/ (scripts/deps.sh does)');
 
   const dataDir = await makeDataDir(hooks);
   S.writeKey = await createSource(dataDir, 'demo');

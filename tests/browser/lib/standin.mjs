@@ -89,13 +89,16 @@ export async function startStandin(t, { webDir, tandemUrl }) {
     up.end(body);
   }
 
+  // As the build embeds them: web/ as it is, and uPlot's browser files from
+  // web/node_modules/uplot/dist as /assets/vendor/.
   async function file(req, res) {
     const url = new URL(req.url, 'http://x');
     let rel = url.pathname === '/' || !url.pathname.startsWith('/assets/') ? 'index.html' : url.pathname.slice(1);
     rel = path.normalize(rel);
     if (rel.startsWith('..')) return json(res, 404, { success: false, code: 'not_found', error: 'not found' });
+    const vendor = /^assets\/vendor\/([^/]+)$/.exec(rel);
     try {
-      const data = await readFile(path.join(webDir, rel));
+      const data = await readFile(vendor ? path.join(webDir, 'node_modules/uplot/dist', vendor[1]) : path.join(webDir, rel));
       res.writeHead(200, { 'Content-Type': TYPES[path.extname(rel)] ?? 'application/octet-stream', 'Cache-Control': 'no-cache', ...PAGE_HEADERS });
       res.end(data);
     } catch {
