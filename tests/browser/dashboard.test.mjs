@@ -52,7 +52,7 @@ before(async () => {
   const dataDir = await makeDataDir(hooks);
   S.writeKey = await createSource(dataDir, 'demo');
   const file = path.join(path.dirname(dataDir), 'demo.ndjson');
-  await cli(['demo', '--generate', '--events', String(EVENTS), '--users', String(Math.max(1000, EVENTS / 15)), '--days', '90', '--out', file], { timeout: 120_000 });
+  await cli(['demo', '--generate', '--events', String(EVENTS), '--users', String(Math.max(1000, Math.round(EVENTS / 15))), '--days', '90', '--out', file], { timeout: 120_000 });
   await cli(['import', file, '--data', dataDir, '--source', 'demo', '--quiet'], { timeout: 180_000 });
   S.tandem = await startServer(hooks, { dataDir });
   S.token = (await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
@@ -65,7 +65,7 @@ before(async () => {
   const home = await request(S.tandem.url + '/');
   const served = home.status === 200 && /text\/html/.test(home.headers.get('content-type') ?? '') && home.text.includes('/assets/js/main.js');
   S.front = served ? S.tandem.url : await startStandin(hooks, { webDir: WEB, tandemUrl: S.tandem.url });
-  console.log(`# dashboard: ${served ? 'served by tandem' : 'tandem does not serve the dashboard yet: stand-in front at ' + S.front}`);
+  console.log(`dashboard: ${served ? 'served by tandem' : 'tandem does not serve the dashboard yet: stand-in front at ' + S.front}`);
 
   const { chromium } = await import('playwright-core');
   S.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
@@ -101,8 +101,8 @@ beforeEach(() => S.problems?.splice(0));
 
 after(async () => {
   if (S.timings?.size) {
-    console.log('# page data load times (ms, in the browser):');
-    for (const [name, ms] of S.timings) console.log(`#   ${name.padEnd(12)} ${ms.toFixed(1)}`);
+    console.log('page data load times (ms, in the browser):');
+    for (const [name, ms] of S.timings) console.log(`  ${name.padEnd(12)} ${ms.toFixed(1)}`);
   }
   if (S.browser) await S.browser.close().catch(() => {});
   for (const fn of cleanups.reverse()) await fn();
@@ -189,9 +189,16 @@ test('sign in: a wrong token is refused, the admin token signs in to the linked 
   assert.equal(c.sameSite, 'Strict');
   assert.equal(await page.evaluate(() => document.cookie.includes('tandem_session')), false, 'the page cannot read the session cookie');
 
-  // The session survives a reload; signing out ends it.
+  // The session survives a reload; signing out ends it. The reload is a
+  // first page load: from navigation to the page's data on screen.
   await page.reload();
   await ready('trends');
+  const first = await page.evaluate(() => {
+    const m = performance.getEntriesByName('tandem:page:trends').at(-1);
+    return m.startTime + m.duration;
+  });
+  S.timings.set('first load', first);
+  assert.ok(first < 1000, `first page load: data on screen ${first.toFixed(1)} ms after navigation, over 1 s`);
   await page.click('#signout');
   await page.waitForSelector('#token');
   assert.equal(await page.isVisible('#app'), false);

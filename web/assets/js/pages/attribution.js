@@ -1,14 +1,18 @@
-// Attribution / Campaigns: conversions and revenue credited to campaigns,
-// sources or channels by several models side by side, with ROI where costs
-// are known. Shown only when the server answers the `attribution` query kind
-// (main.js probes it); the result is drawn generically (every list of rows
-// becomes a table), so it follows the server's result document.
-import { h, replace, card, num, select, field, empty, table } from '../dom.js';
+// Attribution / Campaigns: conversions and revenue credited to touchpoint
+// groups (campaign, source, medium, source / medium, channel) by the six
+// models side by side, with cost, ROI and ROAS where costs are imported. One
+// `attribution` query (docs/attribution.md). Shown only when the server
+// answers that kind (main.js probes it).
+import { h, replace, card, num, pct, select, field, empty } from '../dom.js';
 import { TIMEZONE, range, decodeState } from '../util.js';
 import { loadEventNames, eventSelect, propertyInput, rangeSelect, queryRunner, bind } from '../widgets.js';
 
-const MODELS = ['first_touch', 'last_touch', 'last_non_direct', 'linear', 'position_based', 'time_decay'];
-const DEFAULTS = { conversion: '', value: 'properties.revenue', touchpoint: 'campaign', lookback: '30d', range: '30d' };
+const MODEL_LABELS = {
+  first_touch: 'First touch', last_touch: 'Last touch', last_non_direct: 'Last non-direct',
+  linear: 'Linear', position_based: 'Position 40/20/40', time_decay: 'Time decay',
+};
+const METRICS = [['conversions', 'Conversions'], ['revenue', 'Revenue'], ['share_pct', 'Share of conversions'], ['roas', 'ROAS'], ['roi', 'ROI']];
+const DEFAULTS = { conversion: '', value: 'properties.revenue', touchpoint: 'channel', lookback: '30d', range: '30d', metric: 'conversions' };
 
 export function attributionQuery(st) {
   return {
@@ -16,33 +20,36 @@ export function attributionQuery(st) {
     conversion: { event: st.conversion },
     value: st.value || undefined,
     touchpoint: st.touchpoint,
-    models: MODELS,
     lookback: st.lookback,
+    limit: 15,
     timezone: TIMEZONE,
     ...range(st.range),
   };
 }
 
-const isRowList = (v) => Array.isArray(v) && v.length > 0 && v.every((r) => r && typeof r === 'object' && !Array.isArray(r));
-const scalar = (v) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+const fmt = (metric, v) => (metric === 'share_pct' ? pct(v) : num(v));
 
-// Any result document: its scalar fields as facts, each list of objects as a
-// table (nested lists as their own tables, titled by their owner).
-function generic(doc, title) {
-  const facts = Object.entries(doc).filter(([k, v]) => scalar(v) && k !== 'kind');
-  const lists = Object.entries(doc).filter(([, v]) => isRowList(v));
-  const out = [];
-  if (title) out.push(h('h3', null, title));
-  if (facts.length) out.push(h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', null, k.replace(/_/g, ' ')), h('dd', null, typeof v === 'number' ? num(v) : String(v))])));
-  for (const [k, rows] of lists) {
-    const cols = [...new Set(rows.flatMap((r) => Object.keys(r).filter((c) => scalar(r[c]))))];
-    out.push(h('div', { class: 'attr-block' }, h('h4', null, k.replace(/_/g, ' ')),
-      table(cols.map((c) => ({ label: c.replace(/_/g, ' '), num: rows.some((r) => typeof r[c] === 'number'), value: (r) => r[c] })), rows)));
-    rows.forEach((r, i) => {
-      if (Object.values(r).some(isRowList)) out.push(generic(Object.fromEntries(Object.entries(r).filter(([, v]) => isRowList(v) || scalar(v))), `${k} ${r.model ?? r.name ?? i + 1}`));
-    });
-  }
-  return h('div', { class: 'attr' }, out);
+function kpi(label, value) {
+  return h('div', { class: 'kpi' }, h('span', { class: 'kpi-label' }, label), h('span', { class: 'kpi-value' }, value));
+}
+
+function result(res, metric) {
+  if (!res.conversions) return empty('No conversion in this range.');
+  const models = res.models;
+  return [
+    h('div', { class: 'kpis' },
+      kpi('Conversions', num(res.conversions, 0)), kpi('Revenue', num(res.revenue)),
+      kpi('Cost', res.cost === null ? '–' : `${num(res.cost)} ${res.currency ?? ''}`),
+      kpi('ROAS', num(res.roas)), kpi('ROI', num(res.roi))),
+    res.cost === null ? h('p', { class: 'muted' }, 'No advertising costs are imported for this range (tandem import costs): ROI and ROAS need them.') : null,
+    h('div', { class: 'table-wrap' }, h('table', { class: 'compact attribution', 'aria-label': 'Attribution by model' },
+      h('thead', null, h('tr', null, h('th', { scope: 'col' }, res.touchpoint.replace('_', ' / ')), h('th', { scope: 'col', class: 'num' }, 'Cost'),
+        models.map((m) => h('th', { scope: 'col', class: 'num' }, MODEL_LABELS[m] ?? m)))),
+      h('tbody', null, res.groups.map((g) => h('tr', null,
+        h('th', { scope: 'row' }, g.is_other ? 'other' : g.touchpoint),
+        h('td', { class: 'num' }, num(g.cost)),
+        models.map((m) => h('td', { class: 'num' }, fmt(metric, g.models[m]?.[metric])))))))),
+  ];
 }
 
 export default {
@@ -52,27 +59,30 @@ export default {
     const st = decodeState(ctx.params, DEFAULTS);
     st.conversion ||= names.includes('Order Completed') ? 'Order Completed' : names[0] ?? '';
     const out = h('div', { class: 'result', 'aria-live': 'polite' });
+    let last = null;
+    const draw = () => last && replace(out, result(last, st.metric));
     const run = queryRunner(ctx, out, {
       state: st,
       build: attributionQuery,
-      render: (res) => replace(out, res && typeof res === 'object' ? generic(res) : empty('No answer.')),
-      handle: (err) => {
-        if (err.status !== 400 || !/^kind: unknown value/.test(err.message)) return false;
-        replace(out, empty('Attribution is not available on this server yet.'));
-        return true;
-      },
+      render: (res) => ((last = res), draw()),
     });
     const conv = eventSelect(names, st.conversion);
     const value = propertyInput(st.value);
-    const tp = select([['campaign', 'Campaign'], ['source', 'Source'], ['medium', 'Medium'], ['channel', 'Channel']], st.touchpoint);
+    const tp = select([['channel', 'Channel'], ['campaign', 'Campaign'], ['source', 'Source'], ['medium', 'Medium'], ['source_medium', 'Source / medium']], st.touchpoint);
     const lookback = select([['7d', '7 days'], ['30d', '30 days'], ['90d', '90 days']], st.lookback);
     const rng = rangeSelect(st.range);
+    const metric = select(METRICS, st.metric);
     bind(st, run, { conversion: conv, value, touchpoint: tp, lookback, range: rng });
+    metric.addEventListener('change', () => {
+      st.metric = metric.value;
+      ctx.setState(st);
+      draw();
+    });
     const form = h(
       'form',
       { class: 'query-form', onsubmit: (e) => (e.preventDefault(), run()) },
       h('div', { class: 'row' }, field('Conversion', conv), field('Value', value), field('Touchpoints', tp), field('Lookback', lookback), field('Range', rng),
-        h('button', { type: 'submit', class: 'primary' }, 'Run')),
+        field('Show', metric), h('button', { type: 'submit', class: 'primary' }, 'Run')),
     );
     replace(main, h('h1', null, 'Attribution and campaigns'), card(null, form), card(null, out));
     await run();
