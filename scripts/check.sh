@@ -6,8 +6,8 @@
 #    Failing: N | Crashing: N" line.
 # 2. The integration suite (scripts/integration.sh) with
 #    TANDEM_BIN=BUILD_DIR/tandem: node's "# pass N" / "# fail N" lines.
-# 3. The browser suite (tests/browser: analytics.js in headless Chromium) the
-#    same way. Its tests skip (counted in neither number) only when
+# 3. The browser suite (tests/browser: analytics.js and the dashboard in
+#    headless Chromium) the same way. Its tests skip (counted in neither number) only when
 #    /usr/bin/chromium is missing and we are not root.
 # Exits non-zero if a test failed or crashed, or if a runner did not run or
 # printed no summary (each such runner counts as one failure in the line).
@@ -79,6 +79,11 @@ echo "== browser tests: TANDEM_BIN=$build/tandem"
 	   [ ! -d tests/browser/node_modules/@segment/analytics-next ]; then
 		echo "browser: npm ci (tests/browser)" >&2
 		(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || exit 1
+	fi
+	# uPlot for the dashboard (web/package.json).
+	if [ ! -d web/node_modules/uplot ]; then
+		echo "browser: npm ci (web)" >&2
+		(cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || exit 1
 	fi
 	# Explicit file names, as in scripts/integration.sh (node 18/20 take paths,
 	# node 21+ globs).

@@ -49,3 +49,13 @@ if [ -f tests/browser/package.json ]; then
 		touch tests/browser/node_modules
 	fi
 fi
+
+# The dashboard's charting library (uPlot, web/package.json) from npm; the
+# build embeds its browser files as /assets/vendor/ (web/README.md).
+if [ -f web/package.json ]; then
+	if [ ! -d web/node_modules ] || [ web/package.json -nt web/node_modules ]; then
+		echo "deps: npm install (web)"
+		(cd web && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+		touch web/node_modules
+	fi
+fi
