@@ -83,6 +83,7 @@ enum field {
 	F_TIMESTAMP,
 	F_ORIGINAL_TIMESTAMP,
 	F_RECEIVED_AT,
+	F_ENRICHED,    /* tandem's own: a client's copy is dropped */
 	F_MANAGED_END, /* fields after this are checked but copied as they are */
 	F_EVENT = F_MANAGED_END,
 	F_NAME,
@@ -107,6 +108,7 @@ static const char *const field_names[F_COUNT] = {
     [F_TIMESTAMP] = "timestamp",
     [F_ORIGINAL_TIMESTAMP] = "originalTimestamp",
     [F_RECEIVED_AT] = "receivedAt",
+    [F_ENRICHED] = "enriched",
     [F_EVENT] = "event",
     [F_NAME] = "name",
     [F_CATEGORY] = "category",
@@ -312,16 +314,22 @@ static const struct jspan ip_key = {0, sizeof(ip_key_text) - 1};
 
 /*
  * Writes member `name`: the message's object (or nothing) plus the defaults
- * of the batch object it lacks, plus "ip" when ip is given and missing.
+ * of the batch object it lacks, plus "ip" when ip is given and missing. With
+ * replace_ip every "ip" of the message and the batch is left out and ip (if
+ * not NULL) written instead: the address as the source's IP mode stores it.
  */
 static void put_merged(struct out *o, const struct msg *m, enum field f, const char *bs,
-		       const struct jmember *batch, const char *ip)
+		       const struct jmember *batch, const char *ip, bool replace_ip)
 {
 	const struct jmember *own = &m->f[f];
 	bool own_obj = own->type == J_OBJECT;
 	bool batch_obj = batch && batch->type == J_OBJECT;
-	bool need_ip = ip && !(own_obj && obj_has(m->s, own->val, ip_key_text, ip_key, true));
+	bool need_ip =
+	    ip && (replace_ip || !(own_obj && obj_has(m->s, own->val, ip_key_text, ip_key, true)));
 	bool need_batch = false;
+	if (replace_ip)
+		need_batch = (own_obj && obj_has(m->s, own->val, ip_key_text, ip_key, false)) ||
+			     (batch_obj && obj_has(bs, batch->val, ip_key_text, ip_key, false));
 	if (batch_obj) {
 		size_t pos = 0;
 		struct jmember bm;
@@ -340,8 +348,9 @@ static void put_merged(struct out *o, const struct msg *m, enum field f, const c
 		size_t pos = 0;
 		struct jmember mm;
 		while (jscan_next_member(m->s, own->val, &pos, &mm)) {
-			if (need_ip && mm.type == J_NULL && jscan_key_is(m->s, &mm, "ip"))
-				continue; /* "ip": null is replaced below */
+			if ((replace_ip || (need_ip && mm.type == J_NULL)) &&
+			    jscan_key_is(m->s, &mm, "ip"))
+				continue; /* replaced below */
 			if (!first)
 				put(o, ",", 1);
 			first = false;
@@ -355,7 +364,7 @@ static void put_merged(struct out *o, const struct msg *m, enum field f, const c
 			if (own_obj && obj_has(m->s, own->val, bs, bm.key, false))
 				continue; /* the message's own key wins */
 			bool is_ip = jscan_strings_equal(bs, bm.key, ip_key_text, ip_key);
-			if (need_ip && is_ip && bm.type == J_NULL)
+			if (is_ip && (replace_ip || (need_ip && bm.type == J_NULL)))
 				continue;
 			if (!first)
 				put(o, ",", 1);
@@ -387,7 +396,7 @@ static void put_time(struct out *o, const char *name, int64_t ms)
 	put(o, buf, n + 1);
 }
 
-/* ---- one message ---- */
+/* ---- enrichment ---- */
 
 struct env {
 	const struct collect_origin *o;
@@ -395,6 +404,172 @@ struct env {
 	const char *bs; /* text of the batch body, for the two below */
 	const struct jmember *batch_context, *batch_integrations;
 };
+
+/* What one message's enrichment reads and writes: per thread, so the hot
+ * path allocates nothing (normalize is not re-entered on a thread). */
+struct escratch {
+	char url[4096], ref[4096], ua[1024], ip[64], ip_stored[64], cookies[4096];
+	char camp[ENRICH_C_COUNT][ENRICH_VALUE_MAX];
+	struct enrich_result res;
+};
+static __thread struct escratch es;
+
+/* The member at k1 (or k1.k2) of object obj of s. */
+static bool find_path(const char *s, struct jspan obj, const char *k1, const char *k2,
+		      struct jmember *out)
+{
+	size_t pos = 0;
+	struct jmember mm;
+	while (jscan_next_member(s, obj, &pos, &mm))
+		if (jscan_key_is(s, &mm, k1)) {
+			if (!k2) {
+				*out = mm;
+				return true;
+			}
+			return mm.type == J_OBJECT && find_path(s, mm.val, k2, NULL, out);
+		}
+	return false;
+}
+
+/* The context member at k1 (or k1.k2): the message's own, else the batch's.
+ * *src is the text it belongs to. */
+static bool ctx_path(const struct msg *m, const struct env *env, const char *k1, const char *k2,
+		     struct jmember *out, const char **src)
+{
+	if (m->f[F_CONTEXT].type == J_OBJECT && find_path(m->s, m->f[F_CONTEXT].val, k1, k2, out)) {
+		*src = m->s;
+		return true;
+	}
+	if (env->batch_context && find_path(env->bs, env->batch_context->val, k1, k2, out)) {
+		*src = env->bs;
+		return true;
+	}
+	return false;
+}
+
+/* A string value decoded into buf; when it does not fit (or holds \u0000)
+ * its first cap - 1 raw bytes, which enrichment bounds and cleans like any
+ * other input. 0 for a value that is not a string. */
+static size_t str_value(const char *s, const struct jmember *v, char *buf, size_t cap)
+{
+	if (v->type != J_STRING)
+		return 0;
+	size_t d = jscan_string(s, v->val, buf, cap);
+	if (d != (size_t)-1)
+		return d;
+	size_t n = v->val.end - v->val.start - 2;
+	if (n > cap - 1)
+		n = cap - 1;
+	memcpy(buf, s + v->val.start + 1, n);
+	buf[n] = '\0';
+	return n;
+}
+
+static struct enrich_str ctx_str(const struct msg *m, const struct env *env, const char *k1,
+				 const char *k2, char *buf, size_t cap)
+{
+	struct jmember v;
+	const char *src;
+	if (!ctx_path(m, env, k1, k2, &v, &src))
+		return (struct enrich_str){buf, 0};
+	return (struct enrich_str){buf, str_value(src, &v, buf, cap)};
+}
+
+/* Appends "name=value; " to the cookie text (dropped when it does not fit). */
+static void cookie_add(size_t *len, const char *name, size_t nn, const char *val, size_t vn)
+{
+	size_t cap = sizeof(es.cookies);
+	if (*len + nn + vn + 3 >= cap)
+		return;
+	memcpy(es.cookies + *len, name, nn);
+	es.cookies[*len + nn] = '=';
+	memcpy(es.cookies + *len + nn + 1, val, vn);
+	*len += nn + vn + 1;
+	memcpy(es.cookies + *len, "; ", 2);
+	*len += 2;
+}
+
+/* The cookies a message offers: context.cookies (a Cookie-header string or
+ * an object of name -> value), properties.__utmz, the request's Cookie
+ * header; the first of a name wins. */
+static struct enrich_str cookies(const struct msg *m, const struct env *env)
+{
+	size_t len = 0;
+	struct jmember v;
+	const char *src;
+	char name[128], val[1024];
+	if (ctx_path(m, env, "cookies", NULL, &v, &src)) {
+		if (v.type == J_STRING) {
+			len = str_value(src, &v, es.cookies, sizeof(es.cookies) - 2);
+			memcpy(es.cookies + len, "; ", 2);
+			len += 2;
+		} else if (v.type == J_OBJECT) {
+			size_t pos = 0;
+			struct jmember c;
+			while (jscan_next_member(src, v.val, &pos, &c)) {
+				size_t nn = jscan_string(src, c.key, name, sizeof(name));
+				if (nn != (size_t)-1 && c.type == J_STRING)
+					cookie_add(&len, name, nn, val,
+						   str_value(src, &c, val, sizeof(val)));
+			}
+		}
+	}
+	if (m->f[F_PROPERTIES].type == J_OBJECT &&
+	    find_path(m->s, m->f[F_PROPERTIES].val, "__utmz", NULL, &v) && v.type == J_STRING)
+		cookie_add(&len, "__utmz", 6, val, str_value(m->s, &v, val, sizeof(val)));
+	const char *hdr = env->o->cookie;
+	size_t hl = hdr ? strlen(hdr) : 0;
+	if (hl && len + hl + 1 < sizeof(es.cookies)) {
+		memcpy(es.cookies + len, hdr, hl);
+		len += hl;
+	}
+	es.cookies[len] = '\0';
+	return (struct enrich_str){es.cookies, len};
+}
+
+/*
+ * Runs the enrichment of a valid message into es.res and picks the address
+ * context.ip is stored with: *ip_out is the value to write (NULL: none) and
+ * the return value says whether it replaces the message's own.
+ */
+static bool enrich_message(const struct msg *m, const struct env *env, enum collect_type t,
+			   const char **ip_out)
+{
+	const struct collect_origin *o = env->o;
+	struct enrich_input in = {0};
+	in.page_url = ctx_str(m, env, "page", "url", es.url, sizeof(es.url));
+	in.referrer = ctx_str(m, env, "page", "referrer", es.ref, sizeof(es.ref));
+	if (t == COLLECT_PAGE && m->f[F_PROPERTIES].type == J_OBJECT) {
+		struct jmember v;
+		struct jspan props = m->f[F_PROPERTIES].val;
+		if (!in.page_url.n && find_path(m->s, props, "url", NULL, &v))
+			in.page_url = (struct enrich_str){
+			    es.url, str_value(m->s, &v, es.url, sizeof(es.url))};
+		if (!in.referrer.n && find_path(m->s, props, "referrer", NULL, &v))
+			in.referrer = (struct enrich_str){
+			    es.ref, str_value(m->s, &v, es.ref, sizeof(es.ref))};
+	}
+	in.user_agent = ctx_str(m, env, "userAgent", NULL, es.ua, sizeof(es.ua));
+	struct enrich_str ip = ctx_str(m, env, "ip", NULL, es.ip, sizeof(es.ip));
+	in.ip = ip.n ? es.ip : o->ip;
+	in.cookies = cookies(m, env);
+	for (int f = 0; f < ENRICH_C_COUNT; f++) {
+		struct enrich_str c = ctx_str(m, env, "campaign", enrich_cfield_name(f), es.camp[f],
+					      sizeof(es.camp[f]));
+		in.campaign[f] = c.n ? es.camp[f] : NULL;
+	}
+	enrich_event(o->enrich, &in, &es.res);
+	*ip_out = o->ip;
+	if (o->ip_mode == ENRICH_IP_KEEP)
+		return false;
+	*ip_out = in.ip && enrich_ip_anonymize(in.ip, strlen(in.ip), o->ip_mode, es.ip_stored,
+					       sizeof(es.ip_stored))
+		      ? es.ip_stored
+		      : NULL;
+	return true;
+}
+
+/* ---- one message ---- */
 
 static bool type_from_name(const char *s, struct jspan v, enum collect_type *t)
 {
@@ -649,8 +824,15 @@ static int normalize(struct collect_batch *b, const char *s, struct jspan span, 
 			put_id(&o, m, ids[i]);
 	for (size_t i = 0; i < m->nother; i++)
 		put_raw_member(&o, s, m->other[i].start, m->other[i].end);
-	put_merged(&o, m, F_CONTEXT, env->bs, env->batch_context, env->o->ip);
-	put_merged(&o, m, F_INTEGRATIONS, env->bs, env->batch_integrations, NULL);
+	const char *ip = env->o->ip;
+	bool replace_ip = env->o->enrich && enrich_message(m, env, t, &ip);
+	put_merged(&o, m, F_CONTEXT, env->bs, env->batch_context, ip, replace_ip);
+	put_merged(&o, m, F_INTEGRATIONS, env->bs, env->batch_integrations, NULL, false);
+	if (env->o->enrich) {
+		member_begin(&o, "enriched");
+		if (!o.rc)
+			o.rc = enrich_result_json(&es.res, o.b);
+	}
 	if (has_ts || has_orig) {
 		member_begin(&o, "originalTimestamp");
 		put(&o, s + m->f[orig_field].val.start,

@@ -1,0 +1,76 @@
+/*
+ * geo.c - country, region and city of an IP address from a MaxMind-format
+ * database (MaxMind DB spec 2.0: GeoLite2/GeoIP2 City and Country, DB-IP's
+ * lite databases, or any file with the same record layout), read with
+ * libmaxminddb. The paths used are the GeoIP2 City ones:
+ *   country.iso_code, subdivisions[0].names.en, city.names.en
+ * The file is memory-mapped once; lookups are read-only and thread-safe.
+ */
+#include "enrich/enrich_int.h"
+#include "base/td.h"
+
+#include <maxminddb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct enrich_geo {
+	MMDB_s db;
+};
+
+int enrich_geo_open(struct enrich_geo **out, const char *path, char *err, size_t errcap)
+{
+	*out = NULL;
+	struct enrich_geo *g = td_calloc(1, sizeof(*g));
+	int s = MMDB_open(path, MMDB_MODE_MMAP, &g->db);
+	if (s != MMDB_SUCCESS) {
+		int rc = s == MMDB_FILE_OPEN_ERROR ? TD_ENOTFOUND
+			 : s == MMDB_IO_ERROR	   ? TD_EIO
+						   : TD_ECORRUPT;
+		snprintf(
+		    err, errcap,
+		    "cannot open the geo database %s: %s (set geo_database to a MaxMind-format "
+		    ".mmdb file, or unset it)",
+		    path, MMDB_strerror(s));
+		free(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+void enrich_geo_close(struct enrich_geo *g)
+{
+	if (!g)
+		return;
+	MMDB_close(&g->db);
+	free(g);
+}
+
+/* Copies the UTF-8 string at the path into out; false if there is none. */
+static bool get(MMDB_entry_s *e, char *out, size_t cap, const char *const *path)
+{
+	MMDB_entry_data_s d;
+	if (MMDB_aget_value(e, &d, path) != MMDB_SUCCESS || !d.has_data ||
+	    d.type != MMDB_DATA_TYPE_UTF8_STRING)
+		return false;
+	enrich_text_copy(d.utf8_string, d.data_size, out, cap);
+	return out[0] != '\0';
+}
+
+bool enrich_geo_lookup(const struct enrich_geo *g, const char *ip, struct enrich_geo_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	int gai = 0, merr = 0;
+	/* libmaxminddb takes a non-const MMDB_s but only reads it */
+	MMDB_lookup_result_s r = MMDB_lookup_string((MMDB_s *)&g->db, ip, &gai, &merr);
+	if (gai || merr != MMDB_SUCCESS || !r.found_entry)
+		return false;
+	static const char *const country[] = {"country", "iso_code", NULL};
+	static const char *const region[] = {"subdivisions", "0", "names", "en", NULL};
+	static const char *const city[] = {"city", "names", "en", NULL};
+	bool any = get(&r.entry, out->country, sizeof(out->country), country);
+	any |= get(&r.entry, out->region, sizeof(out->region), region);
+	any |= get(&r.entry, out->city, sizeof(out->city), city);
+	return any;
+}
