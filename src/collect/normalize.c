@@ -414,36 +414,64 @@ struct escratch {
 };
 static __thread struct escratch es;
 
-/* The member at k1 (or k1.k2) of object obj of s. */
-static bool find_path(const char *s, struct jspan obj, const char *k1, const char *k2,
-		      struct jmember *out)
+/* The context members enrichment reads, found in one pass over the
+ * message's context and (for what it lacks) the batch's. */
+enum slot {
+	S_URL,
+	S_REF,
+	S_UA,
+	S_IP,
+	S_COOKIES,
+	S_CAMPAIGN,
+	S_COUNT = S_CAMPAIGN + ENRICH_C_COUNT
+};
+
+struct slots {
+	struct jmember m[S_COUNT];
+	const char *src[S_COUNT]; /* the text a found member belongs to; NULL: absent */
+};
+
+static void slot_set(struct slots *sl, enum slot k, const char *src, const struct jmember *mm)
 {
-	size_t pos = 0;
-	struct jmember mm;
-	while (jscan_next_member(s, obj, &pos, &mm))
-		if (jscan_key_is(s, &mm, k1)) {
-			if (!k2) {
-				*out = mm;
-				return true;
-			}
-			return mm.type == J_OBJECT && find_path(s, mm.val, k2, NULL, out);
-		}
-	return false;
+	if (!sl->src[k]) {
+		sl->m[k] = *mm;
+		sl->src[k] = src;
+	}
 }
 
-/* The context member at k1 (or k1.k2): the message's own, else the batch's.
- * *src is the text it belongs to. */
-static bool ctx_path(const struct msg *m, const struct env *env, const char *k1, const char *k2,
-		     struct jmember *out, const char **src)
+static void scan_context(struct slots *sl, const char *s, struct jspan ctx)
 {
-	if (m->f[F_CONTEXT].type == J_OBJECT && find_path(m->s, m->f[F_CONTEXT].val, k1, k2, out)) {
-		*src = m->s;
-		return true;
+	size_t pos = 0, p2;
+	struct jmember mm, m2;
+	while (jscan_next_member(s, ctx, &pos, &mm)) {
+		if (jscan_key_is(s, &mm, "userAgent")) {
+			slot_set(sl, S_UA, s, &mm);
+		} else if (jscan_key_is(s, &mm, "ip")) {
+			slot_set(sl, S_IP, s, &mm);
+		} else if (jscan_key_is(s, &mm, "cookies")) {
+			slot_set(sl, S_COOKIES, s, &mm);
+		} else if (mm.type == J_OBJECT && jscan_key_is(s, &mm, "page")) {
+			for (p2 = 0; jscan_next_member(s, mm.val, &p2, &m2);)
+				if (jscan_key_is(s, &m2, "url"))
+					slot_set(sl, S_URL, s, &m2);
+				else if (jscan_key_is(s, &m2, "referrer"))
+					slot_set(sl, S_REF, s, &m2);
+		} else if (mm.type == J_OBJECT && jscan_key_is(s, &mm, "campaign")) {
+			for (p2 = 0; jscan_next_member(s, mm.val, &p2, &m2);)
+				for (int f = 0; f < ENRICH_C_COUNT; f++)
+					if (jscan_key_is(s, &m2, enrich_cfield_name(f)))
+						slot_set(sl, (enum slot)(S_CAMPAIGN + f), s, &m2);
+		}
 	}
-	if (env->batch_context && find_path(env->bs, env->batch_context->val, k1, k2, out)) {
-		*src = env->bs;
-		return true;
-	}
+}
+
+/* The member at key of object obj of s. */
+static bool find_member(const char *s, struct jspan obj, const char *key, struct jmember *out)
+{
+	size_t pos = 0;
+	while (jscan_next_member(s, obj, &pos, out))
+		if (jscan_key_is(s, out, key))
+			return true;
 	return false;
 }
 
@@ -465,14 +493,19 @@ static size_t str_value(const char *s, const struct jmember *v, char *buf, size_
 	return n;
 }
 
-static struct enrich_str ctx_str(const struct msg *m, const struct env *env, const char *k1,
-				 const char *k2, char *buf, size_t cap)
+/* A context string as enrichment reads it: into buf (NUL-terminated), or
+ * with borrow, when it has no escapes, the span of the message itself. */
+static struct enrich_str slot_str(const struct slots *sl, enum slot k, char *buf, size_t cap,
+				  bool borrow)
 {
-	struct jmember v;
-	const char *src;
-	if (!ctx_path(m, env, k1, k2, &v, &src))
+	const char *src = sl->src[k];
+	if (!src)
 		return (struct enrich_str){buf, 0};
-	return (struct enrich_str){buf, str_value(src, &v, buf, cap)};
+	const struct jmember *v = &sl->m[k];
+	size_t n = v->val.end - v->val.start - 2;
+	if (borrow && v->type == J_STRING && !memchr(src + v->val.start + 1, '\\', n))
+		return (struct enrich_str){src + v->val.start + 1, n < cap ? n : cap - 1};
+	return (struct enrich_str){buf, str_value(src, v, buf, cap)};
 }
 
 /* Appends "name=value; " to the cookie text (dropped when it does not fit). */
@@ -492,13 +525,13 @@ static void cookie_add(size_t *len, const char *name, size_t nn, const char *val
 /* The cookies a message offers: context.cookies (a Cookie-header string or
  * an object of name -> value), properties.__utmz, the request's Cookie
  * header; the first of a name wins. */
-static struct enrich_str cookies(const struct msg *m, const struct env *env)
+static struct enrich_str cookies(const struct msg *m, const struct env *env, const struct slots *sl)
 {
 	size_t len = 0;
-	struct jmember v;
-	const char *src;
+	struct jmember v = sl->m[S_COOKIES];
+	const char *src = sl->src[S_COOKIES];
 	char name[128], val[1024];
-	if (ctx_path(m, env, "cookies", NULL, &v, &src)) {
+	if (src) {
 		if (v.type == J_STRING) {
 			len = str_value(src, &v, es.cookies, sizeof(es.cookies) - 2);
 			memcpy(es.cookies + len, "; ", 2);
@@ -515,7 +548,7 @@ static struct enrich_str cookies(const struct msg *m, const struct env *env)
 		}
 	}
 	if (m->f[F_PROPERTIES].type == J_OBJECT &&
-	    find_path(m->s, m->f[F_PROPERTIES].val, "__utmz", NULL, &v) && v.type == J_STRING)
+	    find_member(m->s, m->f[F_PROPERTIES].val, "__utmz", &v) && v.type == J_STRING)
 		cookie_add(&len, "__utmz", 6, val, str_value(m->s, &v, val, sizeof(val)));
 	const char *hdr = env->o->cookie;
 	size_t hl = hdr ? strlen(hdr) : 0;
@@ -537,25 +570,30 @@ static bool enrich_message(const struct msg *m, const struct env *env, enum coll
 {
 	const struct collect_origin *o = env->o;
 	struct enrich_input in = {0};
-	in.page_url = ctx_str(m, env, "page", "url", es.url, sizeof(es.url));
-	in.referrer = ctx_str(m, env, "page", "referrer", es.ref, sizeof(es.ref));
+	struct slots sl = {0};
+	if (m->f[F_CONTEXT].type == J_OBJECT)
+		scan_context(&sl, m->s, m->f[F_CONTEXT].val);
+	if (env->batch_context)
+		scan_context(&sl, env->bs, env->batch_context->val);
+	in.page_url = slot_str(&sl, S_URL, es.url, sizeof(es.url), true);
+	in.referrer = slot_str(&sl, S_REF, es.ref, sizeof(es.ref), true);
 	if (t == COLLECT_PAGE && m->f[F_PROPERTIES].type == J_OBJECT) {
 		struct jmember v;
 		struct jspan props = m->f[F_PROPERTIES].val;
-		if (!in.page_url.n && find_path(m->s, props, "url", NULL, &v))
+		if (!in.page_url.n && find_member(m->s, props, "url", &v))
 			in.page_url = (struct enrich_str){
 			    es.url, str_value(m->s, &v, es.url, sizeof(es.url))};
-		if (!in.referrer.n && find_path(m->s, props, "referrer", NULL, &v))
+		if (!in.referrer.n && find_member(m->s, props, "referrer", &v))
 			in.referrer = (struct enrich_str){
 			    es.ref, str_value(m->s, &v, es.ref, sizeof(es.ref))};
 	}
-	in.user_agent = ctx_str(m, env, "userAgent", NULL, es.ua, sizeof(es.ua));
-	struct enrich_str ip = ctx_str(m, env, "ip", NULL, es.ip, sizeof(es.ip));
+	in.user_agent = slot_str(&sl, S_UA, es.ua, sizeof(es.ua), true);
+	struct enrich_str ip = slot_str(&sl, S_IP, es.ip, sizeof(es.ip), false);
 	in.ip = ip.n ? es.ip : o->ip;
-	in.cookies = cookies(m, env);
+	in.cookies = cookies(m, env, &sl);
 	for (int f = 0; f < ENRICH_C_COUNT; f++) {
-		struct enrich_str c = ctx_str(m, env, "campaign", enrich_cfield_name(f), es.camp[f],
-					      sizeof(es.camp[f]));
+		struct enrich_str c = slot_str(&sl, (enum slot)(S_CAMPAIGN + f), es.camp[f],
+					       sizeof(es.camp[f]), false);
 		in.campaign[f] = c.n ? es.camp[f] : NULL;
 	}
 	enrich_event(o->enrich, &in, &es.res);

@@ -42,9 +42,18 @@ bool enrich_ip_anonymize(const char *ip, size_t n, enum enrich_ip_mode mode, cha
 	memcpy(buf, ip, n);
 	buf[n] = '\0';
 	unsigned char a[16];
-	if (inet_pton(AF_INET, buf, a) == 1) {
-		a[3] = 0;
-		return inet_ntop(AF_INET, a, out, (socklen_t)cap) != NULL;
+	if (inet_pton(AF_INET, buf, a) == 1) { /* "a.b.c.0", without inet_ntop's printf */
+		size_t k = 0;
+		for (int i = 0; i < 3; i++) {
+			if (a[i] >= 100)
+				out[k++] = (char)('0' + a[i] / 100);
+			if (a[i] >= 10)
+				out[k++] = (char)('0' + a[i] / 10 % 10);
+			out[k++] = (char)('0' + a[i] % 10);
+			out[k++] = '.';
+		}
+		memcpy(out + k, "0", 2);
+		return true;
 	}
 	if (inet_pton(AF_INET6, buf, a) == 1) {
 		static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0,    0,

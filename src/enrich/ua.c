@@ -6,6 +6,9 @@
  * "Mozilla". Tables below are tandem's own; docs/enrichment.md lists them.
  */
 #include "enrich/enrich_int.h"
+#include "base/td.h"
+
+#include <pthread.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -114,15 +117,121 @@ static const struct {
     {"safari/", "Safari", "version/"},
 };
 
+/* Words the OS and device rules look for. */
+enum kw {
+	K_WINPHONE,
+	K_WINPHONE_OS,
+	K_WINNT,
+	K_WINDOWS,
+	K_IPHONE_OS,
+	K_CPU_OS,
+	K_IPHONE,
+	K_IPAD,
+	K_IPOD,
+	K_HARMONY,
+	K_ANDROID,
+	K_MACOSX,
+	K_CROS,
+	K_LINUX,
+	K_X11,
+	K_TABLET,
+	K_KINDLE,
+	K_SILK,
+	K_PLAYBOOK,
+	K_MOBILE,
+	K_BLACKBERRY,
+	K_OPERAMINI,
+	K_COUNT
+};
+static const char *const keywords[K_COUNT] = {"windows phone", "windows phone os ",
+					      "windows nt ",   "windows",
+					      "iphone os ",    "cpu os ",
+					      "iphone",	       "ipad",
+					      "ipod",	       "harmonyos",
+					      "android",       "mac os x",
+					      "cros ",	       "linux",
+					      "x11",	       "tablet",
+					      "kindle",	       "silk/",
+					      "playbook",      "mobile",
+					      "blackberry",    "opera mini"};
+
+/*
+ * Every token of the tables above in one registry, chained by first byte,
+ * so one pass over the string finds the first position of all of them
+ * (instead of a substring search per token). Built once.
+ */
+#define MAX_TOKENS 192
+static struct {
+	const char *tok[MAX_TOKENS];
+	uint8_t len[MAX_TOKENS];
+	int16_t next[MAX_TOKENS], head[256];
+	int n;
+	int16_t bot[TD_ARRAY_LEN(bots)], browser[TD_ARRAY_LEN(browsers)],
+	    version[TD_ARRAY_LEN(browsers)], kw[K_COUNT];
+} reg;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+static int16_t reg_add(const char *t)
+{
+	if (!t)
+		return -1;
+	for (int i = 0; i < reg.n; i++)
+		if (!strcmp(reg.tok[i], t))
+			return (int16_t)i;
+	int i = reg.n++;
+	reg.tok[i] = t;
+	reg.len[i] = (uint8_t)strlen(t);
+	reg.next[i] = reg.head[(unsigned char)t[0]];
+	reg.head[(unsigned char)t[0]] = (int16_t)i;
+	return (int16_t)i;
+}
+
+static void reg_init(void)
+{
+	memset(reg.head, 0xff, sizeof(reg.head));
+	for (size_t i = 0; i < TD_ARRAY_LEN(bots); i++)
+		reg.bot[i] = reg_add(bots[i].token);
+	for (size_t i = 0; i < TD_ARRAY_LEN(browsers); i++) {
+		reg.browser[i] = reg_add(browsers[i].token);
+		reg.version[i] = reg_add(browsers[i].version_token);
+	}
+	for (int k = 0; k < K_COUNT; k++)
+		reg.kw[k] = reg_add(keywords[k]);
+}
+
+/* The lower-cased string and where each registered token first occurs. */
+struct scan {
+	const char *s;
+	size_t n;
+	int16_t at[MAX_TOKENS]; /* -1: absent */
+};
+
+static void scan(struct scan *sc, const char *s, size_t n)
+{
+	sc->s = s;
+	sc->n = n;
+	memset(sc->at, 0xff, sizeof(sc->at[0]) * (size_t)reg.n);
+	for (size_t i = 0; i < n; i++)
+		for (int16_t t = reg.head[(unsigned char)s[i]]; t >= 0; t = reg.next[t])
+			if (sc->at[t] < 0 && reg.len[t] <= n - i && reg.tok[t][1] == s[i + 1] &&
+			    !memcmp(s + i, reg.tok[t], reg.len[t]))
+				sc->at[t] = (int16_t)i;
+}
+
+static const char *at(const struct scan *sc, int16_t t)
+{
+	return t >= 0 && sc->at[t] >= 0 ? sc->s + sc->at[t] : NULL;
+}
+
+static const char *kw(const struct scan *sc, enum kw k)
+{
+	return at(sc, reg.kw[k]);
+}
+
 const char *enrich_device_name(enum enrich_device d)
 {
 	static const char *const names[] = {NULL, "desktop", "mobile", "tablet", "bot"};
 	return d <= ENRICH_DEV_BOT ? names[d] : NULL;
-}
-
-static const char *find(const char *s, size_t n, const char *tok)
-{
-	return memmem(s, n, tok, strlen(tok));
 }
 
 /* Copies the version at p ("124.0.6367.60" -> "124.0"): digits, and at
@@ -163,53 +272,51 @@ static void windows(const char *v, const char *end, struct enrich_ua *u)
 	}
 }
 
-static void os(const char *s, size_t n, struct enrich_ua *u)
+static void os(const struct scan *sc, struct enrich_ua *u)
 {
-	const char *end = s + n, *p;
-	if ((p = find(s, n, "windows phone"))) {
+	const char *end = sc->s + sc->n, *p;
+	if (kw(sc, K_WINPHONE)) {
 		u->os = "Windows Phone";
-		p = find(s, n, "windows phone os ");
-		if (p)
+		if ((p = kw(sc, K_WINPHONE_OS)))
 			version(p + 17, end, u->os_version, sizeof(u->os_version));
-	} else if ((p = find(s, n, "windows nt "))) {
+	} else if ((p = kw(sc, K_WINNT))) {
 		windows(p + 11, end, u);
-	} else if (find(s, n, "windows")) {
+	} else if (kw(sc, K_WINDOWS)) {
 		u->os = "Windows";
-	} else if ((p = find(s, n, "iphone os ")) || (p = find(s, n, "cpu os "))) {
+	} else if ((p = kw(sc, K_IPHONE_OS)) || (p = kw(sc, K_CPU_OS))) {
 		u->os = "iOS";
 		version(p + (p[0] == 'i' ? 10 : 7), end, u->os_version, sizeof(u->os_version));
-	} else if (find(s, n, "iphone") || find(s, n, "ipad") || find(s, n, "ipod")) {
+	} else if (kw(sc, K_IPHONE) || kw(sc, K_IPAD) || kw(sc, K_IPOD)) {
 		u->os = "iOS";
-	} else if ((p = find(s, n, "harmonyos"))) {
+	} else if (kw(sc, K_HARMONY)) {
 		u->os = "HarmonyOS";
-	} else if ((p = find(s, n, "android"))) {
+	} else if ((p = kw(sc, K_ANDROID))) {
 		u->os = "Android";
 		p += 7;
 		while (p < end && (*p == ' ' || *p == '/'))
 			p++;
 		version(p, end, u->os_version, sizeof(u->os_version));
-	} else if ((p = find(s, n, "mac os x"))) {
+	} else if ((p = kw(sc, K_MACOSX))) {
 		u->os = "macOS";
 		p += 8;
 		while (p < end && *p == ' ')
 			p++;
 		version(p, end, u->os_version, sizeof(u->os_version));
-	} else if (find(s, n, "cros ")) {
+	} else if (kw(sc, K_CROS)) {
 		u->os = "Chrome OS";
-	} else if (find(s, n, "linux") || find(s, n, "x11")) {
+	} else if (kw(sc, K_LINUX) || kw(sc, K_X11)) {
 		u->os = "Linux";
 	}
 }
 
-static enum enrich_device device(const char *s, size_t n)
+static enum enrich_device device(const struct scan *sc)
 {
-	if (find(s, n, "ipad") || find(s, n, "tablet") || find(s, n, "kindle") ||
-	    find(s, n, "silk/") || find(s, n, "playbook"))
+	if (kw(sc, K_IPAD) || kw(sc, K_TABLET) || kw(sc, K_KINDLE) || kw(sc, K_SILK) ||
+	    kw(sc, K_PLAYBOOK))
 		return ENRICH_DEV_TABLET;
-	bool mobile = find(s, n, "mobile") || find(s, n, "iphone") || find(s, n, "ipod") ||
-		      find(s, n, "windows phone") || find(s, n, "blackberry") ||
-		      find(s, n, "opera mini");
-	if (find(s, n, "android"))
+	bool mobile = kw(sc, K_MOBILE) || kw(sc, K_IPHONE) || kw(sc, K_IPOD) ||
+		      kw(sc, K_WINPHONE) || kw(sc, K_BLACKBERRY) || kw(sc, K_OPERAMINI);
+	if (kw(sc, K_ANDROID))
 		return mobile ? ENRICH_DEV_MOBILE : ENRICH_DEV_TABLET;
 	return mobile ? ENRICH_DEV_MOBILE : ENRICH_DEV_DESKTOP;
 }
@@ -226,30 +333,32 @@ void enrich_ua_parse(const char *ua, size_t n, struct enrich_ua *u)
 	}
 	if (!n)
 		return;
+	pthread_once(&reg_once, reg_init);
 	for (size_t i = 0; i < n; i++)
 		s[i] = ua[i] >= 'A' && ua[i] <= 'Z' ? (char)(ua[i] + 32) : ua[i];
+	struct scan sc;
+	scan(&sc, s, n);
 	const char *end = s + n, *p;
-	for (size_t i = 0; i < sizeof(bots) / sizeof(bots[0]); i++)
-		if (find(s, n, bots[i].token)) {
+	for (size_t i = 0; i < TD_ARRAY_LEN(bots); i++)
+		if (at(&sc, reg.bot[i])) {
 			u->bot = true;
 			u->device = ENRICH_DEV_BOT;
 			u->browser = bots[i].name;
-			os(s, n, u);
+			os(&sc, u);
 			return;
 		}
-	for (size_t i = 0; i < sizeof(browsers) / sizeof(browsers[0]); i++)
-		if ((p = find(s, n, browsers[i].token))) {
+	for (size_t i = 0; i < TD_ARRAY_LEN(browsers); i++)
+		if ((p = at(&sc, reg.browser[i]))) {
 			u->browser = browsers[i].name;
-			const char *vt = browsers[i].version_token;
-			const char *v = vt ? find(s, n, vt) : NULL;
+			const char *v = at(&sc, reg.version[i]);
 			if (v)
-				version(v + strlen(vt), end, u->browser_version,
-					sizeof(u->browser_version));
-			else if (!vt)
+				version(v + strlen(browsers[i].version_token), end,
+					u->browser_version, sizeof(u->browser_version));
+			else if (!browsers[i].version_token)
 				version(p + strlen(browsers[i].token), end, u->browser_version,
 					sizeof(u->browser_version));
 			break;
 		}
-	os(s, n, u);
-	u->device = device(s, n);
+	os(&sc, u);
+	u->device = device(&sc);
 }

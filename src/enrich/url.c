@@ -144,6 +144,16 @@ static size_t decode(const char *s, size_t n, bool pct, bool plus_space, char *o
 	if (cap == 0)
 		return 0;
 	for (;;) {
+		/* plain ASCII needs no window: the common case, copied as it is */
+		while (np == 0 && i < n && o < cap - 1) {
+			unsigned char c = (unsigned char)s[i];
+			if (c < 0x20 || c >= 0x7f || (pct && c == '%') || (plus_space && c == '+'))
+				break;
+			out[o++] = (char)c;
+			i++;
+		}
+		if (np == 0 && i < n && o >= cap - 1)
+			break;
 		/* refill the pending window */
 		while (np < 4 && i < n) {
 			unsigned char c = (unsigned char)s[i];
