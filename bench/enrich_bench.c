@@ -10,6 +10,7 @@
  * the demo data gets.
  *
  *   build/bench/enrich_bench [--events N] [--runs R] [--config JSON]
+ *                            [--ip keep|truncate|drop]
  */
 #include "base/td.h"
 #include "base/timeutil.h"
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
 	unsigned long long events = 200000;
 	int runs = 5;
 	const char *config = NULL;
+	enum enrich_ip_mode ip_mode = ENRICH_IP_KEEP;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--events"))
 			events = strtoull(argv[i + 1], NULL, 10);
@@ -93,9 +95,11 @@ int main(int argc, char **argv)
 			runs = (int)strtol(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--config"))
 			config = argv[i + 1];
+		else if (!strcmp(argv[i], "--ip") && enrich_ip_mode_parse(argv[i + 1]) >= 0)
+			ip_mode = (enum enrich_ip_mode)enrich_ip_mode_parse(argv[i + 1]);
 		else {
 			fprintf(stderr, "usage: enrich_bench [--events N] [--runs R] [--config "
-					"JSON]\n");
+					"JSON] [--ip keep|truncate|drop]\n");
 			return 2;
 		}
 	}
@@ -124,7 +128,7 @@ int main(int argc, char **argv)
 	    .source_id = 1, .received_ms = 1795000000000, .ip = "198.51.100.7"};
 	struct collect_origin enriched = plain;
 	enriched.enrich = e;
-	enriched.ip_mode = getenv("ENRICH_BENCH_KEEP") ? ENRICH_IP_KEEP : ENRICH_IP_TRUNCATE;
+	enriched.ip_mode = ip_mode;
 	struct collect_batch b;
 	collect_batch_init(&b);
 
