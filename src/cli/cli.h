@@ -51,6 +51,9 @@ int cli_parse(int argc, char **argv, const char *cmd, const char *usage,
 
 /* True if argv[i] is -h or --help. */
 bool cli_is_help(const char *arg);
+/* Reads a --format value of text or json into *json; 0, or 2 after saying
+ * what is wrong. */
+int cli_format_json(const char *cmd, const char *format, bool *json);
 /* Prints "tandem CMD: unknown option X" plus a hint and returns 2. */
 int cli_bad_option(const char *cmd, const char *arg);
 /* Parses a non-negative integer with an optional k/m/g suffix (1024-based);

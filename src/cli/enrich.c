@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 
 static const char usage[] =
-    "usage: tandem enrich config [--data DIR] [--format text|json] [--set KEY=VALUE]...\n"
+    "usage: tandem enrich config [--data DIR] [--format text|json] [--show] [--set KEY=VALUE]...\n"
     "                            [--unset KEY]... [--reset]\n"
     "       tandem enrich test [--data DIR] [--url URL] [--referrer URL] [--ua TEXT]\n"
     "                          [--ip ADDR] [--cookie TEXT] [--source NAME]\n"
@@ -28,6 +28,7 @@ static const char usage[] =
     "\n"
     "  --data DIR          data directory (default ./" CLI_DEFAULT_DATA ")\n"
     "  --format text|json  how to print the settings (default text)\n"
+    "  --show              print the settings (what config does without options)\n"
     "  --set KEY=VALUE     set KEY; for the list keys (cookie_patterns, channel_rules)\n"
     "                      each --set adds one item to a list that replaces the stored\n"
     "                      one, and --set KEY= empties it\n"
@@ -210,11 +211,9 @@ static int config(int argc, char **argv)
 			return cli_bad_option(CMD, argv[i]);
 		}
 	}
-	bool json = !strcmp(format, "json");
-	if (!json && strcmp(format, "text")) {
-		fprintf(stderr, "tandem " CMD ": --format is text or json, not '%s'\n", format);
+	bool json;
+	if (cli_format_json(CMD, format, &json))
 		return 2;
-	}
 	bool change = reset || nsets || nunsets;
 	struct meta *m = NULL;
 	cJSON *doc = read_doc(data, &m, change), *touched = cJSON_CreateObject();
