@@ -9,7 +9,9 @@
 #include "enrich/enrich_int.h"
 #include "base/td.h"
 
+#include <arpa/inet.h>
 #include <maxminddb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,10 +63,21 @@ static bool get(MMDB_entry_s *e, char *out, size_t cap, const char *const *path)
 bool enrich_geo_lookup(const struct enrich_geo *g, const char *ip, struct enrich_geo_result *out)
 {
 	memset(out, 0, sizeof(*out));
-	int gai = 0, merr = 0;
+	/* inet_pton + the sockaddr lookup: MMDB_lookup_string would go through
+	 * getaddrinfo for every event */
+	struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6};
+	struct sockaddr_in sa4 = {.sin_family = AF_INET};
+	const struct sockaddr *sa;
+	if (inet_pton(AF_INET, ip, &sa4.sin_addr) == 1)
+		sa = (const struct sockaddr *)&sa4;
+	else if (inet_pton(AF_INET6, ip, &sa6.sin6_addr) == 1)
+		sa = (const struct sockaddr *)&sa6;
+	else
+		return false;
+	int merr = 0;
 	/* libmaxminddb takes a non-const MMDB_s but only reads it */
-	MMDB_lookup_result_s r = MMDB_lookup_string((MMDB_s *)&g->db, ip, &gai, &merr);
-	if (gai || merr != MMDB_SUCCESS || !r.found_entry)
+	MMDB_lookup_result_s r = MMDB_lookup_sockaddr((MMDB_s *)&g->db, sa, &merr);
+	if (merr != MMDB_SUCCESS || !r.found_entry)
 		return false;
 	static const char *const country[] = {"country", "iso_code", NULL};
 	static const char *const region[] = {"subdivisions", "0", "names", "en", NULL};
