@@ -18,7 +18,23 @@
 
 struct enrich_geo {
 	MMDB_s db;
+	uint64_t id; /* unique per open database: the key of the per-thread cache */
 };
+
+static uint64_t next_id = 1; /* atomic */
+
+/*
+ * The last lookups of this thread, direct-mapped by a hash of the address:
+ * the messages of one visitor come in together (a batch, a session), and a
+ * hit saves the tree walk and the three map searches (~0.4 us).
+ */
+#define CACHE_SLOTS 16
+static __thread struct {
+	uint64_t id; /* of the database; 0: empty */
+	char ip[INET6_ADDRSTRLEN];
+	bool found;
+	struct enrich_geo_result r;
+} cache[CACHE_SLOTS];
 
 int enrich_geo_open(struct enrich_geo **out, const char *path, char *err, size_t errcap)
 {
@@ -37,6 +53,7 @@ int enrich_geo_open(struct enrich_geo **out, const char *path, char *err, size_t
 		free(g);
 		return rc;
 	}
+	g->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
 	*out = g;
 	return 0;
 }
@@ -60,7 +77,7 @@ static bool get(MMDB_entry_s *e, char *out, size_t cap, const char *const *path)
 	return out[0] != '\0';
 }
 
-bool enrich_geo_lookup(const struct enrich_geo *g, const char *ip, struct enrich_geo_result *out)
+static bool lookup(const struct enrich_geo *g, const char *ip, struct enrich_geo_result *out)
 {
 	memset(out, 0, sizeof(*out));
 	/* inet_pton + the sockaddr lookup: MMDB_lookup_string would go through
@@ -86,4 +103,27 @@ bool enrich_geo_lookup(const struct enrich_geo *g, const char *ip, struct enrich
 	any |= get(&r.entry, out->region, sizeof(out->region), region);
 	any |= get(&r.entry, out->city, sizeof(out->city), city);
 	return any;
+}
+
+bool enrich_geo_lookup(const struct enrich_geo *g, const char *ip, struct enrich_geo_result *out)
+{
+	size_t n = strlen(ip);
+	if (n >= INET6_ADDRSTRLEN) {
+		memset(out, 0, sizeof(*out));
+		return false;
+	}
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)ip[i]) * 16777619u;
+	__typeof__(&cache[0]) c = &cache[h % CACHE_SLOTS];
+	if (c->id == g->id && !strcmp(c->ip, ip)) {
+		*out = c->r;
+		return c->found;
+	}
+	bool found = lookup(g, ip, out);
+	c->id = g->id;
+	memcpy(c->ip, ip, n + 1);
+	c->found = found;
+	c->r = *out;
+	return found;
 }
