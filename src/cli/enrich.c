@@ -105,6 +105,12 @@ static void print_value(const char *key, const cJSON *v)
 {
 	if (!v) {
 		const char *d = enrich_config_default(key);
+		if (!strcmp(key, "referrer_file")) {
+			printf("%-18s (default: referrers.txt in the data directory, if there is "
+			       "one)\n",
+			       key);
+			return;
+		}
 		if (!enrich_config_key_is_list(key)) {
 			printf("%-18s %s%s\n", key, d, *d ? "  (default)" : "(none)");
 			return;
@@ -124,7 +130,7 @@ static void print_value(const char *key, const cJSON *v)
 		printf("%-18s %s\n", key, v->valuestring);
 		return;
 	}
-	printf("%-18s\n", key);
+	printf("%s\n", key);
 	const cJSON *it;
 	cJSON_ArrayForEach(it, v) printf("  %s\n", cJSON_IsString(it) ? it->valuestring : "?");
 	if (!cJSON_GetArraySize(v))
