@@ -106,6 +106,35 @@ static void referrer(const struct enrich *e, const struct enrich_input *in, stru
 	}
 }
 
+/*
+ * The user agents this thread classified last, direct-mapped: the messages of
+ * one visitor (a batch, a session) carry the same string, and a hit costs a
+ * memcmp instead of the classification. enrich_ua_parse reads at most the
+ * first UA_TEXT bytes, so they are the key.
+ */
+#define UA_SLOTS 8
+#define UA_TEXT	 512
+static __thread struct {
+	size_t n; /* 0: empty */
+	char text[UA_TEXT];
+	struct enrich_ua ua;
+} ua_cache[UA_SLOTS];
+
+static void user_agent(struct enrich_str s, struct enrich_ua *out)
+{
+	size_t n = s.n < UA_TEXT ? s.n : UA_TEXT;
+	size_t h = n * 31 + (unsigned char)s.p[n / 2] * 7 + (unsigned char)s.p[n - 1];
+	__typeof__(&ua_cache[0]) c = &ua_cache[h % UA_SLOTS];
+	if (c->n == n && !memcmp(c->text, s.p, n)) {
+		*out = c->ua;
+		return;
+	}
+	enrich_ua_parse(s.p, n, out);
+	c->n = n;
+	memcpy(c->text, s.p, n);
+	c->ua = *out;
+}
+
 void enrich_event(const struct enrich *e, const struct enrich_input *in, struct enrich_result *r)
 {
 	struct enrich_str query;
@@ -122,7 +151,7 @@ void enrich_event(const struct enrich *e, const struct enrich_input *in, struct 
 	};
 	r->channel = enrich_rules_apply(e->rules, &ci);
 	if (in->user_agent.n)
-		enrich_ua_parse(in->user_agent.p, in->user_agent.n, &r->ua);
+		user_agent(in->user_agent, &r->ua);
 	if (e->geo && in->ip && in->ip[0])
 		enrich_geo_lookup(e->geo, in->ip, &r->geo);
 }
