@@ -1,7 +1,7 @@
 # tandem - build, test, run. See README.md for the two commands a user needs.
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libmicrohttpd libcjson sqlite3 zlib libxxhash libzstd libcrypto
+PKGS    := libmicrohttpd libcjson sqlite3 zlib libxxhash libzstd libcrypto libmaxminddb
 OPT     ?= -O2
 SAN     ?=
 CFLAGS  ?=
@@ -45,6 +45,9 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# data files embedded with .incbin (src/enrich/data.c)
+$(BUILD)/src/enrich/data.o: data/referrers.txt
 
 $(BUILD)/libtandem.a: $(LIB_OBJS)
 	@rm -f $@

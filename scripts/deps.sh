@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev zlib1g-dev
-      libxxhash-dev libzstd-dev libssl-dev libcriterion-dev curl sqlite3 wrk tzdata chromium
+      libxxhash-dev libzstd-dev libssl-dev libmaxminddb-dev libcriterion-dev curl sqlite3 wrk tzdata chromium
       clang libclang-rt-14-dev)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

@@ -30,7 +30,7 @@ shift $(($# > 0 ? 1 : 0))
 out="${FUZZ_OUT:-build/fuzz}"
 cc="${FUZZ_CC:-clang}"
 jobs="$(nproc 2>/dev/null || echo 2)"
-pkgs="libmicrohttpd libcjson sqlite3 zlib libxxhash libzstd libcrypto"
+pkgs="libmicrohttpd libcjson sqlite3 zlib libxxhash libzstd libcrypto libmaxminddb"
 
 if ! command -v "$cc" >/dev/null; then
 	echo "fuzz: $cc not found (apt-get install clang libclang-rt-14-dev)" >&2

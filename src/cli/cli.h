@@ -25,6 +25,7 @@ int cmd_token(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_identity(int argc, char **argv);
+int cmd_enrich(int argc, char **argv);
 
 /*
  * Option reading: argv[*i] is "--name VALUE" or "--name=VALUE". Returns true
@@ -50,6 +51,9 @@ int cli_parse(int argc, char **argv, const char *cmd, const char *usage,
 
 /* True if argv[i] is -h or --help. */
 bool cli_is_help(const char *arg);
+/* Reads a --format value of text or json into *json; 0, or 2 after saying
+ * what is wrong. */
+int cli_format_json(const char *cmd, const char *format, bool *json);
 /* Prints "tandem CMD: unknown option X" plus a hint and returns 2. */
 int cli_bad_option(const char *cmd, const char *arg);
 /* Parses a non-negative integer with an optional k/m/g suffix (1024-based);
@@ -92,6 +96,11 @@ int cli_store_open_read(struct store **out, const char *cmd, const char *data);
  * defaults when there is no meta.db or nothing stored; no file is created).
  * Prints what failed and returns 1. */
 struct meta_identity;
+/* Builds the enricher from the settings in meta.db (serve, import); prints
+ * what is wrong and returns 1 when they do not build. */
+struct enrich;
+struct meta;
+int cli_enrich_load(struct enrich **out, struct meta *m, const char *cmd, const char *data);
 int cli_identity_config(struct meta_identity *out, const char *cmd, const char *data);
 /* Is DATA's lock held by a running server (or import)? */
 bool cli_writer_running(const char *data);

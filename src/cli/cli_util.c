@@ -62,6 +62,15 @@ int cli_parse(int argc, char **argv, const char *cmd, const char *usage,
 	return -1;
 }
 
+int cli_format_json(const char *cmd, const char *format, bool *json)
+{
+	*json = !strcmp(format, "json");
+	if (*json || !strcmp(format, "text"))
+		return 0;
+	fprintf(stderr, "tandem %s: --format is text or json, not '%s'\n", cmd, format);
+	return 2;
+}
+
 bool cli_is_help(const char *arg)
 {
 	return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help");

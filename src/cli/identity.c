@@ -247,11 +247,9 @@ static int config(int argc, char **argv)
 			return cli_bad_option(CMD, argv[i]);
 		}
 	}
-	bool json = !strcmp(format, "json");
-	if (!json && strcmp(format, "text")) {
-		fprintf(stderr, "tandem " CMD ": --format is text or json, not '%s'\n", format);
+	bool json;
+	if (cli_format_json(CMD, format, &json))
 		return 2;
-	}
 
 	/* every option is read before meta.db is touched: a typo changes nothing */
 	uint8_t limit[IDENTITY_NCLASSES] = {0}, prio[IDENTITY_NCLASSES];

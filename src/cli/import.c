@@ -317,8 +317,11 @@ int cmd_import(int argc, char **argv)
 	struct meta *meta = NULL;
 	struct meta_source src;
 	struct cli_pipeline pipe = {0};
+	struct enrich *enr = NULL;
 	rc = 1;
 	if (meta_open(&meta, data))
+		goto out;
+	if (cli_enrich_load(&enr, meta, "import", data))
 		goto out;
 	int err = meta_source_by_name(meta, source ? source : "import", &src);
 	if (err == TD_ENOTFOUND && !source)
@@ -342,6 +345,8 @@ int cmd_import(int argc, char **argv)
 	st.wal = pipe.wal;
 	st.origin.source_id = src.id;
 	st.origin.received_ms = td_now_ms();
+	st.origin.enrich = enr;
+	st.origin.ip_mode = enrich_ip_mode_for(enr, src.name);
 
 	const char *map = NULL;
 	if (sb.st_size > 0) {
@@ -367,6 +372,7 @@ out:
 	if (st.rejects && fclose(st.rejects) != 0)
 		fprintf(stderr, "tandem import: error writing %s\n", st.reject_path);
 	cli_pipeline_close(&pipe, true);
+	enrich_free(enr);
 	meta_close(meta);
 	close(fd);
 	return rc;

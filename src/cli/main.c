@@ -22,6 +22,7 @@ static const char usage[] =
     "  source    create and manage sources and their write keys\n"
     "  token     create and revoke API tokens\n"
     "  identity  show and set how identities are resolved (limits, traits, ...)\n"
+    "  enrich    show and set how events are enriched (campaigns, channels, geo, IPs)\n"
     "  check     verify the event store's files (changes nothing)\n"
     "  demo      generate realistic demo data (Segment NDJSON)\n"
     "  version   print the version\n"
@@ -38,17 +39,11 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = {{"serve", cmd_serve},
-		    {"import", cmd_import},
-		    {"export", cmd_export},
-		    {"query", cmd_query},
-		    {"source", cmd_source},
-		    {"token", cmd_token},
-		    {"demo", cmd_demo},
-		    {"check", cmd_check},
-		    {"profile", cmd_profile},
-		    {"identity", cmd_identity},
-		    {"computed-trait", cmd_computed}};
+	} cmds[] = {
+	    {"serve", cmd_serve},	{"import", cmd_import}, {"export", cmd_export},
+	    {"query", cmd_query},	{"source", cmd_source}, {"token", cmd_token},
+	    {"demo", cmd_demo},		{"check", cmd_check},	{"profile", cmd_profile},
+	    {"identity", cmd_identity}, {"enrich", cmd_enrich}, {"computed-trait", cmd_computed}};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);

@@ -380,11 +380,14 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 	struct quarantine *q = NULL;
 	struct cli_pipeline pipe = {0};
 	struct http_server *http = NULL;
+	struct enrich *enr = NULL;
 	rc = 1;
 	if (meta_open(&meta, o->data)) {
 		fprintf(stderr, "tandem serve: cannot open %s/meta.db\n", o->data);
 		goto out;
 	}
+	if (cli_enrich_load(&enr, meta, "serve", o->data))
+		goto out;
 	if (ensure_admin_token(meta, o->data))
 		goto out;
 	int err = quarantine_open(&q, o->data);
@@ -402,7 +405,8 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 				 .wal = pipe.wal,
 				 .ingest = pipe.ing,
 				 .quarantine = q,
-				 .store = pipe.store};
+				 .store = pipe.store,
+				 .enrich = enr};
 	uint16_t port;
 	if (http_start(&http, &o->http, &deps, &port))
 		goto out;
@@ -429,6 +433,7 @@ out:
 	http_stop(http);
 	cli_pipeline_close(&pipe, o->wal_remove_consumed);
 	quarantine_close(q);
+	enrich_free(enr);
 	meta_close(meta);
 	return rc;
 }

@@ -25,6 +25,7 @@
 #define TD_COLLECT_COLLECT_H
 
 #include "base/buf.h"
+#include "enrich/enrich.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -77,11 +78,19 @@ struct collect_limits {
 };
 void collect_limits_default(struct collect_limits *l);
 
-/* Where a request came from; strings are borrowed for the call. */
+/*
+ * Where a request came from; strings are borrowed for the call. With an
+ * enricher, every message gets an "enriched" object (src/enrich) and its
+ * context.ip is stored as ip_mode says (after the geo lookup); without one
+ * (NULL) neither happens. A client's own "enriched" member is always dropped.
+ */
 struct collect_origin {
 	uint32_t source_id;
 	int64_t received_ms;
-	const char *ip; /* client address for context.ip, may be NULL */
+	const char *ip;		     /* client address for context.ip, may be NULL */
+	const struct enrich *enrich; /* shared, immutable; may be NULL */
+	enum enrich_ip_mode ip_mode; /* how context.ip is stored (enrich only) */
+	const char *cookie;	     /* the request's Cookie header, may be NULL */
 };
 
 struct collect_reject {

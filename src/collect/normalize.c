@@ -19,6 +19,7 @@
  *     trustworthy to correct by).
  */
 #include "collect/collect.h"
+#include "collect/collect_int.h"
 #include "collect/jscan.h"
 #include "base/td.h"
 #include "base/timeutil.h"
@@ -83,6 +84,7 @@ enum field {
 	F_TIMESTAMP,
 	F_ORIGINAL_TIMESTAMP,
 	F_RECEIVED_AT,
+	F_ENRICHED,    /* tandem's own: a client's copy is dropped */
 	F_MANAGED_END, /* fields after this are checked but copied as they are */
 	F_EVENT = F_MANAGED_END,
 	F_NAME,
@@ -107,6 +109,7 @@ static const char *const field_names[F_COUNT] = {
     [F_TIMESTAMP] = "timestamp",
     [F_ORIGINAL_TIMESTAMP] = "originalTimestamp",
     [F_RECEIVED_AT] = "receivedAt",
+    [F_ENRICHED] = "enriched",
     [F_EVENT] = "event",
     [F_NAME] = "name",
     [F_CATEGORY] = "category",
@@ -312,16 +315,22 @@ static const struct jspan ip_key = {0, sizeof(ip_key_text) - 1};
 
 /*
  * Writes member `name`: the message's object (or nothing) plus the defaults
- * of the batch object it lacks, plus "ip" when ip is given and missing.
+ * of the batch object it lacks, plus "ip" when ip is given and missing. With
+ * replace_ip every "ip" of the message and the batch is left out and ip (if
+ * not NULL) written instead: the address as the source's IP mode stores it.
  */
 static void put_merged(struct out *o, const struct msg *m, enum field f, const char *bs,
-		       const struct jmember *batch, const char *ip)
+		       const struct jmember *batch, const char *ip, bool replace_ip)
 {
 	const struct jmember *own = &m->f[f];
 	bool own_obj = own->type == J_OBJECT;
 	bool batch_obj = batch && batch->type == J_OBJECT;
-	bool need_ip = ip && !(own_obj && obj_has(m->s, own->val, ip_key_text, ip_key, true));
+	bool need_ip =
+	    ip && (replace_ip || !(own_obj && obj_has(m->s, own->val, ip_key_text, ip_key, true)));
 	bool need_batch = false;
+	if (replace_ip)
+		need_batch = (own_obj && obj_has(m->s, own->val, ip_key_text, ip_key, false)) ||
+			     (batch_obj && obj_has(bs, batch->val, ip_key_text, ip_key, false));
 	if (batch_obj) {
 		size_t pos = 0;
 		struct jmember bm;
@@ -340,8 +349,9 @@ static void put_merged(struct out *o, const struct msg *m, enum field f, const c
 		size_t pos = 0;
 		struct jmember mm;
 		while (jscan_next_member(m->s, own->val, &pos, &mm)) {
-			if (need_ip && mm.type == J_NULL && jscan_key_is(m->s, &mm, "ip"))
-				continue; /* "ip": null is replaced below */
+			if ((replace_ip || (need_ip && mm.type == J_NULL)) &&
+			    jscan_key_is(m->s, &mm, "ip"))
+				continue; /* replaced below */
 			if (!first)
 				put(o, ",", 1);
 			first = false;
@@ -355,7 +365,7 @@ static void put_merged(struct out *o, const struct msg *m, enum field f, const c
 			if (own_obj && obj_has(m->s, own->val, bs, bm.key, false))
 				continue; /* the message's own key wins */
 			bool is_ip = jscan_strings_equal(bs, bm.key, ip_key_text, ip_key);
-			if (need_ip && is_ip && bm.type == J_NULL)
+			if (is_ip && (replace_ip || (need_ip && bm.type == J_NULL)))
 				continue;
 			if (!first)
 				put(o, ",", 1);
@@ -387,14 +397,14 @@ static void put_time(struct out *o, const char *name, int64_t ms)
 	put(o, buf, n + 1);
 }
 
-/* ---- one message ---- */
-
 struct env {
 	const struct collect_origin *o;
 	const struct collect_limits *lim;
 	const char *bs; /* text of the batch body, for the two below */
 	const struct jmember *batch_context, *batch_integrations;
 };
+
+/* ---- one message ---- */
 
 static bool type_from_name(const char *s, struct jspan v, enum collect_type *t)
 {
@@ -649,8 +659,27 @@ static int normalize(struct collect_batch *b, const char *s, struct jspan span, 
 			put_id(&o, m, ids[i]);
 	for (size_t i = 0; i < m->nother; i++)
 		put_raw_member(&o, s, m->other[i].start, m->other[i].end);
-	put_merged(&o, m, F_CONTEXT, env->bs, env->batch_context, env->o->ip);
-	put_merged(&o, m, F_INTEGRATIONS, env->bs, env->batch_integrations, NULL);
+	const char *ip = env->o->ip;
+	const struct enrich_result *er = NULL;
+	bool replace_ip = false;
+	if (env->o->enrich) {
+		struct collect_enrich_src src = {
+		    .s = s,
+		    .context = m->f[F_CONTEXT].type == J_OBJECT ? &m->f[F_CONTEXT].val : NULL,
+		    .properties =
+			m->f[F_PROPERTIES].type == J_OBJECT ? &m->f[F_PROPERTIES].val : NULL,
+		    .bs = env->bs,
+		    .batch_context = env->batch_context ? &env->batch_context->val : NULL,
+		    .type = t};
+		er = collect_enrich(&src, env->o, &ip, &replace_ip);
+	}
+	put_merged(&o, m, F_CONTEXT, env->bs, env->batch_context, ip, replace_ip);
+	put_merged(&o, m, F_INTEGRATIONS, env->bs, env->batch_integrations, NULL, false);
+	if (er) {
+		member_begin(&o, "enriched");
+		if (!o.rc)
+			o.rc = enrich_result_json(er, o.b);
+	}
 	if (has_ts || has_orig) {
 		member_begin(&o, "originalTimestamp");
 		put(&o, s + m->f[orig_field].val.start,

@@ -71,6 +71,7 @@ struct http_deps {
 	struct ingest *ingest;
 	struct quarantine *quarantine;
 	struct store *store; /* queries read snapshots of it; NULL: /api/query answers 503 */
+	const struct enrich *enrich; /* enrichment of collected messages; NULL: none */
 };
 
 struct http_server;

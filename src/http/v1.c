@@ -209,8 +209,14 @@ void v1_collect(struct req *r)
 	http_client_ip(&s->cfg, peer,
 		       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"), ip,
 		       sizeof(ip));
+	const struct enrich *enr = s->deps.enrich;
 	struct collect_origin o = {
-	    .source_id = src.id, .received_ms = now, .ip = ip[0] ? ip : NULL};
+	    .source_id = src.id,
+	    .received_ms = now,
+	    .ip = ip[0] ? ip : NULL,
+	    .enrich = enr,
+	    .ip_mode = enr ? enrich_ip_mode_for(enr, src.name) : ENRICH_IP_KEEP,
+	    .cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie")};
 	struct collect_error err;
 	rc = collect_prepare(body->data, body->len, r->type, &o, &s->cfg.limits, &b, &err);
 	if (rc == TD_ETOOLARGE) {

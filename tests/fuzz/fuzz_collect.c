@@ -10,6 +10,8 @@
  *   control & 0x08  tiny limits (200-byte events, 4-message batches) instead
  *                   of collect_limits_default()
  *   control & 0x10  the origin has a client address (context.ip is added)
+ *   control & 0x20  with the default enricher (an "enriched" object is added)
+ *   control & 0x40  with 0x20: context.ip truncated (else dropped when 0x80)
  *
  * Invariants checked, beyond "no sanitizer report":
  *   - jscan_document accepts exactly the RFC 8259 texts (strict UTF-8, at
@@ -36,6 +38,7 @@
 #include "base/timeutil.h"
 #include "collect/collect.h"
 #include "collect/jscan.h"
+#include "enrich/enrich.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -278,7 +281,7 @@ static size_t count_members(const char *s, size_t len, const char *key)
 /* The members tandem writes into a stored message (normalize.c), each once. */
 static const char *const written_fields[] = {
     "type",    "messageId",    "userId",    "anonymousId",	 "groupId",    "previousId",
-    "context", "integrations", "timestamp", "originalTimestamp", "receivedAt",
+    "context", "integrations", "timestamp", "originalTimestamp", "receivedAt", "enriched",
 };
 
 /* How many messages collect_prepare must account for: 1, or the elements of
@@ -596,10 +599,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lim.max_event_bytes = 200;
 		lim.max_batch_events = 4;
 	}
+	static struct enrich *enr;
+	if (!enr) {
+		char err[300];
+		FUZZ_CHECK(enrich_new(&enr, NULL, NULL, err, sizeof(err)) == 0);
+	}
 	struct collect_origin origin = {
 	    .source_id = SOURCE_ID,
 	    .received_ms = RECEIVED_MS,
 	    .ip = (control & 0x10) ? "203.0.113.9" : NULL,
+	    .enrich = (control & 0x20) ? enr : NULL,
+	    .ip_mode = (control & 0x40)	  ? ENRICH_IP_TRUNCATE
+		       : (control & 0x80) ? ENRICH_IP_DROP
+					  : ENRICH_IP_KEEP,
 	};
 
 	/* the collector wants body[len] == '\0', as the HTTP layer's td_buf has */
