@@ -7,10 +7,6 @@
 // every page (1280 px wide, and phone width) go to BUILD/screenshots/, BUILD
 // being the directory of the tandem binary under test (TANDEM_BIN).
 //
-// When the binary does not serve the dashboard itself (GET / is not the
-// page), a stand-in (lib/standin.mjs) serves web/ and the session endpoints
-// and forwards the rest of /api/ to tandem.
-//
 // Needs Debian's chromium, as analytics-js.test.mjs.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +14,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { REPO, TANDEM_BIN, startServer, makeDataDir, createSource, cli, request } from '../integration/lib/server.mjs';
-import { startStandin } from './lib/standin.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -64,8 +59,8 @@ before(async () => {
 
   const home = await request(S.tandem.url + '/');
   const served = home.status === 200 && /text\/html/.test(home.headers.get('content-type') ?? '') && home.text.includes('/assets/js/main.js');
-  S.front = served ? S.tandem.url : await startStandin(hooks, { webDir: WEB, tandemUrl: S.tandem.url });
-  console.log(`dashboard: ${served ? 'served by tandem' : 'tandem does not serve the dashboard yet: stand-in front at ' + S.front}`);
+  assert.ok(served, `GET / must be the dashboard (status ${home.status}, ${home.headers.get('content-type')})`);
+  S.front = S.tandem.url;
 
   const { chromium } = await import('playwright-core');
   S.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
