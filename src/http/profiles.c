@@ -154,7 +154,8 @@ void api_profile(struct req *r, const char *id)
 		http_error(r, 400, "invalid_request",
 			   "name the profile as TYPE:VALUE, e.g. /api/profiles/user_id:42 or "
 			   "/api/profiles/email:ann@example.com (types: user_id, anonymous_id, "
-			   "email, phone, an externalIds type or an identifier trait)");
+			   "email, phone, an externalIds type, an identifier trait, or person for "
+			   "a person id from a query)");
 		return;
 	}
 	struct profile_job *j = td_calloc(1, sizeof(*j));

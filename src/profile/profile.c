@@ -387,6 +387,21 @@ static void computed(struct td_buf *o, const struct store_row *rows, size_t n,
 	td_buf_putc(o, '}');
 }
 
+/* "person:ID": a person id as queries print it (a merged one finds the
+ * person it joined); IDENTITY_NONE unless ID is a decimal id handed out. */
+static uint32_t person_by_id(struct identity *g, const char *id)
+{
+	uint64_t v = 0;
+	if (!*id || strlen(id) > 10)
+		return IDENTITY_NONE;
+	for (const char *p = id; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return IDENTITY_NONE;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	return v < identity_npids(g) ? identity_canonical(g, (uint32_t)v) : IDENTITY_NONE;
+}
+
 int profile_get(struct store *s, const char *type, const char *value,
 		const struct profile_options *opt, struct td_buf *out, char *err, size_t errcap)
 {
@@ -398,7 +413,8 @@ int profile_get(struct store *s, const char *type, const char *value,
 		return TD_EINVAL;
 	}
 	struct identity *g = store_identity(s);
-	uint32_t person = identity_find(g, type, value);
+	uint32_t person = !strcmp(type, "person") ? person_by_id(g, value)
+						   : identity_find(g, type, value);
 	if (person == IDENTITY_NONE) {
 		snprintf(err, errcap, "no profile has the identifier %s:%s", type, value);
 		return TD_ENOTFOUND;

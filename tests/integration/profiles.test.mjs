@@ -81,6 +81,23 @@ describe('profiles', () => {
     assert.deepEqual(ids, ['anonymous_id:dev-a', 'anonymous_id:dev-b', 'email:kim@example.com', 'user_id:kim']);
   });
 
+  it('person:ID finds the person a query names, merged ids included', T, async () => {
+    const a = await profile('user_id:kim');
+    assert.equal((await profile(`person:${a.person}`)).person, a.person);
+    // kim's devices got person ids of their own before the identify merged them
+    let found = 0;
+    for (let id = 0; id < 10; id++) {
+      const r = await get(`/api/profiles/person:${id}`);
+      assert.ok(r.status === 200 || r.status === 404, r.text);
+      if (r.status === 200 && r.json.person === a.person) found++;
+    }
+    assert.ok(found >= 2, `${found} person ids lead to kim`);
+    for (const bad of ['person:x1', 'person:-1', 'person:4294967296', 'person:999999']) {
+      const r = await get(`/api/profiles/${bad}`);
+      assert.equal(r.status, 404, `${bad}: ${r.text}`);
+    }
+  });
+
   it('traits: the latest value wins, with first seen and updated times', T, async () => {
     const p = await profile('user_id:kim');
     assert.deepEqual(p.traits.plan, {

@@ -90,7 +90,7 @@ export default {
           persons,
           h('h3', null, `Dropped off before step ${step}: ${num(p.total, 0)} persons`),
           p.pids.length
-            ? h('ul', { class: 'pids' }, p.pids.map((pid) => h('li', null, h('code', null, `person ${pid}`))))
+            ? h('ul', { class: 'pids' }, p.pids.map((pid) => h('li', null, h('a', { href: `#/profiles/person:${pid}` }, h('code', null, `person ${pid}`)))))
             : empty('Nobody.'),
           p.total > p.pids.length ? h('p', { class: 'muted' }, `The first ${p.pids.length} by person id.`) : null,
         );

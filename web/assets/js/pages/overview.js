@@ -112,7 +112,7 @@ export default {
         [
           { label: 'Time', value: (e) => time(e.ts) },
           { label: 'Event', value: (e) => e.event },
-          { label: 'Person', num: true, value: (e) => String(e.pid) },
+          { label: 'Person', num: true, value: (e) => h('a', { href: `#/profiles/person:${e.pid}` }, String(e.pid)) },
         ],
         res.events,
         { class: 'compact' },
@@ -123,7 +123,7 @@ export default {
     await Promise.allSettled([
       section(kpis, ctx, () => todayVsYesterday(kpis, names)),
       section(live, ctx, drawLive),
-      section(campaigns, ctx, () => topList(campaigns, { event: '$page', math: 'unique_persons', property: 'context.campaign.name', label: 'Campaign', limit: 6 })),
+      section(campaigns, ctx, () => topList(campaigns, { event: '$page', math: 'unique_persons', property: 'enriched.campaign.name', label: 'Campaign', limit: 6 })),
       section(pages, ctx, () => topList(pages, { event: '$page', math: 'count', property: 'context.page.path', label: 'Page', limit: 8 })),
       section(latest, ctx, drawLatest),
     ]);

@@ -5,7 +5,7 @@ import { h, replace, card, loading, num, time, empty, table } from '../dom.js';
 import { profile, findProfiles } from '../api.js';
 import { decodeState } from '../util.js';
 
-const ID_TYPES = ['user_id', 'anonymous_id', 'email', 'phone', 'userId', 'anonymousId'];
+const ID_TYPES = ['user_id', 'anonymous_id', 'email', 'phone', 'userId', 'anonymousId', 'person'];
 const CONDITION = /^[A-Za-z0-9_.$-]+\s*(=|!=|>=|<=|>|<|~)\s*.+$/;
 
 // What the search box means: a list of `where` conditions, one identifier,
