@@ -92,12 +92,12 @@ void qo_int(struct qctx *q, int64_t v)
 
 static int run(struct qctx *q)
 {
-	static const char *const kinds[] = {"trends", "funnel", "retention",
-					    "paths",  "events", NULL};
+	static const char *const kinds[] = {"trends", "funnel",	     "retention", "paths",
+					    "events", "attribution", NULL};
 	const cJSON *jk = cJSON_GetObjectItemCaseSensitive(q->root, "kind");
 	if (!jk)
 		return qerr(q, "kind: required (one of: \"trends\", \"funnel\", \"retention\", "
-			       "\"paths\", \"events\")");
+			       "\"paths\", \"events\", \"attribution\")");
 	int kind = -1;
 	int rc = qj_enum(q, q->root, "kind", "", kinds, &kind);
 	if (rc)
@@ -122,6 +122,8 @@ static int run(struct qctx *q)
 		return query_retention(q);
 	case 3:
 		return query_paths(q);
+	case 5:
+		return query_attribution(q);
 	default:
 		return query_events(q);
 	}

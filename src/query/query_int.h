@@ -506,6 +506,42 @@ struct qfunnel_seq {
  * with its message set (TD_ECORRUPT, TD_ENOMEM, a column() error). */
 int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs);
 
+/* ---- sessions (session.c) ------------------------------------------- */
+
+/* Splits one person's events, fed in time order, into sessions: the first
+ * event starts one, and so does an event more than gap ms after the
+ * previous one, or one that carries a campaign other than its session's
+ * (the campaign of the session's first event; events without a campaign
+ * never start a session by themselves). Campaigns are ids the caller
+ * assigns; equal ids are the same campaign. */
+#define QSESSION_NO_CAMPAIGN UINT32_MAX
+struct qsession {
+	int64_t gap, last_ts;
+	uint32_t campaign; /* the session's */
+	bool open;
+};
+void qsession_init(struct qsession *s, int64_t gap);
+/* Takes the next event (ts not before the previous one's); true when it
+ * starts a session. */
+bool qsession_next(struct qsession *s, int64_t ts, uint32_t campaign);
+
+/* ---- advertising costs (costs.c) -------------------------------------- */
+
+/* The costs of the days a query's range touches, in one currency. */
+struct qcosts {
+	struct query_cost *rows;
+	size_t n;
+	const char *currency; /* NULL when there is no row */
+	bool loaded;	      /* false: the source knows no costs */
+};
+/* Loads the costs of the local days from q->range.from to the day of
+ * q->range.to - 1 (in the query's zone). TD_EINVAL (field named) when the
+ * rows are in several currencies. The rows are released when the query ends. */
+int qcosts_load(struct qctx *q, const char *field, struct qcosts *c);
+/* Where a cost row goes for a breakdown by path (an enriched.campaign.* or
+ * enriched.channel path); NULL when the path is not a cost dimension. */
+const char *qcost_value(const struct query_cost *r, const char *path);
+
 /* ---- kinds ---------------------------------------------------------- */
 
 int query_trends(struct qctx *q);
@@ -513,5 +549,6 @@ int query_funnel(struct qctx *q);
 int query_retention(struct qctx *q);
 int query_paths(struct qctx *q);
 int query_events(struct qctx *q);
+int query_attribution(struct qctx *q);
 
 #endif

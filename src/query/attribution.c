@@ -1,0 +1,874 @@
+/*
+ * attribution.c - campaign attribution: each conversion's credit (1 per
+ * model) and value shared among the touchpoints (sessions) that led to it,
+ * by six models side by side, with costs, ROI and ROAS per touchpoint group.
+ * docs/attribution.md gives every rule; the unit tests check hand-built
+ * journeys and a brute-force reference.
+ *
+ * Plan: the conversion rows in the range mark their canonical persons;
+ * only the rows of those persons (in the range widened by the lookback) are
+ * gathered, each as an entry {ts, person, touch, conversion} where touch
+ * names the row's tuple of campaign / referrer / channel values. A counting
+ * sort groups the entries by person; each person's entries are sorted by
+ * time, cut into sessions (session.c), and each conversion shares its
+ * credit among the sessions that started within the lookback before it.
+ * Credits are summed per touch tuple, then folded into the groups of the
+ * touchpoint dimension asked for, in person order: the result does not
+ * depend on how the rows were stored.
+ */
+#include "query/query_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { M_FIRST, M_LAST, M_LAST_NON_DIRECT, M_LINEAR, M_POSITION, M_DECAY, M_COUNT };
+static const char *const model_names[] = {
+    "first_touch", "last_touch", "last_non_direct", "linear", "position_based", "time_decay", NULL};
+
+enum { T_CAMPAIGN, T_SOURCE, T_MEDIUM, T_CHANNEL, T_SOURCE_MEDIUM };
+static const char *const touch_names[] = {"campaign", "source",	       "medium",
+					  "channel",  "source_medium", NULL};
+
+/* The row fields a touch tuple is made of. */
+enum { F_NAME, F_CSOURCE, F_CMEDIUM, F_RSOURCE, F_RMEDIUM, F_CHANNEL, F_COUNT };
+static const char *const field_paths[F_COUNT] = {
+    "enriched.campaign.name",	"enriched.campaign.source", "enriched.campaign.medium",
+    "enriched.referrer.source", "enriched.referrer.medium", "enriched.channel"};
+
+#define A_DIRECT      "Direct"
+#define A_NOT_SET     "(not set)"
+#define A_NO_CAMPAIGN "(no campaign)"
+
+/* A distinct tuple of the fields (string ids + 1; 0 = not set). */
+struct atouch {
+	uint32_t f[F_COUNT];
+	uint32_t campaign; /* session-splitting campaign id, or QSESSION_NO_CAMPAIGN */
+	bool direct;
+	const char *group; /* text of its group in the dimension asked for */
+	const char *key;   /* the fields' text, for ordering */
+};
+
+struct aentry {
+	int64_t ts;
+	uint32_t who;
+	uint32_t touch; /* tuple id; its rank in key order after gathering */
+	uint32_t conv;	/* conversion number + 1; 0: not a conversion */
+};
+
+struct attribution {
+	struct qsel conv;
+	const char *value; /* property path */
+	bool value_given;
+	int touchpoint;
+	bool model_on[M_COUNT];
+	int models[M_COUNT], nmodels;
+	int64_t lookback, half_life, gap, limit;
+	/* gathering */
+	struct qintern strs;
+	struct qvec touches; /* struct atouch */
+	uint32_t *slots;     /* open addressing over touches: id + 1 */
+	size_t nslots;
+	struct qvec entries; /* struct aentry */
+	struct qvec values;  /* double per conversion */
+};
+
+/* ---- parsing -------------------------------------------------------- */
+
+static int parse(struct qctx *q, struct attribution *a)
+{
+	static const char *const keys[] = {"kind",    "conversion",   "value",	   "touchpoint",
+					   "models",  "lookback",     "half_life", "session_gap",
+					   "limit",   "date_from",    "date_to",   "timezone",
+					   "filters", "include_bots", NULL};
+	int rc = qj_keys(q, q->root, "", keys);
+	if (rc || (rc = qj_time(q, true)))
+		return rc;
+	const cJSON *jc = cJSON_GetObjectItemCaseSensitive(q->root, "conversion");
+	if (!jc)
+		return qerr(q, "conversion: required ({\"event\": ..., \"filters\": [...]})");
+	if ((rc = qsel_parse(q, jc, "conversion", NULL, true, &a->conv)))
+		return rc;
+	if (!*a->conv.event)
+		return qerr(q, "conversion.event: must name the conversion event");
+	a->value = "properties.revenue";
+	if ((rc = qj_string(q, q->root, "value", "", &a->value)))
+		return rc;
+	a->value_given = cJSON_GetObjectItemCaseSensitive(q->root, "value") != NULL;
+	if (!*a->value)
+		return qerr(q, "value: must be a property path such as \"properties.revenue\"");
+	struct query_column col;
+	bool found;
+	if ((rc = qprop_find(q, a->conv.event, a->value, &col, &found)))
+		return rc;
+	if (found && col.kind != QCOL_NUMBER)
+		return qerr(
+		    q, "value: property \"%s\" of \"%s\" holds %s; the value must be a number",
+		    a->value, a->conv.event, col.kind == QCOL_STRING ? "strings" : "booleans");
+	if (!found && a->value_given)
+		return qerr(q, "value: unknown property \"%s\" (no \"%s\" event has it)", a->value,
+			    a->conv.event);
+	if (!found)
+		a->value = NULL; /* the default, absent: conversions have no value */
+
+	a->touchpoint = T_CHANNEL;
+	if ((rc = qj_enum(q, q->root, "touchpoint", "", touch_names, &a->touchpoint)))
+		return rc;
+	const cJSON *jm = cJSON_GetObjectItemCaseSensitive(q->root, "models");
+	if (jm) {
+		if (!cJSON_IsArray(jm) || cJSON_GetArraySize(jm) == 0)
+			return qerr(
+			    q, "models: must be a non-empty array of model names (first_touch, "
+			       "last_touch, last_non_direct, linear, position_based, "
+			       "time_decay)");
+		int i = 0;
+		const cJSON *it;
+		cJSON_ArrayForEach(it, jm)
+		{
+			int m = -1;
+			for (int k = 0; model_names[k]; k++)
+				if (cJSON_IsString(it) &&
+				    strcmp(it->valuestring, model_names[k]) == 0)
+					m = k;
+			if (m < 0)
+				return qerr(
+				    q,
+				    "models[%d]: unknown model (expected one of: first_touch, "
+				    "last_touch, last_non_direct, linear, position_based, "
+				    "time_decay)",
+				    i);
+			if (a->model_on[m])
+				return qerr(q, "models[%d]: \"%s\" is listed twice", i,
+					    model_names[m]);
+			a->model_on[m] = true;
+			a->models[a->nmodels++] = m;
+			i++;
+		}
+	} else {
+		for (int m = 0; m < M_COUNT; m++) {
+			a->model_on[m] = true;
+			a->models[a->nmodels++] = m;
+		}
+	}
+	a->lookback = 30 * MS_PER_DAY;
+	a->half_life = 7 * MS_PER_DAY;
+	a->gap = 30 * MS_PER_MIN;
+	a->limit = 10;
+	if ((rc = qj_duration(q, q->root, "lookback", "", &a->lookback)) ||
+	    (rc = qj_duration(q, q->root, "half_life", "", &a->half_life)) ||
+	    (rc = qj_duration(q, q->root, "session_gap", "", &a->gap)) ||
+	    (rc = qj_int(q, q->root, "limit", "", 1, QUERY_MAX_BREAKDOWN, &a->limit)))
+		return rc;
+	if (cJSON_GetObjectItemCaseSensitive(q->root, "half_life") && !a->model_on[M_DECAY])
+		return qerr(q, "half_life: only used by the time_decay model, which models leaves "
+			       "out");
+	return 0;
+}
+
+/* ---- touch tuples --------------------------------------------------- */
+
+static uint64_t hash_fields(const uint32_t *f)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (int i = 0; i < F_COUNT; i++)
+		h = (h ^ f[i]) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
+static const char *str_of(const struct attribution *a, uint32_t id)
+{
+	return id ? a->strs.str[id - 1] : NULL;
+}
+
+/* Whether a referrer medium names a referrer that counts ("internal" is the
+ * site itself: a later session of the same visit, not a touchpoint). */
+static bool real_referrer(const char *medium)
+{
+	return !medium || strcmp(medium, "internal") != 0;
+}
+
+/* Fills the derived parts of a new tuple (docs/attribution.md, "Touchpoints"). */
+static void touch_derive(struct qctx *q, struct attribution *a, struct atouch *t)
+{
+	const char *name = str_of(a, t->f[F_NAME]), *cs = str_of(a, t->f[F_CSOURCE]),
+		   *cm = str_of(a, t->f[F_CMEDIUM]), *rm = str_of(a, t->f[F_RMEDIUM]),
+		   *rs = str_of(a, t->f[F_RSOURCE]), *ch = str_of(a, t->f[F_CHANNEL]);
+	bool campaign = name || cs || cm;
+	if (!real_referrer(rm))
+		rs = rm = NULL;
+	const char *source = campaign ? cs : rs, *medium = campaign ? cm : rm;
+	t->direct = !campaign && !rs && !rm && (!ch || strcmp(ch, A_DIRECT) == 0);
+	if (campaign) {
+		char *k = qa_printf(&q->arena, "%s\x1f%s\x1f%s", name ? name : "", cs ? cs : "",
+				    cm ? cm : "");
+		t->campaign = qintern_get(&q->arena, &a->strs, k);
+	} else {
+		t->campaign = QSESSION_NO_CAMPAIGN;
+	}
+	const char *g = NULL;
+	switch (a->touchpoint) {
+	case T_CAMPAIGN:
+		g = name ? name : t->direct ? A_DIRECT : A_NO_CAMPAIGN;
+		break;
+	case T_SOURCE:
+		g = source ? source : t->direct ? A_DIRECT : A_NOT_SET;
+		break;
+	case T_MEDIUM:
+		g = medium ? medium : t->direct ? A_DIRECT : A_NOT_SET;
+		break;
+	case T_CHANNEL:
+		g = ch ? ch : t->direct ? A_DIRECT : A_NOT_SET;
+		break;
+	default:
+		g = t->direct ? A_DIRECT
+			      : qa_printf(&q->arena, "%s / %s", source ? source : A_NOT_SET,
+					  medium ? medium : A_NOT_SET);
+		break;
+	}
+	t->group = g;
+	/* unset sorts before every value; \x1f ends each part */
+	char *key = "";
+	for (int i = 0; i < F_COUNT; i++) {
+		const char *v = str_of(a, t->f[i]);
+		key = qa_printf(&q->arena, "%s%c%s\x1f", key, v ? 2 : 1, v ? v : "");
+	}
+	t->key = key;
+}
+
+static uint32_t touch_get(struct qctx *q, struct attribution *a, const uint32_t *f)
+{
+	if (a->touches.n * 2 >= a->nslots) {
+		size_t ns = a->nslots ? a->nslots * 2 : 256;
+		uint32_t *slots = qa_big_realloc(&q->arena, NULL, ns * sizeof(*slots));
+		memset(slots, 0, ns * sizeof(*slots));
+		const struct atouch *t = a->touches.p;
+		for (size_t id = 0; id < a->touches.n; id++) {
+			size_t i = hash_fields(t[id].f) & (ns - 1);
+			while (slots[i])
+				i = (i + 1) & (ns - 1);
+			slots[i] = (uint32_t)id + 1;
+		}
+		qa_big_free(&q->arena, a->slots);
+		a->slots = slots;
+		a->nslots = ns;
+	}
+	size_t i = hash_fields(f) & (a->nslots - 1);
+	while (a->slots[i]) {
+		uint32_t id = a->slots[i] - 1;
+		if (memcmp(((struct atouch *)a->touches.p)[id].f, f, sizeof(uint32_t) * F_COUNT) ==
+		    0)
+			return id;
+		i = (i + 1) & (a->nslots - 1);
+	}
+	uint32_t id = (uint32_t)a->touches.n;
+	struct atouch *t = qvec_push(&q->arena, &a->touches);
+	memset(t, 0, sizeof(*t));
+	memcpy(t->f, f, sizeof(t->f));
+	touch_derive(q, a, t);
+	a->slots[i] = id + 1;
+	return id;
+}
+
+/* ---- gathering ------------------------------------------------------ */
+
+/* Canonical persons with a conversion in the range, as stored ids to keep. */
+static int converters(struct qctx *q, struct attribution *a, uint64_t **keep_out)
+{
+	uint32_t np = q->src->npersons;
+	size_t nw = ((size_t)np + 63) / 64 + 1;
+	uint64_t *conv = qa_big_realloc(&q->arena, NULL, nw * sizeof(uint64_t));
+	memset(conv, 0, nw * sizeof(uint64_t));
+	struct qspan *sp;
+	size_t nsp;
+	int rc = qspans_get(q, &a->conv, q->range.from, q->range.to, &sp, &nsp);
+	if (rc || (rc = qperson_set(q, sp, nsp, q->range.from, q->range.to, conv)))
+		return rc;
+	for (size_t i = 0; i < nsp; i++)
+		qa_big_free(&q->arena, (void *)sp[i].pass);
+	qa_big_free(&q->arena, sp);
+	uint64_t *keep = qa_big_realloc(&q->arena, NULL, nw * sizeof(uint64_t));
+	memset(keep, 0, nw * sizeof(uint64_t));
+	const uint32_t *canon = q->src->canonical;
+	for (uint32_t p = 0; p < np; p++) {
+		uint32_t c = canon ? canon[p] : p;
+		if (c < np && qbit(conv, c))
+			keep[p >> 6] |= 1ULL << (p & 63);
+	}
+	qa_big_free(&q->arena, conv);
+	*keep_out = keep;
+	return 0;
+}
+
+/* The entries of one chunk's rows [lo, hi) that pass (and belong to a kept
+ * person); conv: the conversion rows among them, or NULL. */
+static int gather_chunk(struct qctx *q, struct attribution *a, const struct query_chunk *c,
+			size_t lo, size_t hi, const uint64_t *pass, const uint64_t *keep,
+			const uint64_t *conv)
+{
+	struct qbdcol cols[F_COUNT];
+	struct query_column vcol;
+	bool opened = false, vfound = false;
+	int rc = 0;
+	for (size_t i = 0; i < hi - lo; i++) {
+		if (!qbit(pass, i))
+			continue;
+		uint32_t pid = c->pid[lo + i];
+		if (pid >= q->src->npersons)
+			return qerr_pid(q, pid);
+		if (!qbit(keep, pid))
+			continue;
+		if (!opened) {
+			for (int k = 0; k < F_COUNT; k++)
+				if ((rc = qbdcol_open(q, &a->strs, field_paths[k], c, &cols[k])))
+					return rc;
+			if (conv && a->value) {
+				rc = c->column(c, a->value, &vcol);
+				if (rc && rc != TD_ENOTFOUND)
+					return qerr_code(
+					    q, rc, "store: reading property \"%s\" failed: %s",
+					    a->value, td_strerror(rc));
+				vfound = !rc;
+				if (vfound && vcol.kind != QCOL_NUMBER)
+					return qerr(q,
+						    "value: property \"%s\" holds %s in some rows; "
+						    "the value must be a number",
+						    a->value,
+						    vcol.kind == QCOL_STRING ? "strings"
+									     : "booleans");
+				rc = 0;
+			}
+			opened = true;
+		}
+		uint32_t f[F_COUNT];
+		for (int k = 0; k < F_COUNT; k++)
+			f[k] = (uint32_t)(qbdcol_get(q, &a->strs, &cols[k], lo + i) + 1);
+		uint32_t who;
+		if (qperson(q, pid, &who))
+			return qerr_pid(q, pid);
+		struct aentry *e = qvec_push(&q->arena, &a->entries);
+		e->ts = c->ts[lo + i];
+		e->who = who;
+		e->touch = touch_get(q, a, f);
+		e->conv = 0;
+		if (conv && qbit(conv, i) && e->ts >= q->range.from) {
+			double v = 0;
+			if (vfound && qcol_has(&vcol, lo + i))
+				v = vcol.num[lo + i];
+			*(double *)qvec_push(&q->arena, &a->values) = v;
+			e->conv = (uint32_t)a->values.n;
+		}
+	}
+	if (opened)
+		for (int k = 0; k < F_COUNT; k++)
+			qbdcol_close(q, &cols[k]);
+	return 0;
+}
+
+static int gather(struct qctx *q, struct attribution *a, const uint64_t *keep)
+{
+	struct qsel global = {.field = "filters", .event = "", .f = q->global, .nf = q->nglobal};
+	struct qbits passb = {0}, convb = {0};
+	int64_t from = q->range.from - a->lookback, to = q->range.to;
+	if (from > q->range.from)
+		from = INT64_MIN; /* overflow */
+	for (size_t ni = 0; ni < q->nnames; ni++) {
+		const char *name = q->names[ni];
+		bool conv_here = strcmp(name, a->conv.event) == 0;
+		const struct query_chunk *chunks;
+		size_t nchunks = q->src->chunks(q->src->ctx, name, &chunks);
+		for (size_t ci = 0; ci < nchunks; ci++) {
+			const struct query_chunk *c = &chunks[ci];
+			size_t lo, hi;
+			qchunk_span(c, from, to, &lo, &hi);
+			if (lo >= hi)
+				continue;
+			uint64_t *pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
+			uint64_t *conv =
+			    conv_here ? qbits_fit(&q->arena, &convb, hi - lo, 1) : NULL;
+			int rc = qsel_eval(q, &global, c, lo, hi, pass);
+			if (!rc && conv)
+				rc = qsel_eval(q, &a->conv, c, lo, hi, conv);
+			if (rc || (rc = gather_chunk(q, a, c, lo, hi, pass, keep, conv)))
+				return rc;
+		}
+	}
+	qa_big_free(&q->arena, passb.w);
+	qa_big_free(&q->arena, convb.w);
+	return 0;
+}
+
+/* ---- ordering ------------------------------------------------------- */
+
+static const struct atouch *sort_touches;
+
+static int cmp_touch_id(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return strcmp(sort_touches[a].key, sort_touches[b].key);
+}
+
+/* Renumbers the tuples in key order (entries follow), so that rows at one
+ * millisecond sort the same whatever order they were stored in. */
+static void rank_touches(struct qctx *q, struct attribution *a)
+{
+	size_t n = a->touches.n;
+	struct atouch *t = a->touches.p;
+	uint32_t *order = qa_alloc(&q->arena, (n ? n : 1) * sizeof(uint32_t));
+	for (size_t i = 0; i < n; i++)
+		order[i] = (uint32_t)i;
+	sort_touches = t; /* the query's own thread; qsort has no context argument */
+	q_qsort(order, n, sizeof(uint32_t), cmp_touch_id);
+	uint32_t *rank = qa_alloc(&q->arena, (n ? n : 1) * sizeof(uint32_t));
+	struct atouch *sorted = qa_alloc(&q->arena, (n ? n : 1) * sizeof(*sorted));
+	for (size_t i = 0; i < n; i++) {
+		rank[order[i]] = (uint32_t)i;
+		sorted[i] = t[order[i]];
+	}
+	memcpy(t, sorted, n * sizeof(*t));
+	struct aentry *e = a->entries.p;
+	for (size_t i = 0; i < a->entries.n; i++)
+		e[i].touch = rank[e[i].touch];
+}
+
+static const double *sort_values;
+
+/* time; other events before conversions; tuple rank; conversion value */
+static bool entry_less(const struct aentry *x, const struct aentry *y)
+{
+	if (x->ts != y->ts)
+		return x->ts < y->ts;
+	if ((x->conv != 0) != (y->conv != 0))
+		return y->conv != 0;
+	if (x->touch != y->touch)
+		return x->touch < y->touch;
+	if (x->conv && y->conv)
+		return sort_values[x->conv - 1] < sort_values[y->conv - 1];
+	return false;
+}
+
+static int cmp_entry(const void *x, const void *y)
+{
+	const struct aentry *a = x, *b = y;
+	return entry_less(a, b) ? -1 : entry_less(b, a) ? 1 : 0;
+}
+
+static void sort_person(struct aentry *e, size_t n)
+{
+	if (n > 32) {
+		q_qsort(e, n, sizeof(*e), cmp_entry);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct aentry x = e[i];
+		size_t j = i;
+		while (j > 0 && entry_less(&x, &e[j - 1])) {
+			e[j] = e[j - 1];
+			j--;
+		}
+		e[j] = x;
+	}
+}
+
+/* ---- models --------------------------------------------------------- */
+
+/* Credits per model and tuple; the tuple ntouch stands for "no touchpoint
+ * in the lookback" (the Direct group). */
+struct acredit {
+	double *conv, *rev; /* [model * (ntouch + 1) + touch] */
+	size_t stride;
+	double *w; /* scratch: one weight per session */
+};
+
+static void credit(struct acredit *cr, int m, uint32_t touch, double share, double value)
+{
+	cr->conv[(size_t)m * cr->stride + touch] += share;
+	cr->rev[(size_t)m * cr->stride + touch] += share * value;
+}
+
+/* Shares one conversion at t (value v) among the sessions s[0..n) (start
+ * times st, tuples tp, in time order) of every model asked for. */
+static void attribute(const struct attribution *a, const struct atouch *touches, struct acredit *cr,
+		      const int64_t *st, const uint32_t *tp, size_t n, int64_t t, double v)
+{
+	uint32_t none = (uint32_t)(cr->stride - 1);
+	if (n == 0) {
+		for (int k = 0; k < a->nmodels; k++)
+			credit(cr, a->models[k], none, 1, v);
+		return;
+	}
+	if (a->model_on[M_FIRST])
+		credit(cr, M_FIRST, tp[0], 1, v);
+	if (a->model_on[M_LAST])
+		credit(cr, M_LAST, tp[n - 1], 1, v);
+	if (a->model_on[M_LAST_NON_DIRECT]) {
+		size_t i = n;
+		while (i > 0 && touches[tp[i - 1]].direct)
+			i--;
+		credit(cr, M_LAST_NON_DIRECT, tp[i ? i - 1 : n - 1], 1, v);
+	}
+	if (a->model_on[M_LINEAR])
+		for (size_t i = 0; i < n; i++)
+			credit(cr, M_LINEAR, tp[i], 1.0 / (double)n, v);
+	if (a->model_on[M_POSITION]) {
+		if (n == 1) {
+			credit(cr, M_POSITION, tp[0], 1, v);
+		} else if (n == 2) {
+			credit(cr, M_POSITION, tp[0], 0.5, v);
+			credit(cr, M_POSITION, tp[1], 0.5, v);
+		} else {
+			credit(cr, M_POSITION, tp[0], 0.4, v);
+			credit(cr, M_POSITION, tp[n - 1], 0.4, v);
+			for (size_t i = 1; i + 1 < n; i++)
+				credit(cr, M_POSITION, tp[i], 0.2 / (double)(n - 2), v);
+		}
+	}
+	if (a->model_on[M_DECAY]) {
+		/* 2^(-(t - start) / half_life), relative to the latest session so
+		 * that the weights never all underflow to 0 */
+		double sum = 0;
+		for (size_t i = 0; i < n; i++) {
+			cr->w[i] = exp2(-(double)(st[n - 1] - st[i]) / (double)a->half_life);
+			sum += cr->w[i];
+		}
+		for (size_t i = 0; i < n; i++)
+			credit(cr, M_DECAY, tp[i], cr->w[i] / sum, v);
+	}
+	(void)t;
+}
+
+/* First index in [0, n) with st[i] >= from (n if none). */
+static size_t first_from(const int64_t *st, size_t n, int64_t from)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (st[mid] < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Walks every person: sessions, then each conversion's credits. */
+static void walk(struct qctx *q, struct attribution *a, struct acredit *cr, uint64_t *nsessions)
+{
+	size_t n = a->entries.n;
+	const struct aentry *in = a->entries.p;
+	uint32_t *who = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(uint32_t));
+	for (size_t i = 0; i < n; i++)
+		who[i] = in[i].who;
+	uint32_t *start;
+	uint32_t *perm = q_by_key(q, who, n, q->src->npersons, &start);
+	qa_big_free(&q->arena, who);
+	struct aentry *by = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(*by));
+	for (size_t i = 0; i < n; i++)
+		by[i] = in[perm[i]];
+	qa_big_free(&q->arena, perm);
+	size_t maxn = 1;
+	for (size_t p = 0; p < q->src->npersons; p++)
+		if (start[p + 1] - start[p] > maxn)
+			maxn = start[p + 1] - start[p];
+	int64_t *st = qa_big_realloc(&q->arena, NULL, maxn * sizeof(int64_t));
+	uint32_t *tp = qa_big_realloc(&q->arena, NULL, maxn * sizeof(uint32_t));
+	cr->w = qa_big_realloc(&q->arena, NULL, maxn * sizeof(double));
+	const struct atouch *touches = a->touches.p;
+	const double *values = a->values.p;
+	sort_values = values;
+	for (size_t p = 0; p < q->src->npersons; p++) {
+		size_t lo = start[p], m = start[p + 1] - lo;
+		if (!m)
+			continue;
+		struct aentry *e = by + lo;
+		sort_person(e, m);
+		struct qsession s;
+		qsession_init(&s, a->gap);
+		size_t ns = 0;
+		for (size_t i = 0; i < m; i++) {
+			if (qsession_next(&s, e[i].ts, touches[e[i].touch].campaign)) {
+				st[ns] = e[i].ts;
+				tp[ns++] = e[i].touch;
+				nsessions[e[i].touch]++;
+			}
+			if (!e[i].conv)
+				continue;
+			size_t f = first_from(st, ns, e[i].ts - a->lookback);
+			attribute(a, touches, cr, st + f, tp + f, ns - f, e[i].ts,
+				  values[e[i].conv - 1]);
+		}
+	}
+	qa_big_free(&q->arena, st);
+	qa_big_free(&q->arena, tp);
+	qa_big_free(&q->arena, cr->w);
+	qa_big_free(&q->arena, start);
+	qa_big_free(&q->arena, by);
+}
+
+/* ---- groups and result ---------------------------------------------- */
+
+struct agroup {
+	const char *name;
+	double conv[M_COUNT], rev[M_COUNT];
+	double cost;
+	bool has_cost;
+	double weight; /* conversions over every model asked for */
+};
+
+static int cmp_group(const void *x, const void *y)
+{
+	const struct agroup *a = x, *b = y;
+	if (a->weight != b->weight)
+		return a->weight > b->weight ? -1 : 1;
+	double ra = 0, rb = 0;
+	for (int m = 0; m < M_COUNT; m++) {
+		ra += a->rev[m];
+		rb += b->rev[m];
+	}
+	if (ra != rb)
+		return ra > rb ? -1 : 1;
+	if (a->has_cost != b->has_cost || a->cost != b->cost)
+		return a->cost > b->cost ? -1 : a->cost < b->cost ? 1 : b->has_cost - a->has_cost;
+	return strcmp(a->name, b->name);
+}
+
+/* The channel of each campaign (source, medium): the channel of the
+ * campaign sessions with that source and medium (the most sessions; ties by
+ * name). ids: "source\x1fmedium" -> its channel, in *chan (NULL: none). */
+struct achannels {
+	struct qintern pairs;
+	const char **chan;
+	uint64_t *n;
+};
+
+static void channels_build(struct qctx *q, const struct attribution *a, const uint64_t *nsessions,
+			   struct achannels *c)
+{
+	const struct atouch *t = a->touches.p;
+	struct qintern trip; /* source, medium, channel */
+	qintern_init(&trip);
+	qintern_init(&c->pairs);
+	uint64_t *tn = qa_calloc(&q->arena, a->touches.n + 1, sizeof(uint64_t));
+	for (size_t i = 0; i < a->touches.n; i++) {
+		const char *cs = str_of(a, t[i].f[F_CSOURCE]), *cm = str_of(a, t[i].f[F_CMEDIUM]),
+			   *ch = str_of(a, t[i].f[F_CHANNEL]);
+		if (t[i].campaign == QSESSION_NO_CAMPAIGN || !ch)
+			continue;
+		char *k = qa_printf(&q->arena, "%s\x1f%s\x1f%s", cs ? cs : "", cm ? cm : "", ch);
+		tn[qintern_get(&q->arena, &trip, k)] += nsessions[i];
+	}
+	c->chan = qa_calloc(&q->arena, trip.n + 1, sizeof(*c->chan));
+	c->n = qa_calloc(&q->arena, trip.n + 1, sizeof(uint64_t));
+	for (size_t i = 0; i < trip.n; i++) {
+		const char *k = trip.str[i], *ch = strrchr(k, '\x1f') + 1;
+		char *pair = qa_strndup(&q->arena, k, (size_t)(ch - 1 - k));
+		uint32_t p = qintern_get(&q->arena, &c->pairs, pair);
+		if (!c->chan[p] || tn[i] > c->n[p] ||
+		    (tn[i] == c->n[p] && strcmp(ch, c->chan[p]) < 0)) {
+			c->chan[p] = ch;
+			c->n[p] = tn[i];
+		}
+	}
+}
+
+static const char *channel_of(struct qctx *q, struct achannels *c, const struct query_cost *r)
+{
+	size_t before = c->pairs.n;
+	uint32_t p = qintern_get(&q->arena, &c->pairs,
+				 qa_printf(&q->arena, "%s\x1f%s", r->source, r->medium));
+	return p < before ? c->chan[p] : NULL;
+}
+
+/* The group a cost row's money goes to in the dimension asked for. */
+static const char *cost_group(struct qctx *q, const struct attribution *a,
+			      const struct query_cost *r, struct achannels *chans)
+{
+	const char *s = *r->source ? r->source : A_NOT_SET;
+	const char *m = *r->medium ? r->medium : A_NOT_SET;
+	switch (a->touchpoint) {
+	case T_CAMPAIGN:
+		return *r->campaign ? r->campaign : A_NOT_SET;
+	case T_SOURCE:
+		return s;
+	case T_MEDIUM:
+		return m;
+	case T_CHANNEL: {
+		const char *ch = channel_of(q, chans, r);
+		return ch ? ch : A_NOT_SET;
+	}
+	default:
+		return qa_printf(&q->arena, "%s / %s", s, m);
+	}
+}
+
+static size_t group_of(struct qctx *q, struct qintern *names, struct qvec *groups, const char *name)
+{
+	uint32_t id = qintern_get(&q->arena, names, name);
+	while (groups->n <= id) {
+		struct agroup *g = qvec_push(&q->arena, groups);
+		memset(g, 0, sizeof(*g));
+		g->name = names->str[groups->n - 1];
+	}
+	return id;
+}
+
+static void write_model(struct qctx *q, const struct agroup *g, int m, double total,
+			double total_rev)
+{
+	qo_printf(q, "\"%s\":{\"conversions\":", model_names[m]);
+	qo_num(q, g->conv[m]);
+	qo_raw(q, ",\"revenue\":");
+	qo_num(q, g->rev[m]);
+	qo_raw(q, ",\"share_pct\":");
+	qo_num(q, total > 0 ? 100 * g->conv[m] / total : NAN);
+	qo_raw(q, ",\"revenue_share_pct\":");
+	qo_num(q, total_rev != 0 ? 100 * g->rev[m] / total_rev : NAN);
+	qo_raw(q, ",\"roi\":");
+	qo_num(q, g->has_cost && g->cost > 0 ? (g->rev[m] - g->cost) / g->cost : NAN);
+	qo_raw(q, ",\"roas\":");
+	qo_num(q, g->has_cost && g->cost > 0 ? g->rev[m] / g->cost : NAN);
+	qo_raw(q, "}");
+}
+
+static void write_group(struct qctx *q, const struct attribution *a, const struct agroup *g,
+			bool other, double total, double total_rev)
+{
+	qo_raw(q, "{\"touchpoint\":");
+	qo_str(q, other ? NULL : g->name);
+	qo_printf(q, ",\"is_other\":%s,\"cost\":", other ? "true" : "false");
+	qo_num(q, g->has_cost ? g->cost : NAN);
+	qo_raw(q, ",\"models\":{");
+	for (int k = 0; k < a->nmodels; k++) {
+		if (k)
+			qo_raw(q, ",");
+		write_model(q, g, a->models[k], total, total_rev);
+	}
+	qo_raw(q, "}}");
+}
+
+static int result(struct qctx *q, struct attribution *a, const struct acredit *cr,
+		  const uint64_t *nsessions, const struct qcosts *costs)
+{
+	struct qintern names;
+	qintern_init(&names);
+	struct qvec groups;
+	qvec_init(&groups, sizeof(struct agroup));
+	const struct atouch *t = a->touches.p;
+	size_t nt = a->touches.n;
+	for (size_t i = 0; i <= nt; i++) {
+		bool used = false;
+		for (int k = 0; k < a->nmodels; k++)
+			used |= cr->conv[(size_t)a->models[k] * cr->stride + i] != 0;
+		if (!used)
+			continue;
+		size_t g = group_of(q, &names, &groups, i < nt ? t[i].group : A_DIRECT);
+		struct agroup *gr = &((struct agroup *)groups.p)[g];
+		for (int k = 0; k < a->nmodels; k++) {
+			int m = a->models[k];
+			gr->conv[m] += cr->conv[(size_t)m * cr->stride + i];
+			gr->rev[m] += cr->rev[(size_t)m * cr->stride + i];
+		}
+	}
+	double total_cost = 0;
+	struct achannels chans;
+	memset(&chans, 0, sizeof(chans));
+	if (a->touchpoint == T_CHANNEL)
+		channels_build(q, a, nsessions, &chans);
+	for (size_t i = 0; i < costs->n; i++) {
+		const struct query_cost *r = &costs->rows[i];
+		size_t g = group_of(q, &names, &groups, cost_group(q, a, r, &chans));
+		struct agroup *gr = &((struct agroup *)groups.p)[g];
+		gr->cost += r->cost;
+		gr->has_cost = true;
+		total_cost += r->cost;
+	}
+	struct agroup *gs = groups.p;
+	size_t ng = groups.n;
+	for (size_t i = 0; i < ng; i++)
+		for (int k = 0; k < a->nmodels; k++)
+			gs[i].weight += gs[i].conv[a->models[k]];
+	q_qsort(gs, ng, sizeof(*gs), cmp_group);
+
+	size_t nconv = a->values.n;
+	double revenue = 0;
+	for (size_t i = 0; i < nconv; i++)
+		revenue += ((const double *)a->values.p)[i];
+
+	char from[Q_INSTANT_LEN], to[Q_INSTANT_LEN];
+	q_format_instant(q->range.from, query_tz_offset(&q->tz, q->range.from, NULL, NULL), from);
+	q_format_instant(q->range.to, query_tz_offset(&q->tz, q->range.to, NULL, NULL), to);
+	qo_raw(q, "{\"kind\":\"attribution\",\"conversion\":");
+	qo_str(q, a->conv.event);
+	qo_raw(q, ",\"value\":");
+	qo_str(q, a->value);
+	qo_printf(q, ",\"touchpoint\":\"%s\",\"timezone\":", touch_names[a->touchpoint]);
+	qo_str(q, q->tz.name);
+	qo_printf(q,
+		  ",\"from\":\"%s\",\"to\":\"%s\",\"lookback_ms\":%lld,\"half_life_ms\":%lld,"
+		  "\"session_gap_ms\":%lld,\"models\":[",
+		  from, to, (long long)a->lookback, (long long)a->half_life, (long long)a->gap);
+	for (int k = 0; k < a->nmodels; k++)
+		qo_printf(q, "%s\"%s\"", k ? "," : "", model_names[a->models[k]]);
+	qo_printf(q, "],\"conversions\":%zu,\"revenue\":", nconv);
+	qo_num(q, revenue);
+	qo_raw(q, ",\"cost\":");
+	qo_num(q, costs->n ? total_cost : NAN);
+	qo_raw(q, ",\"currency\":");
+	qo_str(q, costs->currency);
+	qo_raw(q, ",\"roi\":");
+	qo_num(q, costs->n && total_cost > 0 ? (revenue - total_cost) / total_cost : NAN);
+	qo_raw(q, ",\"roas\":");
+	qo_num(q, costs->n && total_cost > 0 ? revenue / total_cost : NAN);
+	qo_raw(q, ",\"groups\":[");
+	size_t keep = ng < (size_t)a->limit ? ng : (size_t)a->limit;
+	for (size_t i = 0; i < keep; i++) {
+		if (i)
+			qo_raw(q, ",");
+		write_group(q, a, &gs[i], false, (double)nconv, revenue);
+	}
+	if (ng > keep) {
+		struct agroup o;
+		memset(&o, 0, sizeof(o));
+		for (size_t i = keep; i < ng; i++) {
+			for (int m = 0; m < M_COUNT; m++) {
+				o.conv[m] += gs[i].conv[m];
+				o.rev[m] += gs[i].rev[m];
+			}
+			o.cost += gs[i].cost;
+			o.has_cost |= gs[i].has_cost;
+		}
+		qo_raw(q, keep ? "," : "");
+		write_group(q, a, &o, true, (double)nconv, revenue);
+	}
+	qo_raw(q, "]}");
+	return 0;
+}
+
+int query_attribution(struct qctx *q)
+{
+	struct attribution *a = qa_calloc(&q->arena, 1, sizeof(*a));
+	int rc = parse(q, a);
+	if (rc)
+		return rc;
+	struct qcosts costs;
+	if ((rc = qcosts_load(q, "costs", &costs)))
+		return rc;
+	qintern_init(&a->strs);
+	qvec_init(&a->touches, sizeof(struct atouch));
+	qvec_init(&a->entries, sizeof(struct aentry));
+	qvec_init(&a->values, sizeof(double));
+	uint64_t *keep;
+	if ((rc = converters(q, a, &keep)) || (rc = gather(q, a, keep)))
+		return rc;
+	qa_big_free(&q->arena, keep);
+	rank_touches(q, a);
+	struct acredit cr;
+	cr.stride = a->touches.n + 1;
+	cr.conv = qa_big_realloc(&q->arena, NULL, M_COUNT * cr.stride * sizeof(double));
+	cr.rev = qa_big_realloc(&q->arena, NULL, M_COUNT * cr.stride * sizeof(double));
+	memset(cr.conv, 0, M_COUNT * cr.stride * sizeof(double));
+	memset(cr.rev, 0, M_COUNT * cr.stride * sizeof(double));
+	uint64_t *nsessions = qa_calloc(&q->arena, cr.stride, sizeof(uint64_t));
+	walk(q, a, &cr, nsessions);
+	return result(q, a, &cr, nsessions, &costs);
+}
