@@ -80,6 +80,7 @@ static int parse(struct qctx *q, struct funnel *f)
 					   "date_to",
 					   "timezone",
 					   "filters",
+					   "include_bots",
 					   NULL};
 	int rc = qj_keys(q, q->root, "", keys);
 	if (rc || (rc = qj_time(q, false)))

@@ -37,9 +37,9 @@ static int cmp_cstr(const void *a, const void *b)
 
 static int parse(struct qctx *q, struct paths *p)
 {
-	static const char *const keys[] = {"kind",    "anchor",	     "direction", "depth",
-					   "limit",   "session_gap", "events",	  "date_from",
-					   "date_to", "timezone",    "filters",	  NULL};
+	static const char *const keys[] = {
+	    "kind",	 "anchor",  "direction", "depth",   "limit",	    "session_gap", "events",
+	    "date_from", "date_to", "timezone",	 "filters", "include_bots", NULL};
 	int rc = qj_keys(q, q->root, "", keys);
 	if (rc || (rc = qj_time(q, false)))
 		return rc;

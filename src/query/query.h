@@ -151,4 +151,8 @@ bool query_filters_match(const struct query_filters *f, size_t i, const struct q
 #define QUERY_MAX_OFFSET     1000000
 #define QUERY_MAX_THREADS    16 /* threads inside one query */
 
+/* The property enrichment sets to true on events of bots; every kind
+ * leaves those events out unless the query has "include_bots": true. */
+#define QUERY_BOT_PATH "enriched.ua.bot"
+
 #endif

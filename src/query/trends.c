@@ -126,9 +126,9 @@ static int parse_series(struct qctx *q, struct trends *t)
 
 static int parse(struct qctx *q, struct trends *t)
 {
-	static const char *const keys[] = {"kind",    "series",	  "interval",  "date_from",
-					   "date_to", "timezone", "breakdown", "breakdown_limit",
-					   "compare", "filters",  NULL};
+	static const char *const keys[] = {"kind",    "series",	  "interval",	  "date_from",
+					   "date_to", "timezone", "breakdown",	  "breakdown_limit",
+					   "compare", "filters",  "include_bots", NULL};
 	int rc = qj_keys(q, q->root, "", keys);
 	if (rc || (rc = qj_time(q, true)) || (rc = parse_series(q, t)))
 		return rc;
