@@ -209,7 +209,7 @@ Test(meta, creates_missing_data_dir)
 Test(meta, schema_version_and_wal_mode)
 {
 	struct meta *m = open_meta();
-	cr_assert_eq(mtest_int(dbpath, "PRAGMA user_version"), 3);
+	cr_assert_eq(mtest_int(dbpath, "PRAGMA user_version"), 4);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -225,7 +225,7 @@ Test(meta, newer_schema_is_refused)
 {
 	struct meta *m = open_meta();
 	meta_close(m);
-	mtest_sql(dbpath, "PRAGMA user_version = 4");
+	mtest_sql(dbpath, "PRAGMA user_version = 5");
 	m = NULL;
 	cr_assert_eq(meta_open(&m, dir), TD_EDB);
 	cr_assert_null(m);
