@@ -632,56 +632,23 @@ static int cmp_group(const void *x, const void *y)
 	return strcmp(a->name, b->name);
 }
 
-/* The channel of each campaign (source, medium): the channel of the
- * campaign sessions with that source and medium (the most sessions; ties by
- * name). ids: "source\x1fmedium" -> its channel, in *chan (NULL: none). */
-struct achannels {
-	struct qintern pairs;
-	const char **chan;
-	uint64_t *n;
-};
-
+/* The channels of campaign sources and mediums, from the sessions seen. */
 static void channels_build(struct qctx *q, const struct attribution *a, const uint64_t *nsessions,
-			   struct achannels *c)
+			   struct qchannels *c)
 {
 	const struct atouch *t = a->touches.p;
-	struct qintern trip; /* source, medium, channel */
-	qintern_init(&trip);
-	qintern_init(&c->pairs);
-	uint64_t *tn = qa_calloc(&q->arena, a->touches.n + 1, sizeof(uint64_t));
+	qchannels_init(c);
 	for (size_t i = 0; i < a->touches.n; i++) {
-		const char *cs = str_of(a, t[i].f[F_CSOURCE]), *cm = str_of(a, t[i].f[F_CMEDIUM]),
-			   *ch = str_of(a, t[i].f[F_CHANNEL]);
-		if (t[i].campaign == QSESSION_NO_CAMPAIGN || !ch)
-			continue;
-		char *k = qa_printf(&q->arena, "%s\x1f%s\x1f%s", cs ? cs : "", cm ? cm : "", ch);
-		tn[qintern_get(&q->arena, &trip, k)] += nsessions[i];
+		const char *ch = str_of(a, t[i].f[F_CHANNEL]);
+		if (t[i].campaign != QSESSION_NO_CAMPAIGN && ch && nsessions[i])
+			qchannels_add(q, c, str_of(a, t[i].f[F_CSOURCE]),
+				      str_of(a, t[i].f[F_CMEDIUM]), ch, nsessions[i]);
 	}
-	c->chan = qa_calloc(&q->arena, trip.n + 1, sizeof(*c->chan));
-	c->n = qa_calloc(&q->arena, trip.n + 1, sizeof(uint64_t));
-	for (size_t i = 0; i < trip.n; i++) {
-		const char *k = trip.str[i], *ch = strrchr(k, '\x1f') + 1;
-		char *pair = qa_strndup(&q->arena, k, (size_t)(ch - 1 - k));
-		uint32_t p = qintern_get(&q->arena, &c->pairs, pair);
-		if (!c->chan[p] || tn[i] > c->n[p] ||
-		    (tn[i] == c->n[p] && strcmp(ch, c->chan[p]) < 0)) {
-			c->chan[p] = ch;
-			c->n[p] = tn[i];
-		}
-	}
-}
-
-static const char *channel_of(struct qctx *q, struct achannels *c, const struct query_cost *r)
-{
-	size_t before = c->pairs.n;
-	uint32_t p = qintern_get(&q->arena, &c->pairs,
-				 qa_printf(&q->arena, "%s\x1f%s", r->source, r->medium));
-	return p < before ? c->chan[p] : NULL;
 }
 
 /* The group a cost row's money goes to in the dimension asked for. */
 static const char *cost_group(struct qctx *q, const struct attribution *a,
-			      const struct query_cost *r, struct achannels *chans)
+			      const struct query_cost *r, struct qchannels *chans)
 {
 	const char *s = *r->source ? r->source : A_NOT_SET;
 	const char *m = *r->medium ? r->medium : A_NOT_SET;
@@ -693,7 +660,7 @@ static const char *cost_group(struct qctx *q, const struct attribution *a,
 	case T_MEDIUM:
 		return m;
 	case T_CHANNEL: {
-		const char *ch = channel_of(q, chans, r);
+		const char *ch = qchannels_of(q, chans, r->source, r->medium);
 		return ch ? ch : A_NOT_SET;
 	}
 	default:
@@ -770,7 +737,7 @@ static int result(struct qctx *q, struct attribution *a, const struct acredit *c
 		}
 	}
 	double total_cost = 0;
-	struct achannels chans;
+	struct qchannels chans;
 	memset(&chans, 0, sizeof(chans));
 	if (a->touchpoint == T_CHANNEL)
 		channels_build(q, a, nsessions, &chans);

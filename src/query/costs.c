@@ -61,6 +61,12 @@ int qcosts_load(struct qctx *q, const char *field, struct qcosts *c)
 	return 0;
 }
 
+bool qcost_path(const char *path)
+{
+	static const struct query_cost none = {.campaign = "", .source = "", .medium = ""};
+	return qcost_value(&none, path) || strcmp(path, QUERY_CHANNEL_PATH) == 0;
+}
+
 const char *qcost_value(const struct query_cost *r, const char *path)
 {
 	if (strcmp(path, "enriched.campaign.name") == 0)
@@ -70,4 +76,112 @@ const char *qcost_value(const struct query_cost *r, const char *path)
 	if (strcmp(path, "enriched.campaign.medium") == 0)
 		return r->medium;
 	return NULL;
+}
+
+void qchannels_init(struct qchannels *c)
+{
+	memset(c, 0, sizeof(*c));
+	qintern_init(&c->triples);
+	qintern_init(&c->pairs);
+}
+
+void qchannels_add(struct qctx *q, struct qchannels *c, const char *source, const char *medium,
+		   const char *channel, uint64_t weight)
+{
+	char *k = qa_printf(&q->arena, "%s\x1f%s\x1f%s", source ? source : "", medium ? medium : "",
+			    channel);
+	uint32_t id = qintern_get(&q->arena, &c->triples, k);
+	if (id >= c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		while (cap <= id)
+			cap *= 2;
+		c->weight = qa_big_realloc(&q->arena, c->weight, cap * sizeof(uint64_t));
+		memset(c->weight + c->cap, 0, (cap - c->cap) * sizeof(uint64_t));
+		c->cap = cap;
+	}
+	c->weight[id] += weight;
+}
+
+const char *qchannels_of(struct qctx *q, struct qchannels *c, const char *source,
+			 const char *medium)
+{
+	if (!c->ready) {
+		size_t n = c->triples.n;
+		c->channel = qa_calloc(&q->arena, n + 1, sizeof(*c->channel));
+		uint64_t *best = qa_calloc(&q->arena, n + 1, sizeof(uint64_t));
+		for (size_t i = 0; i < n; i++) {
+			const char *k = c->triples.str[i], *ch = strrchr(k, '\x1f') + 1;
+			char *pair = qa_strndup(&q->arena, k, (size_t)(ch - 1 - k));
+			uint32_t p = qintern_get(&q->arena, &c->pairs, pair);
+			if (!c->channel[p] || c->weight[i] > best[p] ||
+			    (c->weight[i] == best[p] && strcmp(ch, c->channel[p]) < 0)) {
+				c->channel[p] = ch;
+				best[p] = c->weight[i];
+			}
+		}
+		c->ready = true;
+	}
+	size_t before = c->pairs.n;
+	char *k = qa_printf(&q->arena, "%s\x1f%s", source, medium);
+	uint32_t p = qintern_get(&q->arena, &c->pairs, k);
+	return p < before ? c->channel[p] : NULL;
+}
+
+/* Adds a run of count rows with the same ids (id + 1 into t; 0 = unset). */
+static void add_run(struct qctx *q, struct qchannels *c, const struct qintern *t,
+		    const int32_t *ids, uint64_t count)
+{
+	if (!count || ids[2] < 0 || (ids[0] < 0 && ids[1] < 0))
+		return;
+	qchannels_add(q, c, ids[0] < 0 ? NULL : t->str[ids[0]], ids[1] < 0 ? NULL : t->str[ids[1]],
+		      t->str[ids[2]], count);
+}
+
+int qchannels_scan(struct qctx *q, int64_t from, int64_t to, struct qchannels *c)
+{
+	static const char *const paths[3] = {"enriched.campaign.source", "enriched.campaign.medium",
+					     QUERY_CHANNEL_PATH};
+	qchannels_init(c);
+	struct qintern strs;
+	qintern_init(&strs);
+	struct qsel global = {.field = "filters", .event = "", .f = q->global, .nf = q->nglobal};
+	struct qbits passb = {0};
+	const struct query_chunk *chunks;
+	size_t nchunks = q->src->chunks(q->src->ctx, "", &chunks);
+	for (size_t ci = 0; ci < nchunks; ci++) {
+		const struct query_chunk *ch = &chunks[ci];
+		size_t lo, hi;
+		qchunk_span(ch, from, to, &lo, &hi);
+		if (lo >= hi)
+			continue;
+		uint64_t *pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
+		int rc = qsel_eval(q, &global, ch, lo, hi, pass);
+		struct qbdcol cols[3];
+		for (int k = 0; !rc && k < 3; k++)
+			rc = qbdcol_open(q, &strs, paths[k], ch, &cols[k]);
+		if (rc)
+			return rc;
+		if (cols[2].found) {
+			int32_t run[3] = {-1, -1, -1};
+			uint64_t n = 0;
+			for (size_t i = lo; i < hi; i++) {
+				if (!qbit(pass, i - lo))
+					continue;
+				int32_t ids[3];
+				for (int k = 0; k < 3; k++)
+					ids[k] = qbdcol_get(q, &strs, &cols[k], i);
+				if (memcmp(ids, run, sizeof(ids)) != 0) {
+					add_run(q, c, &strs, run, n);
+					memcpy(run, ids, sizeof(ids));
+					n = 0;
+				}
+				n++;
+			}
+			add_run(q, c, &strs, run, n);
+		}
+		for (int k = 0; k < 3; k++)
+			qbdcol_close(q, &cols[k]);
+	}
+	qa_big_free(&q->arena, passb.w);
+	return 0;
 }

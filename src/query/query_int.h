@@ -538,9 +538,36 @@ struct qcosts {
  * q->range.to - 1 (in the query's zone). TD_EINVAL (field named) when the
  * rows are in several currencies. The rows are released when the query ends. */
 int qcosts_load(struct qctx *q, const char *field, struct qcosts *c);
-/* Where a cost row goes for a breakdown by path (an enriched.campaign.* or
- * enriched.channel path); NULL when the path is not a cost dimension. */
+/* Where a cost row goes for a breakdown by path (an enriched.campaign.*
+ * path); NULL for other paths (enriched.channel: see qchannels). */
 const char *qcost_value(const struct query_cost *r, const char *path);
+/* Whether costs can be told per value of path: enriched.campaign.name,
+ * .source, .medium, or enriched.channel. */
+bool qcost_path(const char *path);
+
+/* Cost rows name a source and medium, not a channel: the channel of a
+ * (source, medium) is the one the events with that campaign source and
+ * medium have most often (ties: the first in byte order). add() counts
+ * weight events (or sessions) of a triple; of() answers, NULL when no
+ * event has that source and medium. */
+struct qchannels {
+	struct qintern triples; /* "source\x1fmedium\x1fchannel" */
+	uint64_t *weight;	/* per triple */
+	size_t cap;
+	struct qintern pairs; /* "source\x1fmedium", made by the first of() */
+	const char **channel; /* per pair */
+	bool ready;
+};
+void qchannels_init(struct qchannels *c);
+void qchannels_add(struct qctx *q, struct qchannels *c, const char *source, const char *medium,
+		   const char *channel, uint64_t weight);
+const char *qchannels_of(struct qctx *q, struct qchannels *c, const char *source,
+			 const char *medium);
+/* Initialises c and counts the rows of every event in [from, to) that pass
+ * the global filters and carry a channel and a campaign source or medium. */
+int qchannels_scan(struct qctx *q, int64_t from, int64_t to, struct qchannels *c);
+/* The path enrichment writes an event's channel to. */
+#define QUERY_CHANNEL_PATH "enriched.channel"
 
 /* ---- kinds ---------------------------------------------------------- */
 

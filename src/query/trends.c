@@ -57,6 +57,12 @@ struct trends {
 	bool compare;
 	struct qintern intern;
 	struct tperiod cur, prev;
+	/* "costs": true: the costs of the range per breakdown value */
+	bool costs;
+	struct qcosts rows;
+	struct qintern cvalues; /* breakdown values that have costs ("" = none) */
+	double *cost;		/* per cvalues id */
+	double cost_total;
 };
 
 /* Accumulators of one breakdown slot, nb buckets each. */
@@ -128,7 +134,8 @@ static int parse(struct qctx *q, struct trends *t)
 {
 	static const char *const keys[] = {"kind",    "series",	  "interval",	  "date_from",
 					   "date_to", "timezone", "breakdown",	  "breakdown_limit",
-					   "compare", "filters",  "include_bots", NULL};
+					   "compare", "filters",  "include_bots", "costs",
+					   NULL};
 	int rc = qj_keys(q, q->root, "", keys);
 	if (rc || (rc = qj_time(q, true)) || (rc = parse_series(q, t)))
 		return rc;
@@ -157,7 +164,92 @@ static int parse(struct qctx *q, struct trends *t)
 	} else if (cJSON_GetObjectItemCaseSensitive(q->root, "breakdown_limit")) {
 		return qerr(q, "breakdown: required when breakdown_limit is given");
 	}
+	if ((rc = qj_bool(q, q->root, "costs", "", &t->costs)))
+		return rc;
+	if (t->costs && (!t->bd_path || !qcost_path(t->bd_path)))
+		return qerr(q, "costs: needs a breakdown by enriched.campaign.name, "
+			       "enriched.campaign.source, enriched.campaign.medium or "
+			       "enriched.channel (costs are per campaign, source and medium)");
 	return 0;
+}
+
+/* Sums the costs of the range per breakdown value. */
+static int load_costs(struct qctx *q, struct trends *t)
+{
+	int rc = qcosts_load(q, "costs", &t->rows);
+	if (rc)
+		return rc;
+	struct qchannels ch;
+	bool by_channel = strcmp(t->bd_path, QUERY_CHANNEL_PATH) == 0;
+	if (by_channel && t->rows.n && (rc = qchannels_scan(q, q->range.from, q->range.to, &ch)))
+		return rc;
+	qintern_init(&t->cvalues);
+	t->cost = qa_calloc(&q->arena, t->rows.n + 1, sizeof(double));
+	for (size_t i = 0; i < t->rows.n; i++) {
+		const struct query_cost *r = &t->rows.rows[i];
+		const char *v = by_channel ? qchannels_of(q, &ch, r->source, r->medium)
+					   : qcost_value(r, t->bd_path);
+		t->cost[qintern_get(&q->arena, &t->cvalues, v ? v : "")] += r->cost;
+		t->cost_total += r->cost;
+	}
+	return 0;
+}
+
+/* The cost of output line o of s: its value's, or for "other" those of the
+ * values outside the top; false when no cost row went there. */
+static bool line_cost(struct qctx *q, const struct trends *t, const struct tseries *s, size_t o,
+		      size_t other, double *out)
+{
+	*out = 0;
+	if (o != other) {
+		const char *v = s->top[o] == QBD_NONE ? "" : t->intern.str[s->top[o]];
+		for (size_t k = 0; k < t->cvalues.n; k++)
+			if (!strcmp(t->cvalues.str[k], v)) {
+				*out = t->cost[k];
+				return true;
+			}
+		return false;
+	}
+	bool any = false;
+	for (size_t k = 0; k < t->cvalues.n; k++) {
+		bool top = false;
+		for (size_t i = 0; i < s->ntop && !top; i++) {
+			const char *v = s->top[i] == QBD_NONE ? "" : t->intern.str[s->top[i]];
+			top = !strcmp(t->cvalues.str[k], v);
+		}
+		if (!top) {
+			*out += t->cost[k];
+			any = true;
+		}
+	}
+	(void)q;
+	return any;
+}
+
+/* "costs": every value's cost over the range, the most first. */
+static void write_costs(struct qctx *q, const struct trends *t)
+{
+	size_t n = t->cvalues.n;
+	struct qgroup_rank *g = qa_alloc(&q->arena, (n ? n : 1) * sizeof(*g));
+	for (size_t k = 0; k < n; k++) {
+		g[k].id = (int32_t)k;
+		g[k].weight = t->cost[k];
+	}
+	qgroups_sort(&t->cvalues, g, n);
+	qo_raw(q, ",\"costs\":{\"currency\":");
+	qo_str(q, t->rows.currency);
+	qo_raw(q, ",\"total\":");
+	qo_num(q, t->rows.n ? t->cost_total : NAN);
+	qo_raw(q, ",\"values\":[");
+	for (size_t i = 0; i < n; i++) {
+		const char *v = t->cvalues.str[g[i].id];
+		qo_raw(q, i ? ",{\"breakdown_value\":" : "{\"breakdown_value\":");
+		qo_str(q, *v ? v : NULL);
+		qo_raw(q, ",\"cost\":");
+		qo_num(q, g[i].weight);
+		qo_raw(q, "}");
+	}
+	qo_raw(q, "]}");
 }
 
 static int set_period(struct qctx *q, struct trends *t, struct tperiod *p, int64_t from, int64_t to)
@@ -621,6 +713,18 @@ static void write_series(struct qctx *q, struct trends *t, const struct tseries 
 		default:
 			qo_num(q, totv[o]);
 		}
+		if (t->costs && !previous) {
+			double c;
+			bool known = line_cost(q, t, s, o, other, &c);
+			qo_raw(q, ",\"cost\":");
+			qo_num(q, known ? c : NAN);
+			if (s->math == M_SUM) {
+				qo_raw(q, ",\"roi\":");
+				qo_num(q, known && c > 0 ? (ts - c) / c : NAN);
+				qo_raw(q, ",\"roas\":");
+				qo_num(q, known && c > 0 ? ts / c : NAN);
+			}
+		}
 		qo_raw(q, "}");
 	}
 }
@@ -654,6 +758,8 @@ int query_trends(struct qctx *q)
 	qintern_init(&t->intern);
 	if ((rc = set_period(q, t, &t->cur, q->range.from, q->range.to)))
 		return rc;
+	if (t->costs && (rc = load_costs(q, t)))
+		return rc;
 	if (t->compare) {
 		int64_t from, to;
 		if (q->range.dates) {
@@ -680,6 +786,8 @@ int query_trends(struct qctx *q)
 		qo_raw(q, ",\"previous_buckets\":");
 		write_buckets(q, t, &t->prev);
 	}
+	if (t->costs)
+		write_costs(q, t);
 	qo_raw(q, ",\"series\":[");
 	bool first = true;
 	for (int i = 0; i < t->nseries; i++) {

@@ -20,25 +20,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static char dir[64];
-static char dbpath[128];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
+#define dir    mtest_dir
+#define dbpath mtest_db
 
 static void setup(void)
 {
-	td_log_quiet = true;
-	snprintf(dir, sizeof(dir), "/tmp/td-meta-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(dbpath, sizeof(dbpath), "%s/meta.db", dir);
+	mtest_setup("/tmp/td-meta");
 }
 
 static void teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	mtest_teardown();
 }
 
 static struct meta *open_meta(void)

@@ -385,6 +385,118 @@ Test(query_attribution, costs_roi_roas)
 	memsource_free(ms);
 }
 
+/* ---- costs in trends --------------------------------------------------- */
+
+#define ORDER(c, s, m, ch, rev)                                                                    \
+	"{\"properties\":{\"revenue\":" #rev "},\"enriched\":{\"campaign\":{\"name\":\"" c         \
+	"\",\"source\":\"" s "\",\"medium\":\"" m "\"},\"channel\":\"" ch "\"}}"
+
+static const cJSON *line(const cJSON *res, const char *value)
+{
+	const cJSON *l;
+	cJSON_ArrayForEach(l, qt_get(res, "series"))
+	{
+		const cJSON *v = qt_get(l, "breakdown_value");
+		if (value ? cJSON_IsString(v) && !strcmp(v->valuestring, value)
+			  : cJSON_IsTrue(qt_get(l, "is_other")))
+			return l;
+	}
+	cr_assert_fail("no line %s", value ? value : "other");
+	return NULL;
+}
+
+Test(query_costs, trends_breakdown_by_campaign_and_channel)
+{
+	struct memsource *ms = memsource_new();
+	add(ms, "Order Completed", BASE + HOUR, 0,
+	    ORDER("spring", "google", "cpc", "Paid Search", 100));
+	add(ms, "Order Completed", BASE + 2 * HOUR, 1,
+	    ORDER("spring", "google", "cpc", "Paid Search", 50));
+	add(ms, "Order Completed", BASE + 3 * HOUR, 2,
+	    ORDER("weekly", "newsletter", "email", "Email", 30));
+	add(ms, "Order Completed", BASE + 4 * HOUR, 3,
+	    ORDER("fall", "bing", "cpc", "Paid Search", 10));
+	memsource_build(ms, 0, 0);
+	struct query_cost rows[] = {
+	    {"2024-03-01", "google", "cpc", "spring", "EUR", 50},
+	    {"2024-03-02", "google", "cpc", "spring", "EUR", 25},
+	    {"2024-03-01", "newsletter", "email", "weekly", "EUR", 0},
+	    {"2024-03-03", "bing", "cpc", "fall", "EUR", 40},
+	    {"2024-03-03", "meta", "paid_social", "launch", "EUR", 60}, /* no event */
+	};
+	struct cost_src cs = {.rows = rows, .n = 5};
+	struct query_costs qc = {.ctx = &cs, .load = load_costs, .release = release_costs};
+	struct query_source src = *memsource_source(ms);
+	src.costs = &qc;
+	cJSON *res = qt_query(
+	    &src,
+	    "{\"kind\":\"trends\",\"series\":[{\"event\":\"Order Completed\",\"math\":\"sum\","
+	    "\"property\":\"properties.revenue\"}],\"breakdown\":\"enriched.campaign.name\","
+	    "\"breakdown_limit\":2,\"costs\":true,\"date_from\":\"2024-03-01\","
+	    "\"date_to\":\"2024-03-31\",\"interval\":\"month\"}");
+	const cJSON *l = line(res, "spring");
+	cr_assert_eq(qt_num(l, "total"), 150);
+	cr_assert_eq(qt_num(l, "cost"), 75);
+	cr_assert(qt_close(qt_num(l, "roi"), 1));
+	cr_assert(qt_close(qt_num(l, "roas"), 2));
+	l = line(res, "fall"); /* ranked before weekly: one row each, then by value */
+	cr_assert_eq(qt_num(l, "cost"), 40);
+	cr_assert(qt_close(qt_num(l, "roi"), -0.75));
+	/* other: weekly (30 of revenue, a cost of 0) plus launch's spend without events */
+	l = line(res, NULL);
+	cr_assert_eq(qt_num(l, "total"), 30);
+	cr_assert_eq(qt_num(l, "cost"), 60);
+	cr_assert(qt_close(qt_num(l, "roi"), -0.5));
+	const cJSON *c = qt_get(res, "costs");
+	cr_assert_eq(qt_num(c, "total"), 175);
+	cr_assert_str_eq(qt_get(c, "currency")->valuestring, "EUR");
+	const cJSON *v0 = cJSON_GetArrayItem(qt_get(c, "values"), 0);
+	cr_assert_str_eq(qt_get(v0, "breakdown_value")->valuestring, "spring");
+	cr_assert_eq(qt_num(v0, "cost"), 75);
+	cJSON_Delete(res);
+
+	/* by channel: google/cpc and bing/cpc are Paid Search in the events */
+	res = qt_query(
+	    &src,
+	    "{\"kind\":\"trends\",\"series\":[{\"event\":\"Order Completed\",\"math\":\"sum\","
+	    "\"property\":\"properties.revenue\"}],\"breakdown\":\"enriched.channel\","
+	    "\"costs\":true,\"date_from\":\"2024-03-01\",\"date_to\":\"2024-03-31\"}");
+	l = line(res, "Paid Search");
+	cr_assert_eq(qt_num(l, "total"), 160);
+	cr_assert_eq(qt_num(l, "cost"), 115);
+	cr_assert(qt_close(qt_num(l, "roas"), 160.0 / 115));
+	l = line(res, "Email"); /* a cost of 0: no ROI */
+	cr_assert_eq(qt_num(l, "cost"), 0);
+	cr_assert(cJSON_IsNull(qt_get(l, "roi")));
+	cJSON_Delete(res);
+
+	char err[512];
+	cr_assert_eq(
+	    qt_query_fail(&src,
+			  "{\"kind\":\"trends\",\"series\":[{\"event\":\"Order Completed\"}],"
+			  "\"costs\":true,\"date_from\":\"2024-03-01\",\"date_to\":\"2024-03-31\"}",
+			  err, sizeof(err)),
+	    TD_EINVAL);
+	cr_assert(strstr(err, "costs: needs a breakdown by enriched.campaign.name"), "%s", err);
+	cr_assert_eq(
+	    qt_query_fail(&src,
+			  "{\"kind\":\"trends\",\"series\":[{\"event\":\"Order Completed\"}],"
+			  "\"breakdown\":\"properties.revenue\",\"costs\":true,"
+			  "\"date_from\":\"2024-03-01\",\"date_to\":\"2024-03-31\"}",
+			  err, sizeof(err)),
+	    TD_EINVAL);
+	cr_assert(strstr(err, "costs: needs a breakdown"), "%s", err);
+	/* without a cost source: null costs, no error */
+	res = qt_query(memsource_source(ms),
+		       "{\"kind\":\"trends\",\"series\":[{\"event\":\"Order Completed\"}],"
+		       "\"breakdown\":\"enriched.campaign.source\",\"costs\":true,"
+		       "\"date_from\":\"2024-03-01\",\"date_to\":\"2024-03-31\"}");
+	cr_assert(cJSON_IsNull(qt_get(line(res, "google"), "cost")));
+	cr_assert(cJSON_IsNull(qt_get(qt_get(res, "costs"), "total")));
+	cJSON_Delete(res);
+	memsource_free(ms);
+}
+
 /* ---- errors --------------------------------------------------------- */
 
 Test(query_attribution, errors)
