@@ -5,9 +5,9 @@
 // over hand-built journeys whose credits are worked out by hand.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDataDir, cleanupTempDirs, startServer, createSource, runCli, uid, waitFor } from './lib/server.mjs';
+import { cleanupTempDirs, startWithSource, runCli, uid, waitFor } from './lib/server.mjs';
 
 const T = { timeout: 20_000 };
 const HOOK = { timeout: 60_000 };
@@ -21,10 +21,7 @@ describe('advertising costs and attribution over HTTP', () => {
   let dir, key, srv, token;
 
   before(async () => {
-    dir = await makeDataDir();
-    key = await createSource(dir, 'web');
-    srv = await startServer(null, { dataDir: dir });
-    token = (await readFile(path.join(dir, 'admin-token'), 'utf8')).trim();
+    ({ dir, key, srv, token } = await startWithSource());
   }, HOOK);
   after(() => srv?.stop());
 
@@ -159,10 +156,7 @@ describe('attribution end to end (enriched events)', () => {
   let dir, key, srv, token, enriched;
 
   before(async () => {
-    dir = await makeDataDir();
-    key = await createSource(dir, 'web');
-    srv = await startServer(null, { dataDir: dir });
-    token = (await readFile(path.join(dir, 'admin-token'), 'utf8')).trim();
+    ({ dir, key, srv, token } = await startWithSource());
     // u1: spring, then weekly 2 days later, orders 10 minutes after (100)
     // u2: weekly, orders (60); u3: spring 40 days before ordering (30): out of the lookback
     const batch = [
