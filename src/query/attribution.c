@@ -5,74 +5,33 @@
  * docs/attribution.md gives every rule; the unit tests check hand-built
  * journeys and a brute-force reference.
  *
- * Plan: the conversion rows in the range mark their canonical persons;
- * only the rows of those persons (in the range widened by the lookback) are
- * gathered, each as an entry {ts, person, touch, conversion} where touch
- * names the row's tuple of campaign / referrer / channel values. A counting
- * sort groups the entries by person; each person's entries are sorted by
- * time, cut into sessions (session.c), and each conversion shares its
- * credit among the sessions that started within the lookback before it.
- * Credits are summed per touch tuple, then folded into the groups of the
- * touchpoint dimension asked for, in person order: the result does not
- * depend on how the rows were stored.
+ * Plan: attribution_gather.c collects every row of the persons who
+ * converted in the range (in the range widened by the lookback), each as an
+ * entry {ts, person, touch, conversion} where touch names the row's tuple
+ * of campaign / referrer / channel values, grouped by person bucket. The
+ * walk sorts each bucket by person and each person's entries by time, cuts
+ * them into sessions (session.c), and shares each conversion's credit
+ * among the sessions that started within the lookback before it. Credits
+ * are summed per touch tuple, then folded into the groups of the touchpoint
+ * dimension asked for: the result does not depend on how the rows were
+ * stored or on the number of threads.
  */
-#include "query/query_int.h"
+#include "query/attribution_int.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { M_FIRST, M_LAST, M_LAST_NON_DIRECT, M_LINEAR, M_POSITION, M_DECAY, M_COUNT };
 static const char *const model_names[] = {
     "first_touch", "last_touch", "last_non_direct", "linear", "position_based", "time_decay", NULL};
 
-enum { T_CAMPAIGN, T_SOURCE, T_MEDIUM, T_CHANNEL, T_SOURCE_MEDIUM };
 static const char *const touch_names[] = {"campaign", "source",	       "medium",
 					  "channel",  "source_medium", NULL};
-
-/* The row fields a touch tuple is made of. */
-enum { F_NAME, F_CSOURCE, F_CMEDIUM, F_RSOURCE, F_RMEDIUM, F_CHANNEL, F_COUNT };
-static const char *const field_paths[F_COUNT] = {
-    "enriched.campaign.name",	"enriched.campaign.source", "enriched.campaign.medium",
-    "enriched.referrer.source", "enriched.referrer.medium", "enriched.channel"};
 
 #define A_DIRECT      "Direct"
 #define A_NOT_SET     "(not set)"
 #define A_NO_CAMPAIGN "(no campaign)"
-
-/* A distinct tuple of the fields (string ids + 1; 0 = not set). */
-struct atouch {
-	uint32_t f[F_COUNT];
-	uint32_t campaign; /* session-splitting campaign id, or QSESSION_NO_CAMPAIGN */
-	bool direct;
-	const char *group; /* text of its group in the dimension asked for */
-	const char *key;   /* the fields' text, for ordering */
-};
-
-struct aentry {
-	int64_t ts;
-	uint32_t who;
-	uint32_t touch; /* tuple id; its rank in key order after gathering */
-	uint32_t conv;	/* conversion number + 1; 0: not a conversion */
-};
-
-struct attribution {
-	struct qsel conv;
-	const char *value; /* property path */
-	bool value_given;
-	int touchpoint;
-	bool model_on[M_COUNT];
-	int models[M_COUNT], nmodels;
-	int64_t lookback, half_life, gap, limit;
-	/* gathering */
-	struct qintern strs;
-	struct qvec touches; /* struct atouch */
-	uint32_t *slots;     /* open addressing over touches: id + 1 */
-	size_t nslots;
-	struct qvec entries; /* struct aentry */
-	struct qvec values;  /* double per conversion */
-};
 
 /* ---- parsing -------------------------------------------------------- */
 
@@ -168,14 +127,6 @@ static int parse(struct qctx *q, struct attribution *a)
 
 /* ---- touch tuples --------------------------------------------------- */
 
-static uint64_t hash_fields(const uint32_t *f)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (int i = 0; i < F_COUNT; i++)
-		h = (h ^ f[i]) * 1099511628211ULL;
-	return h ^ (h >> 29);
-}
-
 static const char *str_of(const struct attribution *a, uint32_t id)
 {
 	return id ? a->strs.str[id - 1] : NULL;
@@ -236,7 +187,7 @@ static void touch_derive(struct qctx *q, struct attribution *a, struct atouch *t
 	t->key = key;
 }
 
-static uint32_t touch_get(struct qctx *q, struct attribution *a, const uint32_t *f)
+uint32_t attr_touch_get(struct qctx *q, struct attribution *a, const uint32_t *f)
 {
 	if (a->touches.n * 2 >= a->nslots) {
 		size_t ns = a->nslots ? a->nslots * 2 : 256;
@@ -244,7 +195,7 @@ static uint32_t touch_get(struct qctx *q, struct attribution *a, const uint32_t 
 		memset(slots, 0, ns * sizeof(*slots));
 		const struct atouch *t = a->touches.p;
 		for (size_t id = 0; id < a->touches.n; id++) {
-			size_t i = hash_fields(t[id].f) & (ns - 1);
+			size_t i = attr_hash_fields(t[id].f) & (ns - 1);
 			while (slots[i])
 				i = (i + 1) & (ns - 1);
 			slots[i] = (uint32_t)id + 1;
@@ -253,7 +204,7 @@ static uint32_t touch_get(struct qctx *q, struct attribution *a, const uint32_t 
 		a->slots = slots;
 		a->nslots = ns;
 	}
-	size_t i = hash_fields(f) & (a->nslots - 1);
+	size_t i = attr_hash_fields(f) & (a->nslots - 1);
 	while (a->slots[i]) {
 		uint32_t id = a->slots[i] - 1;
 		if (memcmp(((struct atouch *)a->touches.p)[id].f, f, sizeof(uint32_t) * F_COUNT) ==
@@ -268,134 +219,6 @@ static uint32_t touch_get(struct qctx *q, struct attribution *a, const uint32_t 
 	touch_derive(q, a, t);
 	a->slots[i] = id + 1;
 	return id;
-}
-
-/* ---- gathering ------------------------------------------------------ */
-
-/* Canonical persons with a conversion in the range, as stored ids to keep. */
-static int converters(struct qctx *q, struct attribution *a, uint64_t **keep_out)
-{
-	uint32_t np = q->src->npersons;
-	size_t nw = ((size_t)np + 63) / 64 + 1;
-	uint64_t *conv = qa_big_realloc(&q->arena, NULL, nw * sizeof(uint64_t));
-	memset(conv, 0, nw * sizeof(uint64_t));
-	struct qspan *sp;
-	size_t nsp;
-	int rc = qspans_get(q, &a->conv, q->range.from, q->range.to, &sp, &nsp);
-	if (rc || (rc = qperson_set(q, sp, nsp, q->range.from, q->range.to, conv)))
-		return rc;
-	for (size_t i = 0; i < nsp; i++)
-		qa_big_free(&q->arena, (void *)sp[i].pass);
-	qa_big_free(&q->arena, sp);
-	uint64_t *keep = qa_big_realloc(&q->arena, NULL, nw * sizeof(uint64_t));
-	memset(keep, 0, nw * sizeof(uint64_t));
-	const uint32_t *canon = q->src->canonical;
-	for (uint32_t p = 0; p < np; p++) {
-		uint32_t c = canon ? canon[p] : p;
-		if (c < np && qbit(conv, c))
-			keep[p >> 6] |= 1ULL << (p & 63);
-	}
-	qa_big_free(&q->arena, conv);
-	*keep_out = keep;
-	return 0;
-}
-
-/* The entries of one chunk's rows [lo, hi) that pass (and belong to a kept
- * person); conv: the conversion rows among them, or NULL. */
-static int gather_chunk(struct qctx *q, struct attribution *a, const struct query_chunk *c,
-			size_t lo, size_t hi, const uint64_t *pass, const uint64_t *keep,
-			const uint64_t *conv)
-{
-	struct qbdcol cols[F_COUNT];
-	struct query_column vcol;
-	bool opened = false, vfound = false;
-	int rc = 0;
-	for (size_t i = 0; i < hi - lo; i++) {
-		if (!qbit(pass, i))
-			continue;
-		uint32_t pid = c->pid[lo + i];
-		if (pid >= q->src->npersons)
-			return qerr_pid(q, pid);
-		if (!qbit(keep, pid))
-			continue;
-		if (!opened) {
-			for (int k = 0; k < F_COUNT; k++)
-				if ((rc = qbdcol_open(q, &a->strs, field_paths[k], c, &cols[k])))
-					return rc;
-			if (conv && a->value) {
-				rc = c->column(c, a->value, &vcol);
-				if (rc && rc != TD_ENOTFOUND)
-					return qerr_code(
-					    q, rc, "store: reading property \"%s\" failed: %s",
-					    a->value, td_strerror(rc));
-				vfound = !rc;
-				if (vfound && vcol.kind != QCOL_NUMBER)
-					return qerr(q,
-						    "value: property \"%s\" holds %s in some rows; "
-						    "the value must be a number",
-						    a->value,
-						    vcol.kind == QCOL_STRING ? "strings"
-									     : "booleans");
-				rc = 0;
-			}
-			opened = true;
-		}
-		uint32_t f[F_COUNT];
-		for (int k = 0; k < F_COUNT; k++)
-			f[k] = (uint32_t)(qbdcol_get(q, &a->strs, &cols[k], lo + i) + 1);
-		uint32_t who;
-		if (qperson(q, pid, &who))
-			return qerr_pid(q, pid);
-		struct aentry *e = qvec_push(&q->arena, &a->entries);
-		e->ts = c->ts[lo + i];
-		e->who = who;
-		e->touch = touch_get(q, a, f);
-		e->conv = 0;
-		if (conv && qbit(conv, i) && e->ts >= q->range.from) {
-			double v = 0;
-			if (vfound && qcol_has(&vcol, lo + i))
-				v = vcol.num[lo + i];
-			*(double *)qvec_push(&q->arena, &a->values) = v;
-			e->conv = (uint32_t)a->values.n;
-		}
-	}
-	if (opened)
-		for (int k = 0; k < F_COUNT; k++)
-			qbdcol_close(q, &cols[k]);
-	return 0;
-}
-
-static int gather(struct qctx *q, struct attribution *a, const uint64_t *keep)
-{
-	struct qsel global = {.field = "filters", .event = "", .f = q->global, .nf = q->nglobal};
-	struct qbits passb = {0}, convb = {0};
-	int64_t from = q->range.from - a->lookback, to = q->range.to;
-	if (from > q->range.from)
-		from = INT64_MIN; /* overflow */
-	for (size_t ni = 0; ni < q->nnames; ni++) {
-		const char *name = q->names[ni];
-		bool conv_here = strcmp(name, a->conv.event) == 0;
-		const struct query_chunk *chunks;
-		size_t nchunks = q->src->chunks(q->src->ctx, name, &chunks);
-		for (size_t ci = 0; ci < nchunks; ci++) {
-			const struct query_chunk *c = &chunks[ci];
-			size_t lo, hi;
-			qchunk_span(c, from, to, &lo, &hi);
-			if (lo >= hi)
-				continue;
-			uint64_t *pass = qbits_fit(&q->arena, &passb, hi - lo, 1);
-			uint64_t *conv =
-			    conv_here ? qbits_fit(&q->arena, &convb, hi - lo, 1) : NULL;
-			int rc = qsel_eval(q, &global, c, lo, hi, pass);
-			if (!rc && conv)
-				rc = qsel_eval(q, &a->conv, c, lo, hi, conv);
-			if (rc || (rc = gather_chunk(q, a, c, lo, hi, pass, keep, conv)))
-				return rc;
-		}
-	}
-	qa_big_free(&q->arena, passb.w);
-	qa_big_free(&q->arena, convb.w);
-	return 0;
 }
 
 /* ---- ordering ------------------------------------------------------- */
@@ -426,15 +249,11 @@ static void rank_touches(struct qctx *q, struct attribution *a)
 		sorted[i] = t[order[i]];
 	}
 	memcpy(t, sorted, n * sizeof(*t));
-	struct aentry *e = a->entries.p;
-	for (size_t i = 0; i < a->entries.n; i++)
-		e[i].touch = rank[e[i].touch];
+	a->rank = rank; /* the walk renumbers the entries as it reads them */
 }
 
-static const double *sort_values;
-
 /* time; other events before conversions; tuple rank; conversion value */
-static bool entry_less(const struct aentry *x, const struct aentry *y)
+static inline bool entry_less(const struct aentry *x, const struct aentry *y, const double *values)
 {
 	if (x->ts != y->ts)
 		return x->ts < y->ts;
@@ -443,32 +262,13 @@ static bool entry_less(const struct aentry *x, const struct aentry *y)
 	if (x->touch != y->touch)
 		return x->touch < y->touch;
 	if (x->conv && y->conv)
-		return sort_values[x->conv - 1] < sort_values[y->conv - 1];
+		return values[x->conv - 1] < values[y->conv - 1];
 	return false;
 }
 
-static int cmp_entry(const void *x, const void *y)
-{
-	const struct aentry *a = x, *b = y;
-	return entry_less(a, b) ? -1 : entry_less(b, a) ? 1 : 0;
-}
-
-static void sort_person(struct aentry *e, size_t n)
-{
-	if (n > 32) {
-		q_qsort(e, n, sizeof(*e), cmp_entry);
-		return;
-	}
-	for (size_t i = 1; i < n; i++) {
-		struct aentry x = e[i];
-		size_t j = i;
-		while (j > 0 && entry_less(&x, &e[j - 1])) {
-			e[j] = e[j - 1];
-			j--;
-		}
-		e[j] = x;
-	}
-}
+#define AENTRY_LESS(a, b, values) entry_less(a, b, values)
+/* Sorts one person's entries (see Q_DEFINE_RUN_SORT). */
+Q_DEFINE_RUN_SORT(sort_person, struct aentry, const double *, AENTRY_LESS)
 
 /* ---- models --------------------------------------------------------- */
 
@@ -551,58 +351,147 @@ static size_t first_from(const int64_t *st, size_t n, int64_t from)
 	return lo;
 }
 
-/* Walks every person: sessions, then each conversion's credits. */
-static void walk(struct qctx *q, struct attribution *a, struct acredit *cr, uint64_t *nsessions)
+/*
+ * The walk runs in parallel over blocks of person buckets: each bucket's
+ * entries are sorted by person (a counting sort in cache), then each person's
+ * by time, and walked. Each block sums into its own credits and the blocks
+ * are added up in block order: how many blocks there are depends on the data
+ * only, so the sums (floating point) are the same on any number of threads.
+ */
+struct awalk {
+	const struct attribution *a;
+	const struct atouch *touches;
+	const double *values;
+	uint32_t np;
+	size_t nblocks, stride;
+	struct acredit *block; /* per block */
+	uint64_t *nsessions;   /* per block, stride each */
+	struct aworker {
+		int64_t *st;
+		uint32_t *tp;
+		double *w;
+		struct aentry *by, *tmp; /* a bucket's entries by person; merge room */
+		uint32_t *cnt;		 /* 2^shift + 1 */
+	} * wk;				 /* per thread */
+};
+
+/* Walks one person's entries (sorted here). */
+static void walk_person(struct awalk *w, struct aworker *wk, struct acredit *cr,
+			uint64_t *nsessions, struct aentry *e, size_t m)
 {
-	size_t n = a->entries.n;
-	const struct aentry *in = a->entries.p;
-	uint32_t *who = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(uint32_t));
-	for (size_t i = 0; i < n; i++)
-		who[i] = in[i].who;
-	uint32_t *start;
-	uint32_t *perm = q_by_key(q, who, n, q->src->npersons, &start);
-	qa_big_free(&q->arena, who);
-	struct aentry *by = qa_big_realloc(&q->arena, NULL, (n ? n : 1) * sizeof(*by));
-	for (size_t i = 0; i < n; i++)
-		by[i] = in[perm[i]];
-	qa_big_free(&q->arena, perm);
-	size_t maxn = 1;
-	for (size_t p = 0; p < q->src->npersons; p++)
-		if (start[p + 1] - start[p] > maxn)
-			maxn = start[p + 1] - start[p];
-	int64_t *st = qa_big_realloc(&q->arena, NULL, maxn * sizeof(int64_t));
-	uint32_t *tp = qa_big_realloc(&q->arena, NULL, maxn * sizeof(uint32_t));
-	cr->w = qa_big_realloc(&q->arena, NULL, maxn * sizeof(double));
-	const struct atouch *touches = a->touches.p;
-	const double *values = a->values.p;
-	sort_values = values;
-	for (size_t p = 0; p < q->src->npersons; p++) {
-		size_t lo = start[p], m = start[p + 1] - lo;
-		if (!m)
+	const struct attribution *a = w->a;
+	sort_person(e, m, wk->tmp, w->values);
+	struct qsession s;
+	qsession_init(&s, a->gap);
+	size_t ns = 0;
+	for (size_t i = 0; i < m; i++) {
+		if (qsession_next(&s, e[i].ts, w->touches[e[i].touch].campaign)) {
+			wk->st[ns] = e[i].ts;
+			wk->tp[ns++] = e[i].touch;
+			nsessions[e[i].touch]++;
+		}
+		if (!e[i].conv)
 			continue;
-		struct aentry *e = by + lo;
-		sort_person(e, m);
-		struct qsession s;
-		qsession_init(&s, a->gap);
-		size_t ns = 0;
-		for (size_t i = 0; i < m; i++) {
-			if (qsession_next(&s, e[i].ts, touches[e[i].touch].campaign)) {
-				st[ns] = e[i].ts;
-				tp[ns++] = e[i].touch;
-				nsessions[e[i].touch]++;
-			}
-			if (!e[i].conv)
-				continue;
-			size_t f = first_from(st, ns, e[i].ts - a->lookback);
-			attribute(a, touches, cr, st + f, tp + f, ns - f, e[i].ts,
-				  values[e[i].conv - 1]);
+		size_t f = first_from(wk->st, ns, e[i].ts - a->lookback);
+		attribute(a, w->touches, cr, wk->st + f, wk->tp + f, ns - f, e[i].ts,
+			  w->values[e[i].conv - 1]);
+	}
+}
+
+static void walk_task(void *arg, size_t blk, unsigned worker)
+{
+	struct awalk *w = arg;
+	const struct attribution *a = w->a;
+	struct aworker *wk = &w->wk[worker];
+	struct acredit *cr = &w->block[blk];
+	uint64_t *nsessions = w->nsessions + blk * w->stride;
+	cr->w = wk->w;
+	size_t P = (size_t)1 << a->shift;
+	size_t b0 = a->nb * blk / w->nblocks, b1 = a->nb * (blk + 1) / w->nblocks;
+	for (size_t b = b0; b < b1; b++) {
+		const struct aentry *in = a->e + a->start[b];
+		size_t n = a->start[b + 1] - a->start[b];
+		if (!n)
+			continue;
+		/* counting sort by person, stable: each person's entries stay in
+		 * runs of time order */
+		uint32_t *cnt = wk->cnt, base = (uint32_t)(b << a->shift);
+		memset(cnt, 0, (P + 1) * sizeof(uint32_t));
+		for (size_t i = 0; i < n; i++)
+			cnt[in[i].who - base + 1]++;
+		for (size_t p = 0; p < P; p++)
+			cnt[p + 1] += cnt[p];
+		for (size_t i = 0; i < n; i++) {
+			struct aentry *e = &wk->by[cnt[in[i].who - base]++];
+			*e = in[i];
+			e->touch = a->rank[e->touch];
+		}
+		/* cnt[p] is now the end of person p's entries */
+		size_t lo = 0;
+		for (size_t p = 0; p < P && lo < n; p++) {
+			size_t hi = cnt[p];
+			if (hi > lo)
+				walk_person(w, wk, cr, nsessions, wk->by + lo, hi - lo);
+			lo = hi;
 		}
 	}
-	qa_big_free(&q->arena, st);
-	qa_big_free(&q->arena, tp);
-	qa_big_free(&q->arena, cr->w);
-	qa_big_free(&q->arena, start);
-	qa_big_free(&q->arena, by);
+}
+
+/* Walks every person: sessions, then each conversion's credits, summed into
+ * cr and nsessions (stride entries each, zeroed). */
+static void walk(struct qctx *q, struct attribution *a, struct acredit *cr, uint64_t *nsessions)
+{
+	size_t maxn = 1; /* entries of the largest bucket, so of any person too */
+	for (size_t b = 0; b < a->nb; b++)
+		if (a->start[b + 1] - a->start[b] > maxn)
+			maxn = a->start[b + 1] - a->start[b];
+	struct awalk w = {.a = a,
+			  .touches = a->touches.p,
+			  .values = a->values,
+			  .np = q->src->npersons,
+			  .stride = cr->stride};
+	/* blocks: at most 64, and their credits at most 64 MB together */
+	size_t per_block = (2 * M_COUNT + 1) * w.stride * sizeof(double);
+	w.nblocks = a->nb < 64 ? a->nb : 64;
+	while (w.nblocks > 1 && w.nblocks * per_block > (64u << 20))
+		w.nblocks /= 2;
+	unsigned nthr = qpar_threads(q, a->n);
+	w.block = qa_calloc(&q->arena, w.nblocks, sizeof(*w.block));
+	for (size_t b = 0; b < w.nblocks; b++) {
+		w.block[b].stride = w.stride;
+		w.block[b].conv =
+		    b ? qa_calloc(&q->arena, M_COUNT * w.stride, sizeof(double)) : cr->conv;
+		w.block[b].rev =
+		    b ? qa_calloc(&q->arena, M_COUNT * w.stride, sizeof(double)) : cr->rev;
+	}
+	w.nsessions = qa_calloc(&q->arena, w.nblocks * w.stride, sizeof(uint64_t));
+	w.wk = qa_calloc(&q->arena, nthr, sizeof(*w.wk));
+	for (unsigned t = 0; t < nthr; t++) {
+		w.wk[t].st = qa_big_realloc(&q->arena, NULL, maxn * sizeof(int64_t));
+		w.wk[t].tp = qa_big_realloc(&q->arena, NULL, maxn * sizeof(uint32_t));
+		w.wk[t].w = qa_big_realloc(&q->arena, NULL, maxn * sizeof(double));
+		w.wk[t].by = qa_big_realloc(&q->arena, NULL, maxn * sizeof(struct aentry));
+		w.wk[t].tmp = qa_big_realloc(&q->arena, NULL, maxn * sizeof(struct aentry));
+		w.wk[t].cnt = qa_big_realloc(&q->arena, NULL,
+					     (((size_t)1 << a->shift) + 1) * sizeof(uint32_t));
+	}
+	qpar_for(nthr, w.nblocks, walk_task, &w);
+	for (size_t b = 1; b < w.nblocks; b++)
+		for (size_t i = 0; i < M_COUNT * w.stride; i++) {
+			cr->conv[i] += w.block[b].conv[i];
+			cr->rev[i] += w.block[b].rev[i];
+		}
+	for (size_t b = 0; b < w.nblocks; b++)
+		for (size_t i = 0; i < w.stride; i++)
+			nsessions[i] += w.nsessions[b * w.stride + i];
+	for (unsigned t = 0; t < nthr; t++) {
+		qa_big_free(&q->arena, w.wk[t].st);
+		qa_big_free(&q->arena, w.wk[t].tp);
+		qa_big_free(&q->arena, w.wk[t].w);
+		qa_big_free(&q->arena, w.wk[t].by);
+		qa_big_free(&q->arena, w.wk[t].tmp);
+		qa_big_free(&q->arena, w.wk[t].cnt);
+	}
 }
 
 /* ---- groups and result ---------------------------------------------- */
@@ -756,10 +645,10 @@ static int result(struct qctx *q, struct attribution *a, const struct acredit *c
 			gs[i].weight += gs[i].conv[a->models[k]];
 	q_qsort(gs, ng, sizeof(*gs), cmp_group);
 
-	size_t nconv = a->values.n;
+	size_t nconv = a->nconv;
 	double revenue = 0;
 	for (size_t i = 0; i < nconv; i++)
-		revenue += ((const double *)a->values.p)[i];
+		revenue += a->values[i];
 
 	char from[Q_INSTANT_LEN], to[Q_INSTANT_LEN];
 	q_format_instant(q->range.from, query_tz_offset(&q->tz, q->range.from, NULL, NULL), from);
@@ -822,12 +711,8 @@ int query_attribution(struct qctx *q)
 		return rc;
 	qintern_init(&a->strs);
 	qvec_init(&a->touches, sizeof(struct atouch));
-	qvec_init(&a->entries, sizeof(struct aentry));
-	qvec_init(&a->values, sizeof(double));
-	uint64_t *keep;
-	if ((rc = converters(q, a, &keep)) || (rc = gather(q, a, keep)))
+	if ((rc = attr_gather(q, a)))
 		return rc;
-	qa_big_free(&q->arena, keep);
 	rank_touches(q, a);
 	struct acredit cr;
 	cr.stride = a->touches.n + 1;

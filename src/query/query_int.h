@@ -371,6 +371,64 @@ void q_distinct_by_key(struct qctx *q, const uint32_t *key, const uint32_t *pid,
 void q_quantile_by_key(struct qctx *q, const uint32_t *key, const double *val, size_t n,
 		       size_t nkeys, double p, double *out);
 
+/*
+ * Defines static void NAME(T *e, size_t n, T *tmp, CTX ctx): sorts one
+ * person's entries, which arrive as a few ascending runs (one per chunk they
+ * came from): a small person gets an insertion sort, a big one a natural
+ * merge sort, runs merged pairwise through tmp (room for n entries) until
+ * one is left. Both are stable. LESS(a, b, ctx) compares two T pointers.
+ */
+#define Q_DEFINE_RUN_SORT(NAME, T, CTX, LESS)                                                      \
+	static void NAME(T *e, size_t n, T *tmp, CTX ctx)                                          \
+	{                                                                                          \
+		(void)ctx;                                                                         \
+		if (n <= 32) {                                                                     \
+			for (size_t i = 1; i < n; i++) {                                           \
+				T x = e[i];                                                        \
+				size_t j = i;                                                      \
+				while (j > 0 && LESS(&x, &e[j - 1], ctx)) {                        \
+					e[j] = e[j - 1];                                           \
+					j--;                                                       \
+				}                                                                  \
+				e[j] = x;                                                          \
+			}                                                                          \
+			return;                                                                    \
+		}                                                                                  \
+		T *src = e, *dst = tmp;                                                            \
+		for (;;) {                                                                         \
+			size_t nruns = 0;                                                          \
+			for (size_t i = 0; i < n;) {                                               \
+				size_t m = i + 1;                                                  \
+				while (m < n && !LESS(&src[m], &src[m - 1], ctx))                  \
+					m++;                                                       \
+				size_t b = m;                                                      \
+				if (b < n)                                                         \
+					for (b++; b < n && !LESS(&src[b], &src[b - 1], ctx);)      \
+						b++;                                               \
+				if (nruns == 0 && m == n)                                          \
+					goto sorted; /* one run: nothing to merge */               \
+				size_t x = i, y = m, o = i;                                        \
+				while (x < m && y < b)                                             \
+					dst[o++] =                                                 \
+					    LESS(&src[y], &src[x], ctx) ? src[y++] : src[x++];     \
+				while (x < m)                                                      \
+					dst[o++] = src[x++];                                       \
+				while (y < b)                                                      \
+					dst[o++] = src[y++];                                       \
+				nruns++;                                                           \
+				i = b;                                                             \
+			}                                                                          \
+			T *t_ = src;                                                               \
+			src = dst;                                                                 \
+			dst = t_;                                                                  \
+			if (nruns == 1)                                                            \
+				break;                                                             \
+		}                                                                                  \
+	sorted:                                                                                    \
+		if (src != e)                                                                      \
+			memcpy(e, src, n * sizeof(*e));                                            \
+	}
+
 /* ---- spans, runs and person bitmaps (scan.c) ------------------------ */
 
 /* The rows of one chunk in a time range that pass a selector: rows

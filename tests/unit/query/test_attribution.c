@@ -33,6 +33,8 @@ static const char *const models[] = {"first_touch", "last_touch",     "last_non_
 #define DIRECT "{\"enriched\":{\"channel\":\"Direct\"}}"
 #define PLAIN  "{}"
 
+static const char *const touch_json[] = {PAID, SOCIAL, EMAIL, DIRECT, PLAIN};
+
 static void add(struct memsource *ms, const char *ev, int64_t ts, uint32_t pid, const char *json)
 {
 	cr_assert_eq(memsource_add_json(ms, ev, ts, pid, json), 0, "%s", json);
@@ -306,6 +308,44 @@ Test(query_attribution, merged_persons_and_filters)
 	memsource_free(ms);
 }
 
+Test(query_attribution, same_result_on_any_number_of_threads)
+{
+	/* enough persons for several person buckets and walk blocks */
+	struct qt_rng r = {77};
+	struct memsource *ms = memsource_new();
+	for (uint32_t p = 0; p < 40000; p++) {
+		int64_t t = BASE + qt_int(&r, 20) * QT_DAY + qt_int(&r, 1000) * MIN;
+		int n = 1 + qt_int(&r, 4);
+		for (int k = 0; k < n; k++) {
+			add(ms, "$page", t, p, touch_json[qt_int(&r, 5)]);
+			t += (1 + qt_int(&r, 3 * 24 * 60)) * MIN;
+		}
+		if (qt_int(&r, 3) == 0) {
+			char j[64];
+			snprintf(j, sizeof(j), "{\"properties\":{\"revenue\":%d}}", qt_int(&r, 90));
+			add(ms, "Order Completed", t, p, j);
+		}
+	}
+	memsource_build(ms, 5000, 9);
+	char *first = NULL;
+	for (unsigned th = 1; th <= 4; th++) {
+		qt_threads = th;
+		cJSON *res = qt_query(memsource_source(ms), Q(""));
+		char *s = cJSON_PrintUnformatted(res);
+		if (!first) {
+			first = s;
+			cr_assert_gt(qt_num(res, "conversions"), 10000);
+		} else {
+			cr_assert_str_eq(s, first, "threads %u", th);
+			free(s);
+		}
+		cJSON_Delete(res);
+	}
+	qt_threads = 0;
+	free(first);
+	memsource_free(ms);
+}
+
 /* ---- costs ---------------------------------------------------------- */
 
 struct cost_src {
@@ -534,7 +574,6 @@ Test(query_attribution, errors)
 
 /* ---- random journeys ------------------------------------------------- */
 
-static const char *const touch_json[] = {PAID, SOCIAL, EMAIL, DIRECT, PLAIN};
 static const char *const touch_channel[] = {"Paid Search", "Organic Social", "Email", "Direct"};
 /* the group of each touch: a row without fields is Direct too */
 static const int touch_group[] = {0, 1, 2, 3, 3};
