@@ -248,7 +248,8 @@ static void rank_touches(struct qctx *q, struct attribution *a)
 		rank[order[i]] = (uint32_t)i;
 		sorted[i] = t[order[i]];
 	}
-	memcpy(t, sorted, n * sizeof(*t));
+	if (n)
+		memcpy(t, sorted, n * sizeof(*t));
 	a->rank = rank; /* the walk renumbers the entries as it reads them */
 }
 
@@ -392,7 +393,7 @@ static void walk_person(struct awalk *w, struct aworker *wk, struct acredit *cr,
 		}
 		if (!e[i].conv)
 			continue;
-		size_t f = first_from(wk->st, ns, e[i].ts - a->lookback);
+		size_t f = first_from(wk->st, ns, attr_before(e[i].ts, a->lookback));
 		attribute(a, w->touches, cr, wk->st + f, wk->tp + f, ns - f, e[i].ts,
 			  w->values[e[i].conv - 1]);
 	}

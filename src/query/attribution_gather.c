@@ -89,9 +89,7 @@ static int converters(struct qctx *q, struct attribution *a, uint64_t **keep_out
 static int make_jobs(struct qctx *q, struct attribution *a, struct qvec *jobs)
 {
 	struct qsel global = {.field = "filters", .event = "", .f = q->global, .nf = q->nglobal};
-	int64_t from = q->range.from - a->lookback, to = q->range.to;
-	if (from > q->range.from)
-		from = INT64_MIN; /* overflow */
+	int64_t from = attr_before(q->range.from, a->lookback), to = q->range.to;
 	qvec_init(jobs, sizeof(struct ajob));
 	for (size_t ni = 0; ni < q->nnames; ni++) {
 		bool conv_here = strcmp(q->names[ni], a->conv.event) == 0;

@@ -62,6 +62,13 @@ struct attribution {
 	uint32_t *rank; /* tuple id -> rank of its key (the tuples are renumbered so) */
 };
 
+/* t - d (d >= 0), INT64_MIN when that is below the range of int64_t. */
+static inline int64_t attr_before(int64_t t, int64_t d)
+{
+	int64_t r;
+	return __builtin_sub_overflow(t, d, &r) ? INT64_MIN : r;
+}
+
 static inline uint64_t attr_hash_fields(const uint32_t *f)
 {
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a over the ids */

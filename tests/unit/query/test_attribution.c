@@ -308,6 +308,20 @@ Test(query_attribution, merged_persons_and_filters)
 	memsource_free(ms);
 }
 
+Test(query_attribution, no_conversion_in_the_range)
+{
+	struct memsource *ms = worked_example();
+	cJSON *res =
+	    qt_query(memsource_source(ms),
+		     "{\"kind\":\"attribution\",\"conversion\":{\"event\":\"Order "
+		     "Completed\"},\"date_from\":\"2024-05-01\",\"date_to\":\"2024-05-31\"}");
+	cr_assert_eq(qt_num(res, "conversions"), 0);
+	cr_assert_eq(qt_num(res, "revenue"), 0);
+	cr_assert_eq(cJSON_GetArraySize(qt_get(res, "groups")), 0);
+	cJSON_Delete(res);
+	memsource_free(ms);
+}
+
 Test(query_attribution, same_result_on_any_number_of_threads)
 {
 	/* enough persons for several person buckets and walk blocks */
