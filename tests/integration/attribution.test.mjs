@@ -238,4 +238,32 @@ describe('attribution end to end (enriched events)', () => {
       assert.ok(near(sum, 3), `${m}: ${sum}`);
     }
   });
+
+  it('trends: cost, ROI and ROAS per campaign', T, async (t) => {
+    if (!enriched) {
+      t.skip('this build does not enrich events (enriched.campaign.*)');
+      return;
+    }
+    const res = await srv.post(
+      '/api/query',
+      {
+        kind: 'trends',
+        series: [{ event: '$page' }],
+        breakdown: 'enriched.campaign.name',
+        costs: true,
+        interval: 'month',
+        date_from: '2024-06-01',
+        date_to: '2024-06-30',
+      },
+      { headers: bearer(token) },
+    );
+    assert.equal(res.status, 200, res.text);
+    const line = (v) => res.json.series.find((l) => l.breakdown_value === v);
+    assert.equal(line('spring').total, 1);
+    assert.equal(line('spring').cost, 50);
+    assert.equal(line('weekly').total, 2);
+    assert.equal(line('weekly').cost, 40);
+    assert.equal(res.json.costs.total, 90);
+    assert.equal(res.json.costs.currency, 'EUR');
+  });
 });
