@@ -52,8 +52,17 @@ struct agather {
 	struct ajob *jobs;
 	size_t njobs;
 	const uint64_t *keep;
-	int64_t conv_from; /* conversions count from here (the range's start) */
+	const uint64_t *moved; /* ids merged into another (qcanon_moved), or NULL */
+	int64_t conv_from;     /* conversions count from here (the range's start) */
 };
+
+/* The canonical person of stored id pid (< npersons): only merged ids read
+ * canonical[], which is as big as the person space; the bitmap stays in
+ * cache. */
+static inline uint32_t canon_of(const struct agather *g, uint32_t pid)
+{
+	return g->moved && qbit(g->moved, pid) ? g->q->src->canonical[pid] : pid;
+}
 
 /* ---- persons ---------------------------------------------------------- */
 
@@ -138,7 +147,7 @@ static void count_task(void *arg, size_t ji, unsigned worker)
 		}
 		if (!qbit(g->keep, pid))
 			continue;
-		uint32_t who = src->canonical ? src->canonical[pid] : pid;
+		uint32_t who = canon_of(g, pid);
 		if (who >= src->npersons) {
 			j->rc = TD_ECORRUPT;
 			j->bad = pid;
@@ -211,7 +220,6 @@ static void place_task(void *arg, size_t ji, unsigned worker)
 	struct ajob *j = &g->jobs[ji];
 	struct attribution *a = g->a;
 	const struct query_chunk *c = j->c;
-	const struct query_source *src = g->q->src;
 	(void)worker;
 	if (!j->total || (j->serial && worker != UINT32_MAX))
 		return;
@@ -233,7 +241,7 @@ static void place_task(void *arg, size_t ji, unsigned worker)
 			}
 			memcpy(last_f, f, sizeof(f));
 		}
-		uint32_t who = src->canonical ? src->canonical[pid] : pid;
+		uint32_t who = canon_of(g, pid);
 		struct aentry *e = &a->e[j->at[who >> a->shift]++];
 		e->ts = c->ts[row];
 		e->who = who;
@@ -314,6 +322,7 @@ int attr_gather(struct qctx *q, struct attribution *a)
 	if (rc || (rc = make_jobs(q, a, &jv)))
 		return rc;
 	struct agather g = {.q = q, .a = a, .jobs = jv.p, .njobs = jv.n, .keep = keep};
+	g.moved = qcanon_moved(q);
 	g.conv_from = q->range.from;
 	uint32_t np = q->src->npersons;
 	a->shift = 13;
