@@ -256,8 +256,8 @@ static void rank_touches(struct qctx *q, struct attribution *a)
 /* time; other events before conversions; tuple rank; conversion value */
 static inline bool entry_less(const struct aentry *x, const struct aentry *y, const double *values)
 {
-	if (x->ts != y->ts)
-		return x->ts < y->ts;
+	if (x->key != y->key) /* one person's: the time */
+		return x->key < y->key;
 	if ((x->conv != 0) != (y->conv != 0))
 		return y->conv != 0;
 	if (x->touch != y->touch)
@@ -386,15 +386,16 @@ static void walk_person(struct awalk *w, struct aworker *wk, struct acredit *cr,
 	qsession_init(&s, a->gap);
 	size_t ns = 0;
 	for (size_t i = 0; i < m; i++) {
-		if (qsession_next(&s, e[i].ts, w->touches[e[i].touch].campaign)) {
-			wk->st[ns] = e[i].ts;
+		int64_t ts = attr_ts(a, &e[i]);
+		if (qsession_next(&s, ts, w->touches[e[i].touch].campaign)) {
+			wk->st[ns] = ts;
 			wk->tp[ns++] = e[i].touch;
 			nsessions[e[i].touch]++;
 		}
 		if (!e[i].conv)
 			continue;
-		size_t f = first_from(wk->st, ns, attr_before(e[i].ts, a->lookback));
-		attribute(a, w->touches, cr, wk->st + f, wk->tp + f, ns - f, e[i].ts,
+		size_t f = first_from(wk->st, ns, attr_before(ts, a->lookback));
+		attribute(a, w->touches, cr, wk->st + f, wk->tp + f, ns - f, ts,
 			  w->values[e[i].conv - 1]);
 	}
 }
@@ -416,14 +417,15 @@ static void walk_task(void *arg, size_t blk, unsigned worker)
 			continue;
 		/* counting sort by person, stable: each person's entries stay in
 		 * runs of time order */
-		uint32_t *cnt = wk->cnt, base = (uint32_t)(b << a->shift);
+		uint32_t *cnt = wk->cnt;
+		uint64_t pmask = P - 1;
 		memset(cnt, 0, (P + 1) * sizeof(uint32_t));
 		for (size_t i = 0; i < n; i++)
-			cnt[in[i].who - base + 1]++;
+			cnt[(in[i].key & pmask) + 1]++;
 		for (size_t p = 0; p < P; p++)
 			cnt[p + 1] += cnt[p];
 		for (size_t i = 0; i < n; i++) {
-			struct aentry *e = &wk->by[cnt[in[i].who - base]++];
+			struct aentry *e = &wk->by[cnt[in[i].key & pmask]++];
 			*e = in[i];
 			e->touch = a->rank[e->touch];
 		}

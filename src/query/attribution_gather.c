@@ -7,8 +7,8 @@
  * keep. Then per chunk (a job), on up to query_limits.threads threads:
  * a first pass counts the kept rows per person bucket (canonical person >>
  * shift); prefix sums over (bucket, job) give every job its own region in
- * each bucket; a second pass writes each kept row there as an entry
- * {ts, person, touch tuple, conversion}. The layout depends on the data
+ * each bucket; a second pass writes each kept row there as a 16-byte entry
+ * {time and person, touch tuple, conversion}. The layout depends on the data
  * only, never on the threads.
  *
  * What a task may not do: read columns (the query's thread opens them
@@ -98,7 +98,7 @@ static int converters(struct qctx *q, struct attribution *a, uint64_t **keep_out
 static int make_jobs(struct qctx *q, struct attribution *a, struct qvec *jobs)
 {
 	struct qsel global = {.field = "filters", .event = "", .f = q->global, .nf = q->nglobal};
-	int64_t from = attr_before(q->range.from, a->lookback), to = q->range.to;
+	int64_t from = a->t0, to = q->range.to;
 	qvec_init(jobs, sizeof(struct ajob));
 	for (size_t ni = 0; ni < q->nnames; ni++) {
 		bool conv_here = strcmp(q->names[ni], a->conv.event) == 0;
@@ -224,6 +224,7 @@ static void place_task(void *arg, size_t ji, unsigned worker)
 	if (!j->total || (j->serial && worker != UINT32_MAX))
 		return;
 	uint32_t last_f[F_COUNT] = {0}, last = UINT32_MAX;
+	uint32_t pmask = (uint32_t)((1ULL << a->shift) - 1);
 	size_t conv = j->conv0;
 	for (size_t i = 0; i < j->hi - j->lo; i++) {
 		uint32_t pid = c->pid[j->lo + i]; /* checked when counting */
@@ -242,12 +243,12 @@ static void place_task(void *arg, size_t ji, unsigned worker)
 			memcpy(last_f, f, sizeof(f));
 		}
 		uint32_t who = canon_of(g, pid);
+		int64_t ts = c->ts[row];
 		struct aentry *e = &a->e[j->at[who >> a->shift]++];
-		e->ts = c->ts[row];
-		e->who = who;
+		e->key = ((uint64_t)ts - (uint64_t)a->t0) << ATTR_PBITS | (who & pmask);
 		e->touch = last;
 		e->conv = 0;
-		if (j->conv && qbit(j->conv, i) && e->ts >= g->conv_from) {
+		if (j->conv && qbit(j->conv, i) && ts >= g->conv_from) {
 			a->values[conv] =
 			    j->vfound && qcol_has(&j->vcol, row) ? j->vcol.num[row] : 0;
 			e->conv = (uint32_t)++conv;
@@ -318,6 +319,10 @@ int attr_gather(struct qctx *q, struct attribution *a)
 {
 	uint64_t *keep;
 	struct qvec jv;
+	a->t0 = attr_before(q->range.from, a->lookback);
+	if ((uint64_t)q->range.to - (uint64_t)a->t0 >= ATTR_MAX_SPAN)
+		return qerr(q, "lookback: the date range and the lookback together span more than "
+			       "500 years; shorten them");
 	int rc = converters(q, a, &keep);
 	if (rc || (rc = make_jobs(q, a, &jv)))
 		return rc;

@@ -30,10 +30,14 @@ struct atouch {
 	const char *key;   /* the fields' text, for ordering */
 };
 
-/* A row of a converting person, placed in the person's bucket. */
+/* A row of a converting person, placed in the person's bucket: 16 bytes.
+ * key holds the time (ms after the attribution's t0, 44 bits: 557 years)
+ * above the person's number inside its bucket (ATTR_PBITS bits), so that one
+ * person's keys order by time. */
+#define ATTR_PBITS    20
+#define ATTR_MAX_SPAN (1ULL << (64 - ATTR_PBITS))
 struct aentry {
-	int64_t ts;
-	uint32_t who;	/* canonical person */
+	uint64_t key;
 	uint32_t touch; /* tuple id (struct atouch) */
 	uint32_t conv;	/* conversion number + 1 (into values); 0: not a conversion */
 };
@@ -51,8 +55,9 @@ struct attribution {
 	struct qvec touches; /* struct atouch */
 	uint32_t *slots;     /* open addressing over touches: id + 1 */
 	size_t nslots;
-	/* entries by person bucket (canonical person >> shift): bucket b's at
-	 * [start[b], start[b + 1]) */
+	/* entries by person bucket (canonical person >> shift, shift <=
+	 * ATTR_PBITS): bucket b's at [start[b], start[b + 1]) */
+	int64_t t0; /* the first instant read: date_from - lookback */
 	struct aentry *e;
 	size_t *start;
 	size_t n, nb;
@@ -61,6 +66,11 @@ struct attribution {
 	size_t nconv;
 	uint32_t *rank; /* tuple id -> rank of its key (the tuples are renumbered so) */
 };
+
+static inline int64_t attr_ts(const struct attribution *a, const struct aentry *e)
+{
+	return a->t0 + (int64_t)(e->key >> ATTR_PBITS);
+}
 
 /* t - d (d >= 0), INT64_MIN when that is below the range of int64_t. */
 static inline int64_t attr_before(int64_t t, int64_t d)

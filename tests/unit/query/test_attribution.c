@@ -576,6 +576,7 @@ Test(query_attribution, errors)
 	     "\"date_from\":\"2024-03-01\",\"date_to\":\"2024-03-02\"}",
 	     "conversion.event: unknown event"},
 	    {Q(",\"window\":\"7d\""), "window: unknown field"},
+	    {Q(",\"lookback\":\"300000d\""), "span more than 500 years"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char err[512];
