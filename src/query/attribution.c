@@ -710,7 +710,7 @@ int query_attribution(struct qctx *q)
 	if (rc)
 		return rc;
 	struct qcosts costs;
-	if ((rc = qcosts_load(q, "costs", &costs)))
+	if ((rc = qcosts_load(q, "costs", q->range.from, q->range.to, &costs)))
 		return rc;
 	qintern_init(&a->strs);
 	qvec_init(&a->touches, sizeof(struct atouch));

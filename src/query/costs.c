@@ -18,15 +18,15 @@ static void local_day(const struct qctx *q, int64_t t, char *out)
 	out[10] = '\0';
 }
 
-int qcosts_load(struct qctx *q, const char *field, struct qcosts *c)
+int qcosts_load(struct qctx *q, const char *field, int64_t from, int64_t to, struct qcosts *c)
 {
 	memset(c, 0, sizeof(*c));
 	const struct query_costs *qc = q->src->costs;
 	if (!qc || !qc->load)
 		return 0;
 	char first[11], last[11], err[512];
-	local_day(q, q->range.from, first);
-	local_day(q, q->range.to - 1, last);
+	local_day(q, from, first);
+	local_day(q, to - 1, last);
 	struct query_cost *rows = NULL;
 	size_t n = 0;
 	err[0] = '\0';

@@ -592,10 +592,10 @@ struct qcosts {
 	const char *currency; /* NULL when there is no row */
 	bool loaded;	      /* false: the source knows no costs */
 };
-/* Loads the costs of the local days from q->range.from to the day of
- * q->range.to - 1 (in the query's zone). TD_EINVAL (field named) when the
- * rows are in several currencies. The rows are released when the query ends. */
-int qcosts_load(struct qctx *q, const char *field, struct qcosts *c);
+/* Loads the costs of the local days (in the query's zone) from the day of
+ * from to the day of to - 1. TD_EINVAL (field named) when the rows are in
+ * several currencies. The rows are arena memory. */
+int qcosts_load(struct qctx *q, const char *field, int64_t from, int64_t to, struct qcosts *c);
 /* Where a cost row goes for a breakdown by path (an enriched.campaign.*
  * path); NULL for other paths (enriched.channel: see qchannels). */
 const char *qcost_value(const struct query_cost *r, const char *path);

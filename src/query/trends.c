@@ -57,12 +57,14 @@ struct trends {
 	bool compare;
 	struct qintern intern;
 	struct tperiod cur, prev;
-	/* "costs": true: the costs of the range per breakdown value */
+	/* "costs": true: the costs of each period per breakdown value */
 	bool costs;
-	struct qcosts rows;
-	struct qintern cvalues; /* breakdown values that have costs ("" = none) */
-	double *cost;		/* per cvalues id */
-	double cost_total;
+	struct tcosts {
+		struct qcosts rows;
+		struct qintern values; /* breakdown values that have costs ("" = none) */
+		double *cost;	       /* per value */
+		double total;
+	} ccur, cprev;
 };
 
 /* Accumulators of one breakdown slot, nb buckets each. */
@@ -173,76 +175,75 @@ static int parse(struct qctx *q, struct trends *t)
 	return 0;
 }
 
-/* Sums the costs of the range per breakdown value. */
-static int load_costs(struct qctx *q, struct trends *t)
+/* Sums the costs of a period per breakdown value. */
+static int load_costs(struct qctx *q, struct trends *t, const struct tperiod *p, struct tcosts *tc)
 {
-	int rc = qcosts_load(q, "costs", &t->rows);
+	int rc = qcosts_load(q, "costs", p->from, p->to, &tc->rows);
 	if (rc)
 		return rc;
 	struct qchannels ch;
 	bool by_channel = strcmp(t->bd_path, QUERY_CHANNEL_PATH) == 0;
-	if (by_channel && t->rows.n && (rc = qchannels_scan(q, q->range.from, q->range.to, &ch)))
+	if (by_channel && tc->rows.n && (rc = qchannels_scan(q, p->from, p->to, &ch)))
 		return rc;
-	qintern_init(&t->cvalues);
-	t->cost = qa_calloc(&q->arena, t->rows.n + 1, sizeof(double));
-	for (size_t i = 0; i < t->rows.n; i++) {
-		const struct query_cost *r = &t->rows.rows[i];
+	qintern_init(&tc->values);
+	tc->cost = qa_calloc(&q->arena, tc->rows.n + 1, sizeof(double));
+	for (size_t i = 0; i < tc->rows.n; i++) {
+		const struct query_cost *r = &tc->rows.rows[i];
 		const char *v = by_channel ? qchannels_of(q, &ch, r->source, r->medium)
 					   : qcost_value(r, t->bd_path);
-		t->cost[qintern_get(&q->arena, &t->cvalues, v ? v : "")] += r->cost;
-		t->cost_total += r->cost;
+		tc->cost[qintern_get(&q->arena, &tc->values, v ? v : "")] += r->cost;
+		tc->total += r->cost;
 	}
 	return 0;
 }
 
 /* The cost of output line o of s: its value's, or for "other" those of the
  * values outside the top; false when no cost row went there. */
-static bool line_cost(struct qctx *q, const struct trends *t, const struct tseries *s, size_t o,
-		      size_t other, double *out)
+static bool line_cost(const struct trends *t, const struct tcosts *tc, const struct tseries *s,
+		      size_t o, size_t other, double *out)
 {
 	*out = 0;
 	if (o != other) {
 		const char *v = s->top[o] == QBD_NONE ? "" : t->intern.str[s->top[o]];
-		for (size_t k = 0; k < t->cvalues.n; k++)
-			if (!strcmp(t->cvalues.str[k], v)) {
-				*out = t->cost[k];
+		for (size_t k = 0; k < tc->values.n; k++)
+			if (!strcmp(tc->values.str[k], v)) {
+				*out = tc->cost[k];
 				return true;
 			}
 		return false;
 	}
 	bool any = false;
-	for (size_t k = 0; k < t->cvalues.n; k++) {
+	for (size_t k = 0; k < tc->values.n; k++) {
 		bool top = false;
 		for (size_t i = 0; i < s->ntop && !top; i++) {
 			const char *v = s->top[i] == QBD_NONE ? "" : t->intern.str[s->top[i]];
-			top = !strcmp(t->cvalues.str[k], v);
+			top = !strcmp(tc->values.str[k], v);
 		}
 		if (!top) {
-			*out += t->cost[k];
+			*out += tc->cost[k];
 			any = true;
 		}
 	}
-	(void)q;
 	return any;
 }
 
-/* "costs": every value's cost over the range, the most first. */
-static void write_costs(struct qctx *q, const struct trends *t)
+/* A period's costs: every value's cost, the most first. */
+static void write_costs(struct qctx *q, const char *key, const struct tcosts *tc)
 {
-	size_t n = t->cvalues.n;
+	size_t n = tc->values.n;
 	struct qgroup_rank *g = qa_alloc(&q->arena, (n ? n : 1) * sizeof(*g));
 	for (size_t k = 0; k < n; k++) {
 		g[k].id = (int32_t)k;
-		g[k].weight = t->cost[k];
+		g[k].weight = tc->cost[k];
 	}
-	qgroups_sort(&t->cvalues, g, n);
-	qo_raw(q, ",\"costs\":{\"currency\":");
-	qo_str(q, t->rows.currency);
+	qgroups_sort(&tc->values, g, n);
+	qo_printf(q, ",\"%s\":{\"currency\":", key);
+	qo_str(q, tc->rows.currency);
 	qo_raw(q, ",\"total\":");
-	qo_num(q, t->rows.n ? t->cost_total : NAN);
+	qo_num(q, tc->rows.n ? tc->total : NAN);
 	qo_raw(q, ",\"values\":[");
 	for (size_t i = 0; i < n; i++) {
-		const char *v = t->cvalues.str[g[i].id];
+		const char *v = tc->values.str[g[i].id];
 		qo_raw(q, i ? ",{\"breakdown_value\":" : "{\"breakdown_value\":");
 		qo_str(q, *v ? v : NULL);
 		qo_raw(q, ",\"cost\":");
@@ -713,9 +714,9 @@ static void write_series(struct qctx *q, struct trends *t, const struct tseries 
 		default:
 			qo_num(q, totv[o]);
 		}
-		if (t->costs && !previous) {
+		if (t->costs) {
 			double c;
-			bool known = line_cost(q, t, s, o, other, &c);
+			bool known = line_cost(t, previous ? &t->cprev : &t->ccur, s, o, other, &c);
 			qo_raw(q, ",\"cost\":");
 			qo_num(q, known ? c : NAN);
 			if (s->math == M_SUM) {
@@ -758,8 +759,7 @@ int query_trends(struct qctx *q)
 	qintern_init(&t->intern);
 	if ((rc = set_period(q, t, &t->cur, q->range.from, q->range.to)))
 		return rc;
-	if (t->costs && (rc = load_costs(q, t)))
-		return rc;
+
 	if (t->compare) {
 		int64_t from, to;
 		if (q->range.dates) {
@@ -774,6 +774,9 @@ int query_trends(struct qctx *q)
 		if ((rc = set_period(q, t, &t->prev, from, to)))
 			return rc;
 	}
+	if (t->costs && ((rc = load_costs(q, t, &t->cur, &t->ccur)) ||
+			 (t->compare && (rc = load_costs(q, t, &t->prev, &t->cprev)))))
+		return rc;
 	static const char *const ivs[] = {"hour", "day", "week", "month"};
 	char a[Q_INSTANT_LEN], b[Q_INSTANT_LEN];
 	q_format_instant(q->range.from, query_tz_offset(&q->tz, q->range.from, NULL, NULL), a);
@@ -787,7 +790,9 @@ int query_trends(struct qctx *q)
 		write_buckets(q, t, &t->prev);
 	}
 	if (t->costs)
-		write_costs(q, t);
+		write_costs(q, "costs", &t->ccur);
+	if (t->costs && t->compare)
+		write_costs(q, "previous_costs", &t->cprev);
 	qo_raw(q, ",\"series\":[");
 	bool first = true;
 	for (int i = 0; i < t->nseries; i++) {

@@ -477,8 +477,9 @@ Test(query_costs, trends_breakdown_by_campaign_and_channel)
 	    {"2024-03-01", "newsletter", "email", "weekly", "EUR", 0},
 	    {"2024-03-03", "bing", "cpc", "fall", "EUR", 40},
 	    {"2024-03-03", "meta", "paid_social", "launch", "EUR", 60}, /* no event */
+	    {"2024-02-29", "google", "cpc", "spring", "EUR", 30},	/* before the range */
 	};
-	struct cost_src cs = {.rows = rows, .n = 5};
+	struct cost_src cs = {.rows = rows, .n = 6};
 	struct query_costs qc = {.ctx = &cs, .load = load_costs, .release = release_costs};
 	struct query_source src = *memsource_source(ms);
 	src.costs = &qc;
@@ -522,6 +523,29 @@ Test(query_costs, trends_breakdown_by_campaign_and_channel)
 	l = line(res, "Email"); /* a cost of 0: no ROI */
 	cr_assert_eq(qt_num(l, "cost"), 0);
 	cr_assert(cJSON_IsNull(qt_get(l, "roi")));
+	cJSON_Delete(res);
+
+	/* compare: the previous period's lines get that period's costs */
+	res = qt_query(&src,
+		       "{\"kind\":\"trends\",\"series\":[{\"event\":\"Order "
+		       "Completed\",\"math\":\"sum\",\"property\":\"properties.revenue\"}],"
+		       "\"breakdown\":\"enriched.campaign.name\",\"costs\":true,\"compare\":true,"
+		       "\"date_from\":\"2024-03-01\",\"date_to\":\"2024-03-01\"}");
+	const cJSON *cur = NULL, *prev = NULL;
+	cJSON_ArrayForEach(l, qt_get(res, "series"))
+	{
+		const cJSON *v = qt_get(l, "breakdown_value");
+		if (cJSON_IsString(v) && !strcmp(v->valuestring, "spring"))
+			*(strcmp(qt_get(l, "period")->valuestring, "previous") ? &cur : &prev) = l;
+	}
+	cr_assert(cur && prev);
+	cr_assert_eq(qt_num(cur, "cost"), 50);
+	cr_assert(qt_close(qt_num(cur, "roas"), 3));
+	cr_assert_eq(qt_num(prev, "total"), 0);
+	cr_assert_eq(qt_num(prev, "cost"), 30);
+	cr_assert(qt_close(qt_num(prev, "roi"), -1));
+	cr_assert_eq(qt_num(qt_get(res, "costs"), "total"), 50);
+	cr_assert_eq(qt_num(qt_get(res, "previous_costs"), "total"), 30);
 	cJSON_Delete(res);
 
 	char err[512];
