@@ -354,6 +354,15 @@ static int build_trends(struct qf_grid *g, const cJSON *r)
 				   QF_PLAIN);
 		}
 	}
+	/* with "costs": a row each for the lines' cost, ROI and ROAS */
+	static const char *const money[] = {"cost", "roi", "roas"};
+	bool costs = cJSON_GetArraySize(lines) && field(cJSON_GetArrayItem(lines, 0), "cost");
+	for (int k = 0; costs && k < 3; k++) {
+		cell_text(g, money[k]);
+		if (prev)
+			cell_null(g);
+		cJSON_ArrayForEach(line, lines) cell_value(g, field(line, money[k]), QF_PLAIN);
+	}
 	return 0;
 }
 

@@ -296,6 +296,23 @@ Test(qformat, paths_csv)
 	       "2,0,,,\r\n");
 }
 
+Test(qformat, trends_costs_rows)
+{
+	expect(QFORMAT_CSV,
+	       "{\"kind\":\"trends\",\"interval\":\"month\",\"timezone\":\"UTC\","
+	       "\"buckets\":[\"2024-03-01T00:00:00\"],\"costs\":{\"currency\":\"EUR\",\"total\":50,"
+	       "\"values\":[]},\"series\":[{\"series\":0,\"event\":\"Buy\",\"name\":null,"
+	       "\"math\":\"sum\",\"property\":\"properties.revenue\",\"period\":\"current\","
+	       "\"breakdown_value\":\"spring\",\"is_other\":false,\"values\":[150],\"total\":150,"
+	       "\"cost\":50,\"roi\":2,\"roas\":3}]}",
+	       "bucket,Buy sum(properties.revenue) [spring]\r\n"
+	       "2024-03-01T00:00:00,150\r\n"
+	       "total,150\r\n"
+	       "cost,50\r\n"
+	       "roi,2\r\n"
+	       "roas,3\r\n");
+}
+
 static const char attribution[] =
     "{\"kind\":\"attribution\",\"conversion\":\"Order Completed\",\"value\":\"properties.revenue\","
     "\"touchpoint\":\"channel\",\"timezone\":\"UTC\",\"lookback_ms\":2592000000,"
