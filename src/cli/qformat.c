@@ -361,7 +361,10 @@ static int build_trends(struct qf_grid *g, const cJSON *r)
 		cell_text(g, money[k]);
 		if (prev)
 			cell_null(g);
-		cJSON_ArrayForEach(line, lines) cell_value(g, field(line, money[k]), QF_PLAIN);
+		cJSON_ArrayForEach(line, lines)
+		{
+			cell_value(g, field(line, money[k]), QF_PLAIN);
+		}
 	}
 	return 0;
 }
