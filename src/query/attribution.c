@@ -178,13 +178,8 @@ static void touch_derive(struct qctx *q, struct attribution *a, struct atouch *t
 		break;
 	}
 	t->group = g;
-	/* unset sorts before every value; \x1f ends each part */
-	char *key = "";
-	for (int i = 0; i < F_COUNT; i++) {
-		const char *v = str_of(a, t->f[i]);
-		key = qa_printf(&q->arena, "%s%c%s\x1f", key, v ? 2 : 1, v ? v : "");
-	}
-	t->key = key;
+	for (int i = 0; i < F_COUNT; i++)
+		t->text[i] = str_of(a, t->f[i]);
 }
 
 uint32_t attr_touch_get(struct qctx *q, struct attribution *a, const uint32_t *f)
@@ -223,30 +218,37 @@ uint32_t attr_touch_get(struct qctx *q, struct attribution *a, const uint32_t *f
 
 /* ---- ordering ------------------------------------------------------- */
 
-static const struct atouch *sort_touches;
-
-static int cmp_touch_id(const void *x, const void *y)
+/* Tuples in the order of their fields' text, field by field, unset first
+ * (no shared state: queries run concurrently). */
+static int cmp_tuple(const void *x, const void *y)
 {
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-	return strcmp(sort_touches[a].key, sort_touches[b].key);
+	const struct atouch *a = *(const struct atouch *const *)x,
+			    *b = *(const struct atouch *const *)y;
+	for (int i = 0; i < F_COUNT; i++) {
+		const char *s = a->text[i], *t = b->text[i];
+		int c = !s || !t ? (s != NULL) - (t != NULL) : strcmp(s, t);
+		if (c)
+			return c;
+	}
+	return 0;
 }
 
-/* Renumbers the tuples in key order (entries follow), so that rows at one
- * millisecond sort the same whatever order they were stored in. */
+/* Renumbers the tuples in the order of their fields (entries follow), so
+ * that rows at one millisecond sort the same whatever order they were
+ * stored in. */
 static void rank_touches(struct qctx *q, struct attribution *a)
 {
 	size_t n = a->touches.n;
 	struct atouch *t = a->touches.p;
-	uint32_t *order = qa_alloc(&q->arena, (n ? n : 1) * sizeof(uint32_t));
+	const struct atouch **order = qa_alloc(&q->arena, (n ? n : 1) * sizeof(*order));
 	for (size_t i = 0; i < n; i++)
-		order[i] = (uint32_t)i;
-	sort_touches = t; /* the query's own thread; qsort has no context argument */
-	q_qsort(order, n, sizeof(uint32_t), cmp_touch_id);
+		order[i] = &t[i];
+	q_qsort(order, n, sizeof(*order), cmp_tuple);
 	uint32_t *rank = qa_alloc(&q->arena, (n ? n : 1) * sizeof(uint32_t));
 	struct atouch *sorted = qa_alloc(&q->arena, (n ? n : 1) * sizeof(*sorted));
 	for (size_t i = 0; i < n; i++) {
-		rank[order[i]] = (uint32_t)i;
-		sorted[i] = t[order[i]];
+		rank[order[i] - t] = (uint32_t)i;
+		sorted[i] = *order[i];
 	}
 	if (n)
 		memcpy(t, sorted, n * sizeof(*t));

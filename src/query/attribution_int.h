@@ -26,8 +26,8 @@ struct atouch {
 	uint32_t f[F_COUNT];
 	uint32_t campaign; /* session-splitting campaign id, or QSESSION_NO_CAMPAIGN */
 	bool direct;
-	const char *group; /* text of its group in the dimension asked for */
-	const char *key;   /* the fields' text, for ordering */
+	const char *group;	   /* text of its group in the dimension asked for */
+	const char *text[F_COUNT]; /* the fields' text, NULL when unset */
 };
 
 /* A row of a converting person, placed in the person's bucket: 16 bytes.
