@@ -16,6 +16,8 @@
 
 int cmd_serve(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+/* `tandem import costs` (costs.c); argv[0] is "costs". */
+int cmd_import_costs(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
@@ -62,6 +64,12 @@ unsigned long long cli_size(const char *opt, const char *value);
 
 /* Like cli_size, but for counts: k, m, g are 1000-based (10m = 10,000,000). */
 unsigned long long cli_count(const char *opt, const char *value);
+
+/* Reads the whole file path ("-" = stdin) into b, whose cap bounds it.
+ * Returns 0, or 1 after printing "tandem CMD: ..." (what names the text in
+ * the too-large message, e.g. "the query in"; "" for the file itself). */
+struct td_buf;
+int cli_read_all(const char *cmd, const char *what, const char *path, struct td_buf *b);
 
 /* Creates DIR (mode 0700) if missing. Returns 0 or prints why and returns 1. */
 int cli_data_dir(const char *dir);

@@ -2,6 +2,7 @@
  * cli_util.c - option reading and data-directory helpers for the CLI.
  */
 #include "cli/cli.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -171,4 +172,30 @@ int cli_lock_data(const char *dir)
 		fprintf(stderr, "tandem: warning: could not record pid in %s\n", path);
 	/* fd stays open (and locked) until the process exits */
 	return 0;
+}
+
+int cli_read_all(const char *cmd, const char *what, const char *path, struct td_buf *b)
+{
+	bool is_stdin = !strcmp(path, "-");
+	FILE *f = is_stdin ? stdin : fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "tandem %s: cannot read %s: %s\n", cmd, path, strerror(errno));
+		return 1;
+	}
+	char chunk[65536];
+	size_t got;
+	int rc = 0;
+	while (!rc && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (td_buf_append(b, chunk, got)) {
+			fprintf(stderr, "tandem %s: %s%s%s is larger than %zu bytes\n", cmd, what,
+				*what ? " " : "", is_stdin ? "stdin" : path, b->max);
+			rc = 1;
+		}
+	if (!rc && ferror(f)) {
+		fprintf(stderr, "tandem %s: cannot read %s: %s\n", cmd, path, strerror(errno));
+		rc = 1;
+	}
+	if (!is_stdin)
+		fclose(f);
+	return rc;
 }

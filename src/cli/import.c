@@ -23,6 +23,7 @@
 
 static const char usage[] =
     "usage: tandem import FILE.ndjson [--data DIR] [--source NAME]\n"
+    "       tandem import costs FILE.csv [--data DIR]   (advertising costs; --help)\n"
     "\n"
     "Imports Segment messages, one JSON object per line, each with its \"type\"\n"
     "(identify, track, page, screen, group, alias). Every line goes through the same\n"
@@ -281,6 +282,8 @@ static int run(struct import_state *st)
 
 int cmd_import(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "costs"))
+		return cmd_import_costs(argc - 1, argv + 1);
 	const char *data = CLI_DEFAULT_DATA, *source = NULL, *file = NULL;
 	bool quiet = false;
 	const struct cli_option opts[] = {{"--data", &data, NULL},

@@ -354,6 +354,18 @@ static int build_trends(struct qf_grid *g, const cJSON *r)
 				   QF_PLAIN);
 		}
 	}
+	/* with "costs": a row each for the lines' cost, ROI and ROAS */
+	static const char *const money[] = {"cost", "roi", "roas"};
+	bool costs = cJSON_GetArraySize(lines) && field(cJSON_GetArrayItem(lines, 0), "cost");
+	for (int k = 0; costs && k < 3; k++) {
+		cell_text(g, money[k]);
+		if (prev)
+			cell_null(g);
+		cJSON_ArrayForEach(line, lines)
+		{
+			cell_value(g, field(line, money[k]), QF_PLAIN);
+		}
+	}
 	return 0;
 }
 
@@ -561,6 +573,54 @@ static int build_paths(struct qf_grid *g, const cJSON *r)
 	return 0;
 }
 
+/* ------------------------------------------------------- attribution */
+
+static int build_attribution(struct qf_grid *g, const cJSON *r)
+{
+	const cJSON *groups = field_array(r, "groups"), *models = field_array(r, "models");
+	if (!groups || !models)
+		return TD_EPARSE;
+	char lb[64];
+	fmt_duration(field_num(r, "lookback_ms", 0), lb, sizeof(lb));
+	td_buf_printf(&g->title, "attribution of %s by %s, lookback %s: %.0f conversions",
+		      event_label(field_str(r, "conversion")),
+		      str_or(field_str(r, "touchpoint"), "?"), lb, field_num(r, "conversions", 0));
+	const char *cur = field_str(r, "currency");
+	if (cur)
+		td_buf_printf(&g->title, ", costs in %s", cur);
+	grid_col(g, "touchpoint");
+	grid_col(g, "model");
+	grid_col(g, "conversions");
+	grid_col(g, "revenue");
+	grid_col2(g, "share_pct", "share");
+	grid_col(g, "cost");
+	grid_col(g, "roi");
+	grid_col(g, "roas");
+	const cJSON *gr, *m;
+	cJSON_ArrayForEach(gr, groups)
+	{
+		const cJSON *per = field(gr, "models");
+		cJSON_ArrayForEach(m, models)
+		{
+			if (!cJSON_IsString(m))
+				return TD_EPARSE;
+			const cJSON *v = field(per, m->valuestring);
+			if (cJSON_IsTrue(field(gr, "is_other")))
+				cell_text(g, "(other)");
+			else
+				cell_value(g, field(gr, "touchpoint"), QF_PLAIN);
+			cell_text(g, m->valuestring);
+			cell_value(g, field(v, "conversions"), QF_PLAIN);
+			cell_value(g, field(v, "revenue"), QF_PLAIN);
+			cell_value(g, field(v, "share_pct"), QF_PCT);
+			cell_value(g, field(gr, "cost"), QF_PLAIN);
+			cell_value(g, field(v, "roi"), QF_PLAIN);
+			cell_value(g, field(v, "roas"), QF_PLAIN);
+		}
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ events */
 
 static int build_events(struct qf_grid *g, const cJSON *r)
@@ -741,11 +801,9 @@ int qformat_render(const char *json, size_t len, enum qformat fmt, struct td_buf
 	static const struct {
 		const char *kind;
 		int (*build)(struct qf_grid *g, const cJSON *r);
-	} kinds[] = {{"trends", build_trends},
-		     {"funnel", build_funnel},
-		     {"retention", build_retention},
-		     {"paths", build_paths},
-		     {"events", build_events}};
+	} kinds[] = {{"trends", build_trends},	     {"funnel", build_funnel},
+		     {"retention", build_retention}, {"paths", build_paths},
+		     {"events", build_events},	     {"attribution", build_attribution}};
 	if (errcap)
 		err[0] = '\0';
 	if (fmt == QFORMAT_JSON) {

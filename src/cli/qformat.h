@@ -11,6 +11,7 @@
  *   retention  a row per cohort, a column per period
  *   paths      a row per transition, depth 0 = sessions with the anchor
  *   events     a row per event, a column per field
+ *   attribution  a row per touchpoint group and model
  * Tables start with a title line and may end with notes (a funnel's persons
  * page, "more events follow"); CSV (RFC 4180: CRLF line ends, fields quoted
  * when they hold a comma, quote, CR or LF, quotes doubled) has a header row

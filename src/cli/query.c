@@ -12,6 +12,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/td.h"
+#include "meta/meta.h"
 #include "query/query.h"
 #include "store/store.h"
 
@@ -44,32 +45,39 @@ static const char usage[] =
     "Up\"}],\n"
     "                \"date_from\":\"2024-03-01\",\"date_to\":\"2024-03-31\"}'\n";
 
-/* Reads the whole query from path ("-" = stdin) into q. Returns 0 or 1 after
- * saying why. */
-static int read_query(const char *path, struct td_buf *q)
+/* Costs come from DATA/meta.db, opened only when a query asks for them
+ * (attribution, trends with "costs"); a directory without meta.db has none. */
+struct lazy_costs {
+	const char *data;
+	struct meta *m;
+	struct query_costs inner;
+};
+
+static int lazy_load(void *ctx, const char *first_day, const char *last_day,
+		     struct query_cost **out, size_t *n, char *err, size_t errcap)
 {
-	bool is_stdin = !strcmp(path, "-");
-	FILE *f = is_stdin ? stdin : fopen(path, "rb");
-	if (!f) {
-		fprintf(stderr, "tandem query: cannot read %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	char chunk[65536];
-	size_t got;
-	int rc = 0;
-	while (!rc && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (td_buf_append(q, chunk, got)) {
-			fprintf(stderr, "tandem query: the query in %s is larger than %u bytes\n",
-				is_stdin ? "stdin" : path, QUERY_TEXT_MAX);
-			rc = 1;
+	struct lazy_costs *c = ctx;
+	*out = NULL;
+	*n = 0;
+	if (!c->m) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/meta.db", c->data);
+		if (access(path, F_OK) != 0)
+			return 0;
+		if (meta_open(&c->m, c->data)) {
+			snprintf(err, errcap, "cannot open %s", path);
+			return TD_EDB;
 		}
-	if (!rc && ferror(f)) {
-		fprintf(stderr, "tandem query: cannot read %s: %s\n", path, strerror(errno));
-		rc = 1;
+		meta_costs_query_source(c->m, &c->inner);
 	}
-	if (!is_stdin)
-		fclose(f);
-	return rc;
+	return c->inner.load(c->inner.ctx, first_day, last_day, out, n, err, errcap);
+}
+
+static void lazy_release(void *ctx, struct query_cost *rows, size_t n)
+{
+	struct lazy_costs *c = ctx;
+	if (rows)
+		c->inner.release(c->inner.ctx, rows, n);
 }
 
 /* Runs the query on a snapshot of the data directory; the result goes to out. */
@@ -81,9 +89,14 @@ static int run(const char *data, const struct td_buf *q, size_t max_memory, stru
 	struct query_limits limits = {.max_memory = max_memory};
 	char err[1024];
 	struct store_snap *snap = store_snapshot(s);
-	int rc = query_run_limited(q->data ? q->data : "", q->len, store_snap_source(snap), &limits,
-				   out, err, sizeof(err));
+	struct lazy_costs lc = {.data = data};
+	struct query_costs costs = {.ctx = &lc, .load = lazy_load, .release = lazy_release};
+	struct query_source src = *store_snap_source(snap);
+	src.costs = &costs;
+	int rc =
+	    query_run_limited(q->data ? q->data : "", q->len, &src, &limits, out, err, sizeof(err));
 	store_snap_release(snap);
+	meta_close(lc.m);
 	if (rc == TD_EINVAL)
 		fprintf(stderr, "tandem query: %s\n", err);
 	else if (rc == TD_ETOOLARGE)
@@ -141,7 +154,7 @@ int cmd_query(int argc, char **argv)
 	if (text)
 		rc = td_buf_append(&q, text, strlen(text)) ? 1 : 0;
 	else
-		rc = read_query(file, &q);
+		rc = cli_read_all("query", "the query in", file, &q);
 	if (rc && text)
 		fprintf(stderr, "tandem query: the query is larger than %u bytes\n",
 			QUERY_TEXT_MAX);

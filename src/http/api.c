@@ -73,8 +73,12 @@ static void run_query(void *arg)
 	td_buf_init(&out, s->cfg.query.max_result);
 	uint64_t t0 = td_mono_ns();
 	struct store_snap *snap = store_snapshot(s->deps.store);
-	int rc = query_run_limited(r->body.data ? r->body.data : "", r->body.len,
-				   store_snap_source(snap), &limits, &out, err, sizeof(err));
+	struct query_source src = *store_snap_source(snap);
+	struct query_costs costs;
+	meta_costs_query_source(s->deps.meta, &costs);
+	src.costs = &costs;
+	int rc = query_run_limited(r->body.data ? r->body.data : "", r->body.len, &src, &limits,
+				   &out, err, sizeof(err));
 	store_snap_release(snap);
 	uint64_t ms = (td_mono_ns() - t0) / 1000000;
 	if (ms >= API_SLOW_QUERY_MS)

@@ -45,6 +45,7 @@ struct req {
 	char *profile_id;		/* a GET /api/profiles/{id} or /api/accounts/{id}: the id */
 	bool account;			/* ... the latter */
 	char *traits_call; /* a /api/computed-traits call: "METHOD NAME" ("METHOD" for the list) */
+	const char *costs_call; /* a /api/costs call: its method (a static string) */
 	bool body_too_large;
 	enum collect_type type;
 	uint64_t t0;
@@ -95,6 +96,10 @@ void api_query(struct req *r);
 void api_profile(struct req *r, const char *id);
 /* /api/computed-traits[/name] (traits_api.c); a PUT's body is in r->body. */
 void api_computed_traits(struct req *r, const char *method, const char *name);
+/* /api/costs (costs_api.c): GET, or POST with the rows in r->body (at most
+ * HTTP_COSTS_BODY_MAX bytes). */
+#define HTTP_COSTS_BODY_MAX (8u << 20)
+void api_costs(struct req *r, const char *method);
 /* Shared by the /api/ handlers: the admin bearer check (false: the response
  * is set) and the resume of a request a worker answered. */
 bool api_authorize(struct req *r);

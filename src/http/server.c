@@ -297,12 +297,21 @@ static void route_api(struct req *r, const char *url, const char *method)
 		start_body(r, url, 64u << 10, "a computed trait's definition is small");
 		return;
 	}
+	if (!strcmp(url, "/api/costs")) {
+		/* answered once the body (a POST's rows) is in */
+		r->costs_call = !strcmp(method, "POST")	  ? "POST"
+				: !strcmp(method, "GET")  ? "GET"
+				: !strcmp(method, "HEAD") ? "HEAD"
+							  : "other";
+		start_body(r, url, HTTP_COSTS_BODY_MAX, "send the costs in parts");
+		return;
+	}
 	if (strcmp(url, "/api/query") != 0) {
 		http_error(
 		    r, 404, "not_found",
 		    "no such endpoint: %s %s (queries go to POST /api/query, see "
 		    "docs/queries.md; profiles are at GET /api/profiles/TYPE:VALUE, computed "
-		    "traits at /api/computed-traits)",
+		    "traits at /api/computed-traits, advertising costs at /api/costs)",
 		    method, url);
 		return;
 	}
@@ -403,6 +412,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			api_query(r);
 		} else if (r->profile_id) {
 			api_profile(r, r->profile_id);
+		} else if (r->costs_call) {
+			api_costs(r, r->costs_call);
 		} else if (r->traits_call) {
 			char *sp = strchr(r->traits_call, ' ');
 			if (sp)

@@ -2,9 +2,9 @@
  * meta.c - sources, write keys, API tokens and settings in DATA/meta.db
  * (SQLite).
  *
- * Schema version 3 (PRAGMA user_version = 3); version 1 had no settings
- * table, version 2 no computed_traits table, and opening an older file adds
- * what it lacks:
+ * Schema version 4 (PRAGMA user_version = 4); version 1 had no settings
+ * table, version 2 no computed_traits table, version 3 no costs table, and
+ * opening an older file adds what it lacks:
  *
  *   sources(id INTEGER PRIMARY KEY AUTOINCREMENT,   -- AUTOINCREMENT: ids never reused
  *           name TEXT UNIQUE NOT NULL,
@@ -23,6 +23,14 @@
  *   computed_traits(name TEXT PRIMARY KEY,           -- see computed.c
  *                   definition TEXT NOT NULL,        -- JSON (docs/profiles.md)
  *                   updated_at INTEGER NOT NULL)
+ *   costs(date TEXT NOT NULL,                        -- YYYY-MM-DD; see costs.c
+ *         source TEXT NOT NULL,                      -- "" when not given
+ *         medium TEXT NOT NULL,
+ *         campaign TEXT NOT NULL,
+ *         cost REAL NOT NULL,                        -- >= 0
+ *         currency TEXT NOT NULL,                    -- ISO 4217, upper case
+ *         updated_at INTEGER NOT NULL,
+ *         PRIMARY KEY(date, source, medium, campaign))
  *
  * The "identity" setting (meta_identity_*), every part optional (a missing
  * part is the default):
@@ -59,7 +67,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static const char schema_v1[] = "CREATE TABLE sources("
 				" id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -87,6 +95,19 @@ static const char schema_v3[] = "CREATE TABLE computed_traits("
 				" definition TEXT NOT NULL,"
 				" updated_at INTEGER NOT NULL);"
 				"PRAGMA user_version = 3;";
+
+/* IF NOT EXISTS: a file whose version was set back by hand migrates again
+ * without failing on the table it has. */
+static const char schema_v4[] = "CREATE TABLE IF NOT EXISTS costs("
+				" date TEXT NOT NULL,"
+				" source TEXT NOT NULL,"
+				" medium TEXT NOT NULL,"
+				" campaign TEXT NOT NULL,"
+				" cost REAL NOT NULL,"
+				" currency TEXT NOT NULL,"
+				" updated_at INTEGER NOT NULL,"
+				" PRIMARY KEY(date, source, medium, campaign));"
+				"PRAGMA user_version = 4;";
 
 /*
  * The write-key cache: meta_source_by_key runs on every ingest request, from
@@ -415,6 +436,11 @@ static int migrate(struct meta *m)
 	}
 	if (version < 3) {
 		rc = exec(m, schema_v3, "migrate to schema version 3");
+		if (rc)
+			goto fail;
+	}
+	if (version < 4) {
+		rc = exec(m, schema_v4, "migrate to schema version 4");
 		if (rc)
 			goto fail;
 	}

@@ -13,6 +13,7 @@
 #define TD_META_META_H
 
 #include "identity/identity.h"
+#include "query/query.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -144,5 +145,64 @@ int meta_computed_put(struct meta *m, const char *name, const char *definition);
 int meta_computed_delete(struct meta *m, const char *name);
 int meta_computed_list(struct meta *m, struct meta_computed **out, size_t *n);
 void meta_computed_list_free(struct meta_computed *l, size_t n);
+
+/*
+ * Advertising costs (src/meta/costs.c, docs/attribution.md): the money spent
+ * per day, source, medium and campaign, in one currency per row. Strings are
+ * "" when not given; a row names at least one of source, medium, campaign.
+ */
+#define META_COST_FIELD 256 /* bytes of source, medium, campaign, NUL included */
+struct meta_cost {
+	char date[11]; /* YYYY-MM-DD */
+	char source[META_COST_FIELD], medium[META_COST_FIELD], campaign[META_COST_FIELD];
+	char currency[4]; /* ISO 4217 code, upper case */
+	double cost;	  /* >= 0 */
+};
+
+/* Validated cost rows (a key given twice keeps its last row) and the
+ * reasons of the rejected ones, as the CSV and JSON readers below fill them. Owned by the caller:
+ * meta_cost_batch_release. */
+struct meta_cost_batch {
+	struct meta_cost *rows;
+	size_t n, cap;
+	size_t lines;	 /* data lines (CSV) or rows (JSON) read */
+	size_t rejected; /* of them */
+	char **errors;	 /* the first META_COST_ERRORS messages, "line 3: ..." */
+	size_t nerrors;
+};
+#define META_COST_ERRORS 100
+#define META_COST_ROWS	 1000000 /* rows in one import */
+
+void meta_cost_batch_init(struct meta_cost_batch *b);
+void meta_cost_batch_release(struct meta_cost_batch *b);
+/*
+ * Reads CSV text (RFC 4180; a header line naming the columns date, source,
+ * medium, campaign, cost, currency in any order, all six, no others). Every
+ * valid line goes to b->rows; an invalid one is counted and explained (what,
+ * where, how to fix). Returns 0, or TD_EINVAL with a message in err when the
+ * text cannot be read at all (no header, a wrong header, more than
+ * META_COST_ROWS lines): then nothing is valid.
+ */
+int meta_costs_parse_csv(const char *text, size_t len, struct meta_cost_batch *b, char *err,
+			 size_t errcap);
+/* The same for JSON: an array of row objects {"date", "source", "medium",
+ * "campaign", "cost", "currency"} (or {"rows": [...]}); "line N" is row N,
+ * from 1. */
+int meta_costs_parse_json(const char *text, size_t len, struct meta_cost_batch *b, char *err,
+			  size_t errcap);
+
+/* Stores rows in one transaction; a row replaces the stored one of the
+ * same date, source, medium and campaign (cost and currency). */
+int meta_costs_put(struct meta *m, const struct meta_cost *rows, size_t n);
+/* Rows with first_day <= date <= last_day (either NULL: open), ordered by
+ * date, source, medium, campaign; *out malloc'd (free()), never NULL on
+ * success. */
+int meta_costs_list(struct meta *m, const char *first_day, const char *last_day,
+		    struct meta_cost **out, size_t *n);
+/* Whether s is a calendar date YYYY-MM-DD. */
+bool meta_cost_date_valid(const char *s);
+/* The costs table as the query engine reads costs (valid while m is open;
+ * set it as the costs of a copy of the store's query source). */
+void meta_costs_query_source(struct meta *m, struct query_costs *out);
 
 #endif

@@ -72,8 +72,9 @@ static int cmp_entry(const void *a, const void *b)
 
 int query_events(struct qctx *q)
 {
-	static const char *const keys[] = {"kind",     "event", "filters", "date_from", "date_to",
-					   "timezone", "limit", "offset",  NULL};
+	static const char *const keys[] = {"kind",	"event",   "filters",  "include_bots",
+					   "date_from", "date_to", "timezone", "limit",
+					   "offset",	NULL};
 	int rc = qj_keys(q, q->root, "", keys);
 	if (rc || (rc = qj_time(q, false)))
 		return rc;

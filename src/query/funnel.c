@@ -80,6 +80,7 @@ static int parse(struct qctx *q, struct funnel *f)
 					   "date_to",
 					   "timezone",
 					   "filters",
+					   "include_bots",
 					   NULL};
 	int rc = qj_keys(q, q->root, "", keys);
 	if (rc || (rc = qj_time(q, false)))
@@ -575,56 +576,13 @@ struct ftime {
 	int64_t ms;
 };
 
-/* Sorts one person's entries by time. They arrive as a few ascending runs
- * (one per chunk they came from, in chunk order), so a small person gets an
- * insertion sort and a big one a natural merge sort: runs merged pairwise
- * through tmp (room for n entries) until one is left. Both are stable. */
+#define FENTRY_LESS(a, b, ctx) ((a)->ts < (b)->ts)
+/* Sorts one person's entries by time (see Q_DEFINE_RUN_SORT). */
+Q_DEFINE_RUN_SORT(sort_person_ctx, struct fentry, int, FENTRY_LESS)
+
 static void sort_person(struct fentry *e, size_t n, struct fentry *tmp)
 {
-	if (n <= 32) {
-		for (size_t i = 1; i < n; i++) {
-			struct fentry x = e[i];
-			size_t j = i;
-			while (j > 0 && e[j - 1].ts > x.ts) {
-				e[j] = e[j - 1];
-				j--;
-			}
-			e[j] = x;
-		}
-		return;
-	}
-	struct fentry *src = e, *dst = tmp;
-	for (;;) {
-		size_t nruns = 0;
-		for (size_t i = 0; i < n;) {
-			size_t a = i, m = i + 1;
-			while (m < n && src[m - 1].ts <= src[m].ts)
-				m++;
-			size_t b = m;
-			if (b < n)
-				for (b++; b < n && src[b - 1].ts <= src[b].ts;)
-					b++;
-			if (nruns == 0 && m == n)
-				goto sorted; /* one run: nothing to merge */
-			size_t x = a, y = m, o = a;
-			while (x < m && y < b)
-				dst[o++] = src[y].ts < src[x].ts ? src[y++] : src[x++];
-			while (x < m)
-				dst[o++] = src[x++];
-			while (y < b)
-				dst[o++] = src[y++];
-			nruns++;
-			i = b;
-		}
-		struct fentry *t = src;
-		src = dst;
-		dst = t;
-		if (nruns == 1)
-			break;
-	}
-sorted:
-	if (src != e)
-		memcpy(e, src, n * sizeof(*e));
+	sort_person_ctx(e, n, tmp, 0);
 }
 
 /* The k-th smallest of v[0..n) (v is reordered so that v[0..k) <= v[k]):

@@ -37,9 +37,9 @@ static int cmp_cstr(const void *a, const void *b)
 
 static int parse(struct qctx *q, struct paths *p)
 {
-	static const char *const keys[] = {"kind",    "anchor",	     "direction", "depth",
-					   "limit",   "session_gap", "events",	  "date_from",
-					   "date_to", "timezone",    "filters",	  NULL};
+	static const char *const keys[] = {
+	    "kind",	 "anchor",  "direction", "depth",   "limit",	    "session_gap", "events",
+	    "date_from", "date_to", "timezone",	 "filters", "include_bots", NULL};
 	int rc = qj_keys(q, q->root, "", keys);
 	if (rc || (rc = qj_time(q, false)))
 		return rc;
@@ -231,9 +231,13 @@ int query_paths(struct qctx *q)
 		struct pentry *e = by + a;
 		size_t m = b - a;
 		sort_person(e, m);
+		/* sessions as session.c cuts them, by inactivity alone */
+		struct qsession ss;
+		qsession_init(&ss, p->gap);
+		qsession_next(&ss, e[0].ts, QSESSION_NO_CAMPAIGN);
 		for (size_t s = 0; s < m;) {
 			size_t end = s + 1;
-			while (end < m && e[end].ts - e[end - 1].ts <= p->gap)
+			while (end < m && !qsession_next(&ss, e[end].ts, QSESSION_NO_CAMPAIGN))
 				end++;
 			size_t at = s;
 			while (at < end && !(e[at].name & P_ANCHOR))

@@ -90,14 +90,52 @@ void qo_int(struct qctx *q, int64_t v)
 	qo_printf(q, "%lld", (long long)v);
 }
 
+/* Bots are kept but left out of analytics unless the query says
+ * "include_bots": true: a global filter enriched.ua.bot != true, added only
+ * when some stored row has the property (without it there is nothing to
+ * leave out, and a filter on a property nothing has would be refused). */
+static int exclude_bots(struct qctx *q)
+{
+	bool include = false;
+	int rc = qj_bool(q, q->root, "include_bots", "", &include);
+	if (rc || include)
+		return rc;
+	struct query_column col;
+	bool found;
+	if ((rc = qprop_find(q, "", QUERY_BOT_PATH, &col, &found)))
+		return rc;
+	if (!found || col.kind != QCOL_BOOL)
+		return 0;
+	if (q->nglobal >= QUERY_MAX_FILTERS)
+		return qerr(q,
+			    "filters: at most %d filters, the one that leaves bots out included "
+			    "(\"include_bots\": true drops it)",
+			    QUERY_MAX_FILTERS - 1);
+	struct qfilter *g = qa_alloc(&q->arena, (q->nglobal + 1) * sizeof(*g));
+	if (q->nglobal)
+		memcpy(g, q->global, q->nglobal * sizeof(*g));
+	struct qfilter *f = &g[q->nglobal];
+	memset(f, 0, sizeof(*f));
+	f->field = "include_bots";
+	f->path = QUERY_BOT_PATH;
+	f->op = QOP_NE;
+	f->vkind = QV_BOOL;
+	f->nv = 1;
+	f->bv = qa_alloc(&q->arena, 1);
+	f->bv[0] = 1;
+	q->global = g;
+	q->nglobal++;
+	return 0;
+}
+
 static int run(struct qctx *q)
 {
-	static const char *const kinds[] = {"trends", "funnel", "retention",
-					    "paths",  "events", NULL};
+	static const char *const kinds[] = {"trends", "funnel",	     "retention", "paths",
+					    "events", "attribution", NULL};
 	const cJSON *jk = cJSON_GetObjectItemCaseSensitive(q->root, "kind");
 	if (!jk)
 		return qerr(q, "kind: required (one of: \"trends\", \"funnel\", \"retention\", "
-			       "\"paths\", \"events\")");
+			       "\"paths\", \"events\", \"attribution\")");
 	int kind = -1;
 	int rc = qj_enum(q, q->root, "kind", "", kinds, &kind);
 	if (rc)
@@ -113,6 +151,8 @@ static int run(struct qctx *q)
 		if ((rc = qsel_check_property(q, "", q->global[i].path, pf, &q->global[i])))
 			return rc;
 	}
+	if ((rc = exclude_bots(q)))
+		return rc;
 	switch (kind) {
 	case 0:
 		return query_trends(q);
@@ -122,6 +162,8 @@ static int run(struct qctx *q)
 		return query_retention(q);
 	case 3:
 		return query_paths(q);
+	case 5:
+		return query_attribution(q);
 	default:
 		return query_events(q);
 	}

@@ -1,6 +1,6 @@
 /*
- * query.h - the analytics query engine: trends, funnels, retention, paths and
- * raw event listings over any event store that can hand out time-ordered
+ * query.h - the analytics query engine: trends, funnels, retention, paths,
+ * campaign attribution and raw event listings over any event store that can hand out time-ordered
  * chunks of rows.
  *
  * The engine knows nothing about the storage format. A store describes its
@@ -48,6 +48,31 @@ struct query_column {
 	const uint8_t *boolv; /* QCOL_BOOL: 0/1 */
 };
 
+/*
+ * Advertising costs ("tandem import costs", docs/attribution.md): one row
+ * per calendar day, source, medium and campaign. Attribution joins them to
+ * touchpoints and trends to breakdown values, for ROI and ROAS. Strings are
+ * "" when the row does not name the part.
+ */
+struct query_cost {
+	char date[11]; /* YYYY-MM-DD */
+	const char *source, *medium, *campaign;
+	const char *currency; /* ISO 4217, upper case */
+	double cost;
+};
+
+/* Where a query gets its costs. load() is called at most once per query
+ * that asks for costs, on the query's thread, with the first and the last
+ * day (YYYY-MM-DD, inclusive): it sets *out to the rows of those days
+ * (valid until release(ctx, *out, *n)) and returns 0, or an error code
+ * with a message in err. */
+struct query_costs {
+	void *ctx;
+	int (*load)(void *ctx, const char *first_day, const char *last_day, struct query_cost **out,
+		    size_t *n, char *err, size_t errcap);
+	void (*release)(void *ctx, struct query_cost *rows, size_t n);
+};
+
 /* What a query reads: the chunks of one event name (empty name "" = every event). */
 struct query_source {
 	void *ctx;
@@ -59,6 +84,9 @@ struct query_source {
 	size_t (*event_names)(void *ctx, const char *const **out);
 	const uint32_t *canonical; /* canonical[pid] = merged person id; NULL = identity */
 	uint32_t npersons;
+	/* Advertising costs; NULL = none known (a query asking for them gets
+	 * null costs). A store leaves it NULL; the caller sets it on a copy. */
+	const struct query_costs *costs;
 };
 
 /*
@@ -122,5 +150,9 @@ bool query_filters_match(const struct query_filters *f, size_t i, const struct q
 #define QUERY_MAX_PAGE	     10000 /* persons / events per page */
 #define QUERY_MAX_OFFSET     1000000
 #define QUERY_MAX_THREADS    16 /* threads inside one query */
+
+/* The property enrichment sets to true on events of bots; every kind
+ * leaves those events out unless the query has "include_bots": true. */
+#define QUERY_BOT_PATH "enriched.ua.bot"
 
 #endif

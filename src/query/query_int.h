@@ -371,6 +371,64 @@ void q_distinct_by_key(struct qctx *q, const uint32_t *key, const uint32_t *pid,
 void q_quantile_by_key(struct qctx *q, const uint32_t *key, const double *val, size_t n,
 		       size_t nkeys, double p, double *out);
 
+/*
+ * Defines static void NAME(T *e, size_t n, T *tmp, CTX ctx): sorts one
+ * person's entries, which arrive as a few ascending runs (one per chunk they
+ * came from): a small person gets an insertion sort, a big one a natural
+ * merge sort, runs merged pairwise through tmp (room for n entries) until
+ * one is left. Both are stable. LESS(a, b, ctx) compares two T pointers.
+ */
+#define Q_DEFINE_RUN_SORT(NAME, T, CTX, LESS)                                                      \
+	static void NAME(T *e, size_t n, T *tmp, CTX ctx)                                          \
+	{                                                                                          \
+		(void)ctx;                                                                         \
+		if (n <= 32) {                                                                     \
+			for (size_t i = 1; i < n; i++) {                                           \
+				T x = e[i];                                                        \
+				size_t j = i;                                                      \
+				while (j > 0 && LESS(&x, &e[j - 1], ctx)) {                        \
+					e[j] = e[j - 1];                                           \
+					j--;                                                       \
+				}                                                                  \
+				e[j] = x;                                                          \
+			}                                                                          \
+			return;                                                                    \
+		}                                                                                  \
+		T *src = e, *dst = tmp;                                                            \
+		for (;;) {                                                                         \
+			size_t nruns = 0;                                                          \
+			for (size_t i = 0; i < n;) {                                               \
+				size_t m = i + 1;                                                  \
+				while (m < n && !LESS(&src[m], &src[m - 1], ctx))                  \
+					m++;                                                       \
+				size_t b = m;                                                      \
+				if (b < n)                                                         \
+					for (b++; b < n && !LESS(&src[b], &src[b - 1], ctx);)      \
+						b++;                                               \
+				if (nruns == 0 && m == n)                                          \
+					goto sorted; /* one run: nothing to merge */               \
+				size_t x = i, y = m, o = i;                                        \
+				while (x < m && y < b)                                             \
+					dst[o++] =                                                 \
+					    LESS(&src[y], &src[x], ctx) ? src[y++] : src[x++];     \
+				while (x < m)                                                      \
+					dst[o++] = src[x++];                                       \
+				while (y < b)                                                      \
+					dst[o++] = src[y++];                                       \
+				nruns++;                                                           \
+				i = b;                                                             \
+			}                                                                          \
+			T *t_ = src;                                                               \
+			src = dst;                                                                 \
+			dst = t_;                                                                  \
+			if (nruns == 1)                                                            \
+				break;                                                             \
+		}                                                                                  \
+	sorted:                                                                                    \
+		if (src != e)                                                                      \
+			memcpy(e, src, n * sizeof(*e));                                            \
+	}
+
 /* ---- spans, runs and person bitmaps (scan.c) ------------------------ */
 
 /* The rows of one chunk in a time range that pass a selector: rows
@@ -506,6 +564,69 @@ struct qfunnel_seq {
  * with its message set (TD_ECORRUPT, TD_ENOMEM, a column() error). */
 int qfunnel_seq(struct qctx *q, struct qfunnel_seq *fs);
 
+/* ---- sessions (session.c) ------------------------------------------- */
+
+/* Splits one person's events, fed in time order, into sessions: the first
+ * event starts one, and so does an event more than gap ms after the
+ * previous one, or one that carries a campaign other than its session's
+ * (the campaign of the session's first event; events without a campaign
+ * never start a session by themselves). Campaigns are ids the caller
+ * assigns; equal ids are the same campaign. */
+#define QSESSION_NO_CAMPAIGN UINT32_MAX
+struct qsession {
+	int64_t gap, last_ts;
+	uint32_t campaign; /* the session's */
+	bool open;
+};
+void qsession_init(struct qsession *s, int64_t gap);
+/* Takes the next event (ts not before the previous one's); true when it
+ * starts a session. */
+bool qsession_next(struct qsession *s, int64_t ts, uint32_t campaign);
+
+/* ---- advertising costs (costs.c) -------------------------------------- */
+
+/* The costs of the days a query's range touches, in one currency. */
+struct qcosts {
+	struct query_cost *rows;
+	size_t n;
+	const char *currency; /* NULL when there is no row */
+	bool loaded;	      /* false: the source knows no costs */
+};
+/* Loads the costs of the local days (in the query's zone) from the day of
+ * from to the day of to - 1. TD_EINVAL (field named) when the rows are in
+ * several currencies. The rows are arena memory. */
+int qcosts_load(struct qctx *q, const char *field, int64_t from, int64_t to, struct qcosts *c);
+/* Where a cost row goes for a breakdown by path (an enriched.campaign.*
+ * path); NULL for other paths (enriched.channel: see qchannels). */
+const char *qcost_value(const struct query_cost *r, const char *path);
+/* Whether costs can be told per value of path: enriched.campaign.name,
+ * .source, .medium, or enriched.channel. */
+bool qcost_path(const char *path);
+
+/* Cost rows name a source and medium, not a channel: the channel of a
+ * (source, medium) is the one the events with that campaign source and
+ * medium have most often (ties: the first in byte order). add() counts
+ * weight events (or sessions) of a triple; of() answers, NULL when no
+ * event has that source and medium. */
+struct qchannels {
+	struct qintern triples; /* "source\x1fmedium\x1fchannel" */
+	uint64_t *weight;	/* per triple */
+	size_t cap;
+	struct qintern pairs; /* "source\x1fmedium", made by the first of() */
+	const char **channel; /* per pair */
+	bool ready;
+};
+void qchannels_init(struct qchannels *c);
+void qchannels_add(struct qctx *q, struct qchannels *c, const char *source, const char *medium,
+		   const char *channel, uint64_t weight);
+const char *qchannels_of(struct qctx *q, struct qchannels *c, const char *source,
+			 const char *medium);
+/* Initialises c and counts the rows of every event in [from, to) that pass
+ * the global filters and carry a channel and a campaign source or medium. */
+int qchannels_scan(struct qctx *q, int64_t from, int64_t to, struct qchannels *c);
+/* The path enrichment writes an event's channel to. */
+#define QUERY_CHANNEL_PATH "enriched.channel"
+
 /* ---- kinds ---------------------------------------------------------- */
 
 int query_trends(struct qctx *q);
@@ -513,5 +634,6 @@ int query_funnel(struct qctx *q);
 int query_retention(struct qctx *q);
 int query_paths(struct qctx *q);
 int query_events(struct qctx *q);
+int query_attribution(struct qctx *q);
 
 #endif

@@ -27,9 +27,9 @@ struct retention {
 
 static int parse(struct qctx *q, struct retention *r)
 {
-	static const char *const keys[] = {"kind",     "start",	  "return",    "cohort",
-					   "period",   "periods", "date_from", "date_to",
-					   "timezone", "filters", NULL};
+	static const char *const keys[] = {"kind",     "start",	  "return",	  "cohort",
+					   "period",   "periods", "date_from",	  "date_to",
+					   "timezone", "filters", "include_bots", NULL};
 	int rc = qj_keys(q, q->root, "", keys);
 	if (rc || (rc = qj_time(q, true)))
 		return rc;

@@ -57,6 +57,14 @@ struct trends {
 	bool compare;
 	struct qintern intern;
 	struct tperiod cur, prev;
+	/* "costs": true: the costs of each period per breakdown value */
+	bool costs;
+	struct tcosts {
+		struct qcosts rows;
+		struct qintern values; /* breakdown values that have costs ("" = none) */
+		double *cost;	       /* per value */
+		double total;
+	} ccur, cprev;
 };
 
 /* Accumulators of one breakdown slot, nb buckets each. */
@@ -126,9 +134,10 @@ static int parse_series(struct qctx *q, struct trends *t)
 
 static int parse(struct qctx *q, struct trends *t)
 {
-	static const char *const keys[] = {"kind",    "series",	  "interval",  "date_from",
-					   "date_to", "timezone", "breakdown", "breakdown_limit",
-					   "compare", "filters",  NULL};
+	static const char *const keys[] = {"kind",    "series",	  "interval",	  "date_from",
+					   "date_to", "timezone", "breakdown",	  "breakdown_limit",
+					   "compare", "filters",  "include_bots", "costs",
+					   NULL};
 	int rc = qj_keys(q, q->root, "", keys);
 	if (rc || (rc = qj_time(q, true)) || (rc = parse_series(q, t)))
 		return rc;
@@ -157,7 +166,91 @@ static int parse(struct qctx *q, struct trends *t)
 	} else if (cJSON_GetObjectItemCaseSensitive(q->root, "breakdown_limit")) {
 		return qerr(q, "breakdown: required when breakdown_limit is given");
 	}
+	if ((rc = qj_bool(q, q->root, "costs", "", &t->costs)))
+		return rc;
+	if (t->costs && (!t->bd_path || !qcost_path(t->bd_path)))
+		return qerr(q, "costs: needs a breakdown by enriched.campaign.name, "
+			       "enriched.campaign.source, enriched.campaign.medium or "
+			       "enriched.channel (costs are per campaign, source and medium)");
 	return 0;
+}
+
+/* Sums the costs of a period per breakdown value. */
+static int load_costs(struct qctx *q, struct trends *t, const struct tperiod *p, struct tcosts *tc)
+{
+	int rc = qcosts_load(q, "costs", p->from, p->to, &tc->rows);
+	if (rc)
+		return rc;
+	struct qchannels ch;
+	bool by_channel = strcmp(t->bd_path, QUERY_CHANNEL_PATH) == 0;
+	if (by_channel && tc->rows.n && (rc = qchannels_scan(q, p->from, p->to, &ch)))
+		return rc;
+	qintern_init(&tc->values);
+	tc->cost = qa_calloc(&q->arena, tc->rows.n + 1, sizeof(double));
+	for (size_t i = 0; i < tc->rows.n; i++) {
+		const struct query_cost *r = &tc->rows.rows[i];
+		const char *v = by_channel ? qchannels_of(q, &ch, r->source, r->medium)
+					   : qcost_value(r, t->bd_path);
+		tc->cost[qintern_get(&q->arena, &tc->values, v ? v : "")] += r->cost;
+		tc->total += r->cost;
+	}
+	return 0;
+}
+
+/* The cost of output line o of s: its value's, or for "other" those of the
+ * values outside the top; false when no cost row went there. */
+static bool line_cost(const struct trends *t, const struct tcosts *tc, const struct tseries *s,
+		      size_t o, size_t other, double *out)
+{
+	*out = 0;
+	if (o != other) {
+		const char *v = s->top[o] == QBD_NONE ? "" : t->intern.str[s->top[o]];
+		for (size_t k = 0; k < tc->values.n; k++)
+			if (!strcmp(tc->values.str[k], v)) {
+				*out = tc->cost[k];
+				return true;
+			}
+		return false;
+	}
+	bool any = false;
+	for (size_t k = 0; k < tc->values.n; k++) {
+		bool top = false;
+		for (size_t i = 0; i < s->ntop && !top; i++) {
+			const char *v = s->top[i] == QBD_NONE ? "" : t->intern.str[s->top[i]];
+			top = !strcmp(tc->values.str[k], v);
+		}
+		if (!top) {
+			*out += tc->cost[k];
+			any = true;
+		}
+	}
+	return any;
+}
+
+/* A period's costs: every value's cost, the most first. */
+static void write_costs(struct qctx *q, const char *key, const struct tcosts *tc)
+{
+	size_t n = tc->values.n;
+	struct qgroup_rank *g = qa_alloc(&q->arena, (n ? n : 1) * sizeof(*g));
+	for (size_t k = 0; k < n; k++) {
+		g[k].id = (int32_t)k;
+		g[k].weight = tc->cost[k];
+	}
+	qgroups_sort(&tc->values, g, n);
+	qo_printf(q, ",\"%s\":{\"currency\":", key);
+	qo_str(q, tc->rows.currency);
+	qo_raw(q, ",\"total\":");
+	qo_num(q, tc->rows.n ? tc->total : NAN);
+	qo_raw(q, ",\"values\":[");
+	for (size_t i = 0; i < n; i++) {
+		const char *v = tc->values.str[g[i].id];
+		qo_raw(q, i ? ",{\"breakdown_value\":" : "{\"breakdown_value\":");
+		qo_str(q, *v ? v : NULL);
+		qo_raw(q, ",\"cost\":");
+		qo_num(q, g[i].weight);
+		qo_raw(q, "}");
+	}
+	qo_raw(q, "]}");
 }
 
 static int set_period(struct qctx *q, struct trends *t, struct tperiod *p, int64_t from, int64_t to)
@@ -621,6 +714,18 @@ static void write_series(struct qctx *q, struct trends *t, const struct tseries 
 		default:
 			qo_num(q, totv[o]);
 		}
+		if (t->costs) {
+			double c;
+			bool known = line_cost(t, previous ? &t->cprev : &t->ccur, s, o, other, &c);
+			qo_raw(q, ",\"cost\":");
+			qo_num(q, known ? c : NAN);
+			if (s->math == M_SUM) {
+				qo_raw(q, ",\"roi\":");
+				qo_num(q, known && c > 0 ? (ts - c) / c : NAN);
+				qo_raw(q, ",\"roas\":");
+				qo_num(q, known && c > 0 ? ts / c : NAN);
+			}
+		}
 		qo_raw(q, "}");
 	}
 }
@@ -654,6 +759,7 @@ int query_trends(struct qctx *q)
 	qintern_init(&t->intern);
 	if ((rc = set_period(q, t, &t->cur, q->range.from, q->range.to)))
 		return rc;
+
 	if (t->compare) {
 		int64_t from, to;
 		if (q->range.dates) {
@@ -668,6 +774,9 @@ int query_trends(struct qctx *q)
 		if ((rc = set_period(q, t, &t->prev, from, to)))
 			return rc;
 	}
+	if (t->costs && ((rc = load_costs(q, t, &t->cur, &t->ccur)) ||
+			 (t->compare && (rc = load_costs(q, t, &t->prev, &t->cprev)))))
+		return rc;
 	static const char *const ivs[] = {"hour", "day", "week", "month"};
 	char a[Q_INSTANT_LEN], b[Q_INSTANT_LEN];
 	q_format_instant(q->range.from, query_tz_offset(&q->tz, q->range.from, NULL, NULL), a);
@@ -680,6 +789,10 @@ int query_trends(struct qctx *q)
 		qo_raw(q, ",\"previous_buckets\":");
 		write_buckets(q, t, &t->prev);
 	}
+	if (t->costs)
+		write_costs(q, "costs", &t->ccur);
+	if (t->costs && t->compare)
+		write_costs(q, "previous_costs", &t->cprev);
 	qo_raw(q, ",\"series\":[");
 	bool first = true;
 	for (int i = 0; i < t->nseries; i++) {

@@ -20,7 +20,8 @@
 
 static struct memsource *ms;
 
-/* Three people over three days: page views, a funnel, revenue, a plan trait. */
+/* Three people over three days: page views, a funnel, revenue, a plan trait,
+ * campaigns and referrers, a bot. */
 static void build(void)
 {
 	static const char *const events[] = {"Page Viewed", "Product Viewed", "Product Added",
@@ -35,6 +36,18 @@ static void build(void)
 			memsource_set_num(ms, row, "properties.revenue", 10.0 * k + pid);
 			memsource_set_str(ms, row, "properties.plan", k % 2 ? "pro" : "free");
 			memsource_set_bool(ms, row, "properties.first", k == 0);
+			/* touchpoints for attribution, and one bot event */
+			if (k % 4 == 0) {
+				memsource_set_str(ms, row, "enriched.campaign.name",
+						  k ? "spring" : "fall");
+				memsource_set_str(ms, row, "enriched.campaign.source", "google");
+				memsource_set_str(ms, row, "enriched.channel", "Paid Search");
+			} else if (k % 4 == 1) {
+				memsource_set_str(ms, row, "enriched.referrer.source", "Facebook");
+				memsource_set_str(ms, row, "enriched.referrer.medium", "social");
+			}
+			if (pid == 2 && k == 7)
+				memsource_set_bool(ms, row, "enriched.ua.bot", true);
 		}
 	}
 	static const uint32_t canonical[3] = {0, 1, 1}; /* persons 1 and 2 merged */

@@ -429,6 +429,16 @@ export function basicAuth(key) {
   return 'Basic ' + Buffer.from(key + ':').toString('base64');
 }
 
+// A fresh data directory with a source, and a server on it: resolves to
+// { dir, key, srv, token } (token: the admin token the first serve saved).
+export async function startWithSource(name = 'web') {
+  const dir = await makeDataDir();
+  const key = await createSource(dir, name);
+  const srv = await startServer(null, { dataDir: dir });
+  const token = (await readFile(path.join(dir, 'admin-token'), 'utf8')).trim();
+  return { dir, key, srv, token };
+}
+
 // fetch with a timeout; `body` objects are sent as JSON. Options: key (Basic
 // auth), gzip (compress the body), contentType, headers. Resolves to
 // { status, headers, text, json } where json is null when the body is not JSON.

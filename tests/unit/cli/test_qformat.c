@@ -296,6 +296,61 @@ Test(qformat, paths_csv)
 	       "2,0,,,\r\n");
 }
 
+Test(qformat, trends_costs_rows)
+{
+	expect(QFORMAT_CSV,
+	       "{\"kind\":\"trends\",\"interval\":\"month\",\"timezone\":\"UTC\","
+	       "\"buckets\":[\"2024-03-01T00:00:00\"],\"costs\":{\"currency\":\"EUR\",\"total\":50,"
+	       "\"values\":[]},\"series\":[{\"series\":0,\"event\":\"Buy\",\"name\":null,"
+	       "\"math\":\"sum\",\"property\":\"properties.revenue\",\"period\":\"current\","
+	       "\"breakdown_value\":\"spring\",\"is_other\":false,\"values\":[150],\"total\":150,"
+	       "\"cost\":50,\"roi\":2,\"roas\":3}]}",
+	       "bucket,Buy sum(properties.revenue) [spring]\r\n"
+	       "2024-03-01T00:00:00,150\r\n"
+	       "total,150\r\n"
+	       "cost,50\r\n"
+	       "roi,2\r\n"
+	       "roas,3\r\n");
+}
+
+static const char attribution[] =
+    "{\"kind\":\"attribution\",\"conversion\":\"Order Completed\",\"value\":\"properties.revenue\","
+    "\"touchpoint\":\"channel\",\"timezone\":\"UTC\",\"lookback_ms\":2592000000,"
+    "\"models\":[\"first_touch\",\"linear\"],\"conversions\":2,\"revenue\":150,\"cost\":60,"
+    "\"currency\":\"EUR\",\"roi\":1.5,\"roas\":2.5,\"groups\":["
+    "{\"touchpoint\":\"Paid Search\",\"is_other\":false,\"cost\":60,\"models\":{"
+    "\"first_touch\":{\"conversions\":1,\"revenue\":120,\"share_pct\":50,\"roi\":1,\"roas\":2},"
+    "\"linear\":{\"conversions\":0.5,\"revenue\":60,\"share_pct\":25,\"roi\":0,\"roas\":1}}},"
+    "{\"touchpoint\":null,\"is_other\":true,\"cost\":null,\"models\":{"
+    "\"first_touch\":{\"conversions\":1,\"revenue\":30,\"share_pct\":50,\"roi\":null,\"roas\":null}"
+    ","
+    "\"linear\":{\"conversions\":1.5,\"revenue\":90,\"share_pct\":75,\"roi\":null,\"roas\":null}}}]"
+    "}";
+
+Test(qformat, attribution_table)
+{
+	expect(QFORMAT_TABLE, attribution,
+	       "attribution of Order Completed by channel, lookback 30 d: 2 conversions, costs in "
+	       "EUR\n"
+	       "\n"
+	       "touchpoint   model        conversions  revenue  share  cost  roi  roas\n"
+	       "-----------  -----------  -----------  -------  -----  ----  ---  ----\n"
+	       "Paid Search  first_touch            1      120    50%    60    1     2\n"
+	       "Paid Search  linear               0.5       60    25%    60    0     1\n"
+	       "(other)      first_touch            1       30    50%     -    -     -\n"
+	       "(other)      linear               1.5       90    75%     -    -     -\n");
+}
+
+Test(qformat, attribution_csv)
+{
+	expect(QFORMAT_CSV, attribution,
+	       "touchpoint,model,conversions,revenue,share_pct,cost,roi,roas\r\n"
+	       "Paid Search,first_touch,1,120,50,60,1,2\r\n"
+	       "Paid Search,linear,0.5,60,25,60,0,1\r\n"
+	       "(other),first_touch,1,30,50,,,\r\n"
+	       "(other),linear,1.5,90,75,,,\r\n");
+}
+
 static const char events[] =
     "{\"kind\":\"events\",\"offset\":10,\"limit\":2,\"has_more\":true,\"events\":["
     "{\"ts\":\"2024-03-09T01:00:00.000+01:00\",\"ts_ms\":1709942400000,\"event\":\"Buy\","

@@ -3,8 +3,37 @@
  */
 #include "mtest.h"
 
+#include "base/log.h"
+
 #include <criterion/criterion.h>
+#include <ftw.h>
 #include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+char mtest_dir[64];
+char mtest_db[128];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void mtest_setup(const char *prefix)
+{
+	td_log_quiet = true;
+	snprintf(mtest_dir, sizeof(mtest_dir), "%s-XXXXXX", prefix);
+	cr_assert_not_null(mkdtemp(mtest_dir));
+	snprintf(mtest_db, sizeof(mtest_db), "%s/meta.db", mtest_dir);
+}
+
+void mtest_teardown(void)
+{
+	nftw(mtest_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 void mtest_sql(const char *db, const char *sql)
 {

@@ -10,4 +10,11 @@ void mtest_sql(const char *db, const char *sql);
 /* The integer in the first column of the first row of sql. */
 long long mtest_int(const char *db, const char *sql);
 
+/* A fresh temporary data directory per test: mtest_dir / mtest_db name it
+ * and its meta.db; mtest_teardown removes it. prefix: "/tmp/td-meta". */
+extern char mtest_dir[64];
+extern char mtest_db[128];
+void mtest_setup(const char *prefix);
+void mtest_teardown(void);
+
 #endif

@@ -20,25 +20,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static char dir[64];
-static char dbpath[128];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
+#define dir    mtest_dir
+#define dbpath mtest_db
 
 static void setup(void)
 {
-	td_log_quiet = true;
-	snprintf(dir, sizeof(dir), "/tmp/td-meta-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(dbpath, sizeof(dbpath), "%s/meta.db", dir);
+	mtest_setup("/tmp/td-meta");
 }
 
 static void teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	mtest_teardown();
 }
 
 static struct meta *open_meta(void)
@@ -209,7 +201,7 @@ Test(meta, creates_missing_data_dir)
 Test(meta, schema_version_and_wal_mode)
 {
 	struct meta *m = open_meta();
-	cr_assert_eq(mtest_int(dbpath, "PRAGMA user_version"), 3);
+	cr_assert_eq(mtest_int(dbpath, "PRAGMA user_version"), 4);
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -225,7 +217,7 @@ Test(meta, newer_schema_is_refused)
 {
 	struct meta *m = open_meta();
 	meta_close(m);
-	mtest_sql(dbpath, "PRAGMA user_version = 4");
+	mtest_sql(dbpath, "PRAGMA user_version = 5");
 	m = NULL;
 	cr_assert_eq(meta_open(&m, dir), TD_EDB);
 	cr_assert_null(m);

@@ -17,25 +17,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64];
-static char dbpath[128];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
+#define dir    mtest_dir
+#define dbpath mtest_db
 
 static void setup(void)
 {
-	td_log_quiet = true;
-	snprintf(dir, sizeof(dir), "/tmp/td-metaid-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(dbpath, sizeof(dbpath), "%s/meta.db", dir);
+	mtest_setup("/tmp/td-metaid");
 }
 
 static void teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	mtest_teardown();
 }
 
 static struct meta *open_meta(void)
@@ -375,7 +367,7 @@ Test(meta_identity, version_1_is_migrated)
 		  "PRAGMA user_version = 1;");
 	chmod(dbpath, 0600);
 	struct meta *m = open_meta();
-	cr_assert_eq(mtest_int(dbpath, "PRAGMA user_version"), 3);
+	cr_assert_eq(mtest_int(dbpath, "PRAGMA user_version"), 4);
 	struct meta_source src;
 	cr_assert_eq(meta_source_by_name(m, "web", &src), 0);
 	cr_assert_str_eq(src.write_key, "wk_0123456789abcdef0123456789abcdef");
