@@ -21,9 +21,11 @@ if [ "$fresh" = 1 ]; then
 	# 90 days of generated shop and marketing journeys (docs/demo.md)
 	echo "generating and importing the demo data set..."
 	"$bin" demo --generate --events "${TANDEM_DEMO_EVENTS:-300000}" --users 20000 --days 90 \
-		--out "$data/demo.ndjson"
+		--out "$data/demo.ndjson" --costs "$data/demo-costs.csv"
 	"$bin" import "$data/demo.ndjson" --data "$data" --source demo --quiet
-	rm -f "$data/demo.ndjson"
+	# the paid campaigns' costs, for ROI and ROAS (docs/attribution.md)
+	"$bin" import costs "$data/demo-costs.csv" --data "$data" >/dev/null
+	rm -f "$data/demo.ndjson" "$data/demo-costs.csv"
 fi
 
 "$bin" serve --data "$data" --listen "127.0.0.1:$port" &

@@ -17,7 +17,7 @@
 
 static const char usage[] =
     "usage: tandem demo --generate [--events N] [--users U] [--days D] [--seed S]\n"
-    "                   [--end TIME] [--out FILE|-]\n"
+    "                   [--end TIME] [--out FILE|-] [--costs FILE]\n"
     "\n"
     "Writes a synthetic data set of shop and marketing customer journeys as Segment\n"
     "messages, one JSON object per line (the input of 'tandem import'): visits from\n"
@@ -33,6 +33,8 @@ static const char usage[] =
     "  --end TIME   end of the period, ISO-8601 (a plain date means the end of that\n"
     "               day, UTC); default now. Set it for byte-identical reruns.\n"
     "  --out FILE   output file, '-' for standard output (default -)\n"
+    "  --costs FILE also write the advertising costs of the paid visits, per day,\n"
+    "               source, medium and campaign, as CSV for 'tandem import costs'\n"
     "\n"
     "A summary (events, users, bytes, seconds, lines/s) goes to standard error.\n";
 
@@ -76,7 +78,7 @@ int cmd_demo(int argc, char **argv)
 {
 	struct demo_options o;
 	demo_options_default(&o);
-	const char *out = "-";
+	const char *out = "-", *costs = NULL;
 	bool generate = false;
 	for (int i = 1; i < argc;) {
 		const char *v;
@@ -104,6 +106,8 @@ int cmd_demo(int argc, char **argv)
 			}
 		} else if (cli_opt(argc, argv, &i, "--out", &v)) {
 			out = v;
+		} else if (cli_opt(argc, argv, &i, "--costs", &v)) {
+			costs = v;
 		} else {
 			return cli_bad_option("demo", argv[i]);
 		}
@@ -137,8 +141,26 @@ int cmd_demo(int argc, char **argv)
 	static char buf[1 << 20];
 	setvbuf(sink.f, buf, _IOFBF, sizeof(buf));
 
+	struct sink csink = {.f = NULL};
+	if (costs) {
+		csink.f = fopen(costs, "w");
+		if (!csink.f) {
+			fprintf(stderr, "tandem demo: cannot write %s: %s\n", costs,
+				strerror(errno));
+			if (!to_stdout)
+				fclose(sink.f);
+			return 1;
+		}
+		o.costs = write_line;
+		o.costs_ctx = &csink;
+	}
+
 	uint64_t t0 = td_mono_ns();
 	int rc = demo_generate(&o, write_line, &sink);
+	if (csink.f && (fclose(csink.f) != 0 || rc == TD_EIO) && !rc) {
+		fprintf(stderr, "tandem demo: error writing %s: %s\n", costs, strerror(errno));
+		rc = TD_EIO;
+	}
 	if (fflush(sink.f) != 0 && !rc)
 		rc = TD_EIO;
 	if (rc == TD_EIO || ferror(sink.f)) {

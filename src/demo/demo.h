@@ -41,6 +41,12 @@ struct demo_options {
 	uint32_t users;	 /* people (1..DEMO_MAX_USERS), bots not included */
 	uint32_t days;	 /* length of the period (1..DEMO_MAX_DAYS) */
 	int64_t end_ms;	 /* end of the period, ms since the Unix epoch; 0 = now */
+	/* When set, called after the last message with the advertising costs of
+	 * the paid visits generated: CSV for `tandem import costs`, a header line
+	 * then one line per day, source, medium and campaign (cost per click by
+	 * channel, docs/demo.md). Same ownership as emit's line. */
+	int (*costs)(void *ctx, const char *line, size_t len);
+	void *costs_ctx;
 };
 
 /* seed 1, 1,000,000 events, 50,000 users, 90 days, ending now. */

@@ -570,6 +570,8 @@ struct gen {
 	uint64_t planned, emitted, nplans, plan_events, stuck;
 
 	struct product catalog[NPROD];
+	uint32_t *clicks; /* paid landings by [day][source][channel][campaign], with costs */
+	int64_t first_day, ndays;
 	int64_t ts_day;
 	char ts_date[11];
 	char *line;
@@ -1776,8 +1778,65 @@ static char *put_context(const struct gen *g, char *p, const struct session *s, 
 	return p;
 }
 
+#define NSOURCES (SRC_COUPONHUB + 1)
+#define NCAMPS	 (CAMP_NEWSLETTER + 1)
+
+static uint32_t *click_cell(struct gen *g, int64_t day, unsigned src, unsigned ch, unsigned camp)
+{
+	return &g->clicks[(((size_t)(day - g->first_day) * NSOURCES + src) * CH_COUNT + ch) *
+			      NCAMPS +
+			  camp];
+}
+
+/* Cost of one paid visit in cents: what such a click roughly costs. */
+static unsigned click_cents(unsigned ch, unsigned camp)
+{
+	switch (ch) {
+	case CH_PAID_SEARCH:
+		return camp == CAMP_BRAND_SEARCH ? 45 : 95;
+	case CH_PAID_SOCIAL:
+		return 60;
+	case CH_AFFILIATE:
+		return 35;
+	default: /* email: sending, per visit */
+		return 2;
+	}
+}
+
+/* The costs CSV (demo_options.costs): one line per cell with visits. */
+static int emit_costs(struct gen *g)
+{
+	static const char head[] = "date,source,medium,campaign,cost,currency\n";
+	int rc = g->o->costs(g->o->costs_ctx, head, sizeof(head) - 1);
+	for (int64_t d = g->first_day; d < g->first_day + g->ndays && !rc; d++)
+		for (unsigned src = 1; src < NSOURCES && !rc; src++)
+			for (unsigned ch = 0; ch < CH_COUNT && !rc; ch++)
+				for (unsigned camp = 1; camp < NCAMPS && !rc; camp++) {
+					uint32_t n = *click_cell(g, d, src, ch, camp);
+					if (!n)
+						continue;
+					char date[11], line[160];
+					put_date(date, d);
+					uint64_t c = (uint64_t)n * click_cents(ch, camp);
+					int len = snprintf(
+					    line, sizeof(line), "%.10s,%s,%s,%s,%llu.%02llu,EUR\n",
+					    date, utm_source[src].s, utm_medium[ch].s,
+					    campaign_name[camp].s, (unsigned long long)(c / 100),
+					    (unsigned long long)(c % 100));
+					rc = g->o->costs(g->o->costs_ctx, line, (size_t)len);
+				}
+	return rc;
+}
+
 static size_t format_event(struct gen *g, const struct session *s, const struct ev *e, char *out)
 {
+	if (g->clicks && e->kind == K_PAGE && (e->flags & E_WEB) && (e->flags & E_LANDING) &&
+	    s->touch.source != SRC_NONE) {
+		int64_t day = e->t / DAY_MS;
+		if (day >= g->first_day && day < g->first_day + g->ndays)
+			(*click_cell(g, day, s->touch.source, s->touch.channel,
+				     s->touch.campaign))++;
+	}
 	char *p = out;
 	switch (e->kind) {
 	case K_PAGE:
@@ -1956,6 +2015,8 @@ void demo_options_default(struct demo_options *o)
 	o->users = 50000;
 	o->days = 90;
 	o->end_ms = td_now_ms();
+	o->costs = NULL;
+	o->costs_ctx = NULL;
 }
 
 int demo_generate(const struct demo_options *o,
@@ -2000,8 +2061,21 @@ int demo_generate(const struct demo_options *o,
 	for (uint32_t pid = 0; pid < g->existing; pid++)
 		person_init(g, pid, true);
 	g->acquired = g->existing;
+	if (o->costs) {
+		g->first_day = g->start_ms / DAY_MS;
+		g->ndays = g->end_ms / DAY_MS - g->first_day + 1;
+		g->clicks = td_try_malloc((size_t)g->ndays * NSOURCES * CH_COUNT * NCAMPS *
+					  sizeof(*g->clicks));
+		if (!g->clicks)
+			goto out;
+		memset(g->clicks, 0,
+		       (size_t)g->ndays * NSOURCES * CH_COUNT * NCAMPS * sizeof(*g->clicks));
+	}
 	rc = run(g);
+	if (!rc && o->costs)
+		rc = emit_costs(g);
 out:
+	free(g->clicks);
 	free(g->weight);
 	free(g->cum);
 	free(g->people);

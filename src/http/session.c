@@ -19,6 +19,7 @@
 #include "base/td.h"
 #include "base/timeutil.h"
 #include "meta/meta.h"
+#include "query/query.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -180,10 +181,18 @@ static void session_json(struct req *r, const char *role, int64_t expires_ms)
 	td_buf_json_str(&r->resp, role);
 	if (expires_ms) {
 		td_time_format(expires_ms, ts);
-		td_buf_printf(&r->resp, ",\"expires\":\"%s\"}", ts);
+		td_buf_printf(&r->resp, ",\"expires\":\"%s\"", ts);
 	} else {
-		td_buf_printf(&r->resp, ",\"expires\":null}");
+		td_buf_printf(&r->resp, ",\"expires\":null");
 	}
+	/* what the page may offer: a build without a kind hides its page */
+	td_buf_printf(&r->resp, ",\"query_kinds\":[");
+	for (size_t i = 0; query_kinds[i]; i++) {
+		if (i)
+			td_buf_putc(&r->resp, ',');
+		td_buf_json_str(&r->resp, query_kinds[i]);
+	}
+	td_buf_printf(&r->resp, "]}");
 	r->status = 200;
 	r->state = REQ_DONE;
 }

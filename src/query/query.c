@@ -128,10 +128,12 @@ static int exclude_bots(struct qctx *q)
 	return 0;
 }
 
+const char *const query_kinds[] = {"trends", "funnel",	    "retention", "paths",
+				   "events", "attribution", NULL};
+
 static int run(struct qctx *q)
 {
-	static const char *const kinds[] = {"trends", "funnel",	     "retention", "paths",
-					    "events", "attribution", NULL};
+	const char *const *kinds = query_kinds;
 	const cJSON *jk = cJSON_GetObjectItemCaseSensitive(q->root, "kind");
 	if (!jk)
 		return qerr(q, "kind: required (one of: \"trends\", \"funnel\", \"retention\", "

@@ -105,6 +105,9 @@ struct query_source {
 int query_run(const char *json, size_t len, const struct query_source *src, struct td_buf *out_json,
 	      char *err, size_t errcap);
 
+/* The values of a query's "kind" this build answers; NULL-terminated. */
+extern const char *const query_kinds[];
+
 /* Resource limits of one query. */
 struct query_limits {
 	size_t max_memory; /* bytes the query may allocate (0 = no limit); past it TD_ENOMEM */

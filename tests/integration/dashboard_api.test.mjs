@@ -93,7 +93,8 @@ describe('dashboard API: sessions', () => {
 
     const me = await srv.get('/api/session', withCookie(a.cookie));
     assert.equal(me.status, 200, me.text);
-    assert.deepEqual(me.json, { role: 'admin', expires: a.json.expires });
+    const kinds = ['trends', 'funnel', 'retention', 'paths', 'events', 'attribution'];
+    assert.deepEqual(me.json, { role: 'admin', expires: a.json.expires, query_kinds: kinds });
     // the cookie is accepted wherever a bearer token is
     const src = await srv.get('/api/sources', withCookie(a.cookie));
     assert.equal(src.status, 200, src.text);
@@ -102,7 +103,7 @@ describe('dashboard API: sessions', () => {
     // and the bearer token still works alone
     const bearer = await srv.get('/api/session', { headers: { Authorization: `Bearer ${admin}` } });
     assert.equal(bearer.status, 200, bearer.text);
-    assert.deepEqual(bearer.json, { role: 'admin', expires: null });
+    assert.deepEqual(bearer.json, { role: 'admin', expires: null, query_kinds: kinds });
   });
 
   it('refuses bad tokens, bad bodies, bad cookies and other methods', T, async () => {

@@ -37,7 +37,8 @@ describe('enrichment', () => {
     assert.equal(res.status, 200, res.text);
     return res.json;
   };
-  const rows = async (filters) => (await query({ kind: 'events', limit: 100, filters })).events.length;
+  // listings keep bots (every kind leaves them out unless include_bots)
+  const rows = async (filters) => (await query({ kind: 'events', limit: 100, filters, include_bots: true })).events.length;
   const eq = (property, value) => ({ property, operator: '=', value });
 
   before(async () => {
@@ -73,7 +74,7 @@ describe('enrichment', () => {
     });
     assert.equal(res2.status, 200, res2.text);
     const deadline = Date.now() + 5000;
-    while ((await query({ kind: 'events', limit: 100 })).events.length < 7) {
+    while ((await query({ kind: 'events', limit: 100, include_bots: true })).events.length < 7) {
       assert.ok(Date.now() < deadline, 'events not visible after 5 s');
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -100,14 +101,16 @@ describe('enrichment', () => {
     assert.equal(await rows([eq('enriched.campaign.id', '4711'), eq('enriched.campaign.source', 'newsletter')]), 1);
   });
 
-  it('groups by channel', T, async () => {
-    const r = await query({
-      kind: 'trends', series: [{ event: '', math: 'count' }], interval: 'day',
-      date_from: '2024-05-01', date_to: '2024-05-01', breakdown: 'enriched.channel',
-    });
-    const got = Object.fromEntries(r.series.map((s) => [s.breakdown_value ?? s.breakdown ?? s.name, s.total]));
-    const want = { 'Paid Search': 1, 'Organic Social': 1, Email: 2, Direct: 1, Referral: 1, null: 1 };
-    for (const [k, v] of Object.entries(want)) assert.equal(got[k], v, `${k}: ${JSON.stringify(r.series.map((s) => [s.breakdown_value ?? s.breakdown, s.total]))}`);
+  it('groups by channel (the bot, which has none, only with include_bots)', T, async () => {
+    for (const include_bots of [false, true]) {
+      const r = await query({
+        kind: 'trends', series: [{ event: '', math: 'count' }], interval: 'day',
+        date_from: '2024-05-01', date_to: '2024-05-01', breakdown: 'enriched.channel', include_bots,
+      });
+      const got = Object.fromEntries(r.series.map((s) => [s.breakdown_value ?? s.breakdown ?? s.name, s.total]));
+      const want = { 'Paid Search': 1, 'Organic Social': 1, Email: 2, Direct: 1, Referral: 1, null: include_bots ? 1 : undefined };
+      for (const [k, v] of Object.entries(want)) assert.equal(got[k], v, `${k}: ${JSON.stringify(r.series.map((s) => [s.breakdown_value ?? s.breakdown, s.total]))}`);
+    }
     assert.equal(await rows([eq('enriched.channel', 'Forged')]), 0, "a client's own enriched object is dropped");
   });
 

@@ -143,6 +143,72 @@ Test(demo, same_options_same_bytes)
 	free(c.data);
 }
 
+/* With costs: the same messages, and each cost line is its paid landings
+ * (pages carrying context.campaign) times the documented price per visit. */
+Test(demo, costs_price_the_paid_landings)
+{
+	struct demo_options o = opts(3, 30000, 2000, 20);
+	struct capture plain, msgs, costs;
+	generate(&o, &plain);
+	memset(&costs, 0, sizeof(costs));
+	o.costs = capture_line;
+	o.costs_ctx = &costs;
+	generate(&o, &msgs);
+	cr_assert_eq(msgs.len, plain.len);
+	cr_assert(memcmp(msgs.data, plain.data, plain.len) == 0, "costs change the messages");
+	cr_assert_gt(costs.lines, 20, "%zu cost lines", costs.lines);
+	cr_assert_eq(strncmp(costs.data, "date,source,medium,campaign,cost,currency\n", 42), 0);
+
+	/* count the paid landings per date,source,medium,campaign */
+	struct table t;
+	table_init(&t, 8192);
+	size_t landings = 0;
+	for (char *line = msgs.data, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		*nl = '\0';
+		cJSON *m = cJSON_Parse(line);
+		*nl = '\n';
+		const cJSON *camp = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(m, "context"), "campaign");
+		if (camp && !strcmp(jstr(m, "type"), "page")) {
+			char key[48];
+			snprintf(key, sizeof(key), "%.10s,%s,%s,%s", jstr(m, "timestamp"),
+				 jstr(camp, "source"), jstr(camp, "medium"), jstr(camp, "name"));
+			bool fresh;
+			table_get(&t, key, &fresh)->last_ms++;
+			landings++;
+		}
+		cJSON_Delete(m);
+	}
+	cr_assert_gt(landings, 100);
+	size_t lines = 0, priced = 0;
+	for (char *line = strchr(costs.data, '\n') + 1, *nl; *line; line = nl + 1, lines++) {
+		nl = strchr(line, '\n');
+		char key[48], *comma = line;
+		for (int k = 0; k < 4; k++)
+			comma = strchr(comma, ',') + 1;
+		snprintf(key, sizeof(key), "%.*s", (int)(comma - 1 - line), line);
+		double cost = strtod(comma, NULL);
+		cr_assert_eq(strncmp(nl - 4, ",EUR", 4), 0, "%.*s", (int)(nl - line), line);
+		bool fresh;
+		struct entry *e = table_get(&t, key, &fresh);
+		cr_assert(!fresh, "costs for a campaign day without landings: %s", key);
+		double each = strstr(key, ",cpc,") ? (strstr(key, "brand_search") ? 0.45 : 0.95)
+			      : strstr(key, ",paid_social,") ? 0.60
+			      : strstr(key, ",affiliate,")   ? 0.35
+							     : 0.02;
+		cr_assert_float_eq(cost, (double)e->last_ms * each, 0.005, "%s: %f for %lld visits",
+				   key, cost, (long long)e->last_ms);
+		priced += (size_t)e->last_ms;
+	}
+	cr_assert_eq(priced, landings, "every paid landing is priced once");
+	cr_assert_eq(lines, costs.lines - 1);
+	free(t.e);
+	free(plain.data);
+	free(msgs.data);
+	free(costs.data);
+}
+
 Test(demo, exact_event_count)
 {
 	static const struct {

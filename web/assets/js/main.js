@@ -134,21 +134,14 @@ function start(info) {
   document.getElementById('whoami').textContent = info?.role ? `signed in (${info.role})` : '';
   route();
   main.focus({ preventScroll: true });
-  probeAttribution();
+  showOptionalPages(info);
 }
 
-// The Attribution page appears when the server knows the `attribution`
-// query kind: an empty one is refused either way, but only a server without
-// it names the kind as the problem.
-async function probeAttribution() {
+// The Attribution page appears when the server answers `attribution`
+// queries: the session names the query kinds it knows.
+function showOptionalPages(info) {
   const link = nav.querySelector('[data-page="attribution"]');
-  try {
-    await query({ kind: 'attribution' });
-    link.hidden = false;
-  } catch (err) {
-    link.hidden = !(err instanceof ApiError) || err.status !== 400 || /^kind: unknown value/.test(err.message);
-  }
-  link.dataset.probed = '1';
+  link.hidden = !(info?.query_kinds ?? []).includes('attribution');
 }
 
 async function signOut() {
