@@ -119,12 +119,14 @@ const char *qchannels_of(struct qctx *q, struct qchannels *c, const char *source
 				best[p] = c->weight[i];
 			}
 		}
+		c->npairs = c->pairs.n;
 		c->ready = true;
 	}
-	size_t before = c->pairs.n;
+	/* a pair the data does not have is interned too (after npairs): it
+	 * has no channel, however often it is asked for */
 	char *k = qa_printf(&q->arena, "%s\x1f%s", source, medium);
 	uint32_t p = qintern_get(&q->arena, &c->pairs, k);
-	return p < before ? c->channel[p] : NULL;
+	return p < c->npairs ? c->channel[p] : NULL;
 }
 
 /* Adds a run of count rows with the same ids (id + 1 into t; 0 = unset). */

@@ -613,7 +613,8 @@ struct qchannels {
 	uint64_t *weight;	/* per triple */
 	size_t cap;
 	struct qintern pairs; /* "source\x1fmedium", made by the first of() */
-	const char **channel; /* per pair */
+	const char **channel; /* per pair seen in the data: the first npairs */
+	size_t npairs;	      /* lookups of other pairs add them after these */
 	bool ready;
 };
 void qchannels_init(struct qchannels *c);

@@ -430,6 +430,26 @@ Test(query_attribution, costs_roi_roas)
 	cr_assert_eq(qt_num(group(res, "spring"), "cost"), 75);
 	cr_assert(qt_close(credit(res, "spring", "first_touch", "roas"), 120.0 / 75));
 	cJSON_Delete(res);
+	/* many rows of sources the data never saw, each pair more than once:
+	 * all of it is (not set), by channel */
+	struct query_cost more[24];
+	static const char *const srcs[] = {"bing", "yandex", "baidu", "naver", "ecosia", "seznam"};
+	for (size_t i = 0; i < 24; i++) {
+		more[i] = (struct query_cost){.source = srcs[i % 6],
+					      .medium = i % 4 < 2 ? "cpc" : "display",
+					      .campaign = "spring",
+					      .currency = "EUR",
+					      .cost = 1};
+		snprintf(more[i].date, sizeof(more[i].date), "2024-03-0%d", i % 2 ? 3 : 4);
+	}
+	struct cost_src cs2 = {.rows = more, .n = 24};
+	struct query_costs qc2 = {.ctx = &cs2, .load = load_costs, .release = release_costs};
+	src.costs = &qc2;
+	res = qt_query(&src, Q(""));
+	cr_assert_eq(qt_num(res, "cost"), 24);
+	cr_assert_eq(qt_num(group(res, "(not set)"), "cost"), 24);
+	cJSON_Delete(res);
+	src.costs = &qc;
 	/* a range whose costs mix currencies is refused */
 	rows[1].currency = "USD";
 	char err[512];
