@@ -120,7 +120,9 @@ static void list(struct req *r)
 		td_buf_json_str(o, l[i].medium);
 		td_buf_printf(o, ",\"campaign\":");
 		td_buf_json_str(o, l[i].campaign);
-		td_buf_printf(o, ",\"cost\":%.17g,\"currency\":\"%s\"}", l[i].cost, l[i].currency);
+		/* 15 digits: the amount as imported, not its binary neighbour
+		 * (0.95, not 0.94999999999999996) */
+		td_buf_printf(o, ",\"cost\":%.15g,\"currency\":\"%s\"}", l[i].cost, l[i].currency);
 	}
 	/* money in different currencies is never added up */
 	td_buf_printf(o, "],\"totals\":[");
@@ -138,7 +140,7 @@ static void list(struct req *r)
 				sum += l[j].cost;
 				rows++;
 			}
-		td_buf_printf(o, "%s{\"currency\":\"%s\",\"cost\":%.17g,\"rows\":%zu}",
+		td_buf_printf(o, "%s{\"currency\":\"%s\",\"cost\":%.15g,\"rows\":%zu}",
 			      first ? "" : ",", l[i].currency, sum, rows);
 		first = false;
 	}

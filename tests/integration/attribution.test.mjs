@@ -65,6 +65,16 @@ describe('advertising costs and attribution over HTTP', () => {
     assert.deepEqual(list.json.totals, [{ currency: 'EUR', cost: 25, rows: 2 }]);
   });
 
+  it('GET /api/costs gives amounts as imported (cents, no binary noise)', T, async () => {
+    const res = await costs('date,source,medium,campaign,cost,currency\n2024-05-01,bing,cpc,cents,0.95,EUR\n2024-05-02,bing,cpc,cents,0.1,EUR\n2024-05-03,bing,cpc,cents,0.2,EUR\n', 'text/csv');
+    assert.equal(res.status, 200, res.text);
+    const list = await listCosts('?from=2024-05-01&to=2024-05-03');
+    assert.equal(list.status, 200, list.text);
+    assert.match(list.text, /"cost":0\.95,/);
+    assert.doesNotMatch(list.text, /0000000|9999999/, list.text);
+    assert.deepEqual(list.json.totals, [{ currency: 'EUR', cost: 1.25, rows: 3 }]);
+  });
+
   it('/api/costs errors: a wrong header, only bad rows, a bad date, no token, a wrong method', T, async () => {
     let res = await costs('day,source,medium,campaign,cost,currency\n', 'text/csv');
     assert.equal(res.status, 400, res.text);
