@@ -413,8 +413,8 @@ int profile_get(struct store *s, const char *type, const char *value,
 		return TD_EINVAL;
 	}
 	struct identity *g = store_identity(s);
-	uint32_t person = !strcmp(type, "person") ? person_by_id(g, value)
-						   : identity_find(g, type, value);
+	uint32_t person =
+	    !strcmp(type, "person") ? person_by_id(g, value) : identity_find(g, type, value);
 	if (person == IDENTITY_NONE) {
 		snprintf(err, errcap, "no profile has the identifier %s:%s", type, value);
 		return TD_ENOTFOUND;
