@@ -7,56 +7,16 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDataDir, cleanupTempDirs, startServer, createSource, cli, uid, parseMetrics } from './lib/server.mjs';
+import { makeDataDir, cleanupTempDirs, startServer, createSource, cli, parseMetrics } from './lib/server.mjs';
+import { V, A, FUNNEL, UNIQUES, track, identify, stepPersons, queryOk, sendVisible } from './lib/journeys.mjs';
 
 const T = { timeout: 30_000 };
 const HOOK = { timeout: 60_000 };
 
 after(cleanupTempDirs);
 
-const V = 'Product Viewed';
-const A = 'Product Added';
-const FUNNEL = { kind: 'funnel', steps: [{ event: V }, { event: A }], window: '7d' };
-const UNIQUES = {
-  kind: 'trends',
-  series: [{ event: '', math: 'unique_persons' }],
-  interval: 'day',
-  date_from: '2024-05-01',
-  date_to: '2024-05-03',
-};
-
-function track(ids, event, timestamp) {
-  return { type: 'track', event, timestamp, messageId: uid('t'), ...ids };
-}
-
-function identify(ids, timestamp, traits = {}) {
-  return { type: 'identify', timestamp, traits, messageId: uid('i'), ...ids };
-}
-
-async function query(srv, token, body) {
-  const res = await srv.post('/api/query', body, { headers: { Authorization: `Bearer ${token}` } });
-  assert.equal(res.status, 200, res.text);
-  return res.json;
-}
-
-// Sends a batch and waits until its last event is queryable.
-async function send(srv, key, token, batch) {
-  const res = await srv.post('/v1/batch', { batch }, { key });
-  assert.equal(res.status, 200, res.text);
-  const last = batch[batch.length - 1].messageId;
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const doc = { kind: 'events', limit: 1, filters: [{ property: 'messageId', operator: '=', value: last }] };
-    const r = await srv.post('/api/query', doc, { headers: { Authorization: `Bearer ${token}` } });
-    // 400 "unknown property" until the first event is in
-    assert.ok(r.status === 200 || r.status === 400, r.text);
-    if (r.status === 200 && r.json.events.length === 1) return;
-    assert.ok(Date.now() < deadline, `event ${last} not visible after 5 s`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const stepPersons = (f) => f.steps.map((s) => s.persons);
+const query = queryOk;
+const send = sendVisible;
 
 describe('identity resolution over HTTP', () => {
   let dir, key, srv, token;

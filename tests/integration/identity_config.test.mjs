@@ -8,26 +8,12 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDataDir, cleanupTempDirs, startServer, createSource, cli, runCli, uid, parseMetrics } from './lib/server.mjs';
+import { makeDataDir, cleanupTempDirs, startServer, createSource, cli, runCli, parseMetrics } from './lib/server.mjs';
+import { V, A, FUNNEL, UNIQUES, track, identify, alias, stepPersons, queryOk, sendVisible } from './lib/journeys.mjs';
 
 const T = { timeout: 60_000 };
 
 after(cleanupTempDirs);
-
-const V = 'Product Viewed';
-const A = 'Product Added';
-const FUNNEL = { kind: 'funnel', steps: [{ event: V }, { event: A }], window: '7d' };
-const UNIQUES = {
-  kind: 'trends',
-  series: [{ event: '', math: 'unique_persons' }],
-  interval: 'day',
-  date_from: '2024-05-01',
-  date_to: '2024-05-03',
-};
-
-const track = (ids, event, timestamp) => ({ type: 'track', event, timestamp, messageId: uid('t'), ...ids });
-const identify = (ids, timestamp, traits = {}) => ({ type: 'identify', timestamp, traits, messageId: uid('i'), ...ids });
-const alias = (previousId, userId, timestamp) => ({ type: 'alias', previousId, userId, timestamp, messageId: uid('a') });
 
 // A server on a fresh data directory, after `tandem identity config ARGS`
 // (none: the defaults).
@@ -40,29 +26,8 @@ async function serverWith(configArgs) {
   return { dir, key, srv, token };
 }
 
-async function query(s, body) {
-  const res = await s.srv.post('/api/query', body, { headers: { Authorization: `Bearer ${s.token}` } });
-  assert.equal(res.status, 200, res.text);
-  return res.json;
-}
-
-// Sends a batch and waits until its last event is queryable.
-async function send(s, batch) {
-  const res = await s.srv.post('/v1/batch', { batch }, { key: s.key });
-  assert.equal(res.status, 200, res.text);
-  const last = batch[batch.length - 1].messageId;
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const doc = { kind: 'events', limit: 1, filters: [{ property: 'messageId', operator: '=', value: last }] };
-    const r = await s.srv.post('/api/query', doc, { headers: { Authorization: `Bearer ${s.token}` } });
-    assert.ok(r.status === 200 || r.status === 400, r.text);
-    if (r.status === 200 && r.json.events.length === 1) return;
-    assert.ok(Date.now() < deadline, `event ${last} not visible after 5 s`);
-    await new Promise((res_) => setTimeout(res_, 20));
-  }
-}
-
-const stepPersons = (f) => f.steps.map((st) => st.persons);
+const query = (s, body) => queryOk(s.srv, s.token, body);
+const send = (s, batch) => sendVisible(s.srv, s.key, s.token, batch);
 const persons = async (s) => (await query(s, UNIQUES)).series[0].total;
 
 // A visitor views on one device, another adds to cart on a second; both
