@@ -272,6 +272,16 @@ void identity_merge(struct identity *g, uint32_t winner, uint32_t loser, uint64_
 	g->merges++;
 	g->changed = true;
 	identity_log_merge(g, &h, msgid, TD_MIN(msgid_len, MAX_MSGID));
+	if (g->on_merge && !g->replaying)
+		g->on_merge(g->on_merge_ctx, winner, loser);
+}
+
+void identity_set_merge_hook(struct identity *g, identity_merge_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&g->lock);
+	g->on_merge = fn;
+	g->on_merge_ctx = ctx;
+	pthread_mutex_unlock(&g->lock);
 }
 
 void identity_conflict(struct identity *g, uint32_t person, uint32_t other, enum identity_class cls,

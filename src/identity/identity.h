@@ -170,6 +170,13 @@ int identity_sync(struct identity *g);
 int identity_write(struct identity *g);
 int identity_fsync(struct identity *g);
 
+/* Called by identity_resolve when canonical person `loser` merges into
+ * canonical person `winner` (after canonical[] is updated; never while
+ * identity_open replays the log). On the writer's thread, with the graph's
+ * lock held: fn must not call back into the graph. NULL unsets it. */
+typedef void (*identity_merge_fn)(void *ctx, uint32_t winner, uint32_t loser);
+void identity_set_merge_hook(struct identity *g, identity_merge_fn fn, void *ctx);
+
 /* Person ids handed out (canonical or not). */
 uint32_t identity_npids(const struct identity *g);
 uint32_t identity_canonical(struct identity *g, uint32_t pid);

@@ -97,6 +97,10 @@ struct identity {
 	uint64_t log_bytes;
 	bool replaying; /* identity_open applies records: none are logged */
 
+	/* identity_set_merge_hook */
+	identity_merge_fn on_merge;
+	void *on_merge_ctx;
+
 	/* views */
 	struct identity_view *view;
 	bool changed; /* since view */

@@ -59,11 +59,29 @@ struct seg_builder {
 	int type;
 	uint32_t name;
 	bool has_name;
-	size_t sealed;		  /* rows [0, sealed) are in images made by seg_builder_seal */
-	uint64_t seal_min_lsn;	  /* lowest LSN of the rows after them */
-	uint32_t leaf;		  /* leaves of the message so far */
+	size_t sealed;	       /* rows [0, sealed) are in images made by seg_builder_seal */
+	uint64_t seal_min_lsn; /* lowest LSN of the rows after them */
+	uint32_t leaf;	       /* leaves of the message so far */
+	/* seg_builder_watch */
+	const char *const *watch;
+	unsigned nwatch;
+	uint8_t *role; /* path id -> 1 + watched index, 0 */
+	uint32_t nrole;
+	uint32_t watched[SEG_WATCH_MAX];
+	uint64_t epoch;
 	uint32_t path_cache[128]; /* path id of the previous message's leaf at each position */
 };
+
+static uint64_t next_epoch(void)
+{
+	static uint64_t epochs;
+	return __atomic_add_fetch(&epochs, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t seg_builder_epoch(const struct seg_builder *b)
+{
+	return b->epoch;
+}
 
 struct seg_builder *seg_builder_new(void)
 {
@@ -73,6 +91,7 @@ struct seg_builder *seg_builder_new(void)
 	intern_init(&b->strs);
 	b->min_lsn = b->seal_min_lsn = UINT64_MAX;
 	memset(b->path_cache, 0xff, sizeof(b->path_cache));
+	b->epoch = next_epoch();
 	return b;
 }
 
@@ -84,6 +103,7 @@ void seg_builder_free(struct seg_builder *b)
 	free(b->vals);
 	free(b->raw);
 	free(b->rare);
+	free(b->role);
 	intern_release(&b->names);
 	intern_release(&b->paths);
 	intern_release(&b->strs);
@@ -154,6 +174,9 @@ static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_k
 		seg_identity_leaf(b->ident, &b->idm, path, pathlen, k, str, slen, num);
 	if (k == SEG_LEAF_ARRAY)
 		return;
+	if (b->nwatch && pathlen > sizeof(SEG_STAMPED_PREFIX) - 1 &&
+	    !memcmp(path, SEG_STAMPED_PREFIX, sizeof(SEG_STAMPED_PREFIX) - 1))
+		return; /* reserved for the store's stamps */
 	struct bval *v = push_val(b);
 	/* messages of one source repeat their shape: try the path the previous
 	 * message had at this position before hashing */
@@ -183,6 +206,52 @@ static void on_leaf(void *ctx, const char *path, size_t pathlen, enum seg_leaf_k
 	case SEG_LEAF_ARRAY: /* returned above */
 		break;
 	}
+	if (k == SEG_LEAF_STR && v->path < b->nrole && b->role[v->path])
+		b->watched[b->role[v->path] - 1] = v->v.str;
+}
+
+static void watch_intern(struct seg_builder *b)
+{
+	free(b->role);
+	b->role = NULL;
+	b->nrole = 0;
+	if (!b->nwatch)
+		return;
+	uint32_t ids[SEG_WATCH_MAX], max = 0;
+	for (unsigned i = 0; i < b->nwatch; i++) {
+		ids[i] = intern_id(&b->paths, b->watch[i], strlen(b->watch[i]));
+		max = TD_MAX(max, ids[i] + 1);
+	}
+	b->role = td_calloc(max, 1);
+	b->nrole = max;
+	for (unsigned i = 0; i < b->nwatch; i++)
+		b->role[ids[i]] = (uint8_t)(i + 1);
+}
+
+void seg_builder_watch(struct seg_builder *b, const char *const *paths, unsigned n)
+{
+	b->watch = paths;
+	b->nwatch = TD_MIN(n, (unsigned)SEG_WATCH_MAX);
+	watch_intern(b);
+}
+
+uint32_t seg_builder_watched(const struct seg_builder *b, unsigned i)
+{
+	return i < b->nwatch ? b->watched[i] : UINT32_MAX;
+}
+
+void seg_builder_last(const struct seg_builder *b, int *type, int64_t *ts, uint32_t *pid)
+{
+	const struct brow *r = &b->rows[b->nrows - 1];
+	*type = b->type;
+	*ts = r->ts;
+	*pid = r->pid;
+}
+
+const char *seg_builder_strof(const struct seg_builder *b, uint32_t str, size_t *len)
+{
+	*len = intern_len(&b->strs, str);
+	return intern_str(&b->strs, str);
 }
 
 static void push_row(struct seg_builder *b, uint32_t name, int64_t ts, uint32_t pid,
@@ -207,6 +276,7 @@ int seg_builder_add(struct seg_builder *b, uint64_t lsn, const void *payload, si
 	}
 	b->has_name = false;
 	b->leaf = 0;
+	memset(b->watched, 0xff, sizeof(b->watched));
 	const char *tn = seg_type_event_name(v.type);
 	if (tn) {
 		b->name = intern_id(&b->names, tn, strlen(tn));
@@ -444,14 +514,15 @@ struct pent {
 };
 
 static bool write_column(struct out *o, const struct seg_builder *b, const struct pent *ent,
-			 size_t nent, size_t n, uint32_t p, const struct pstat *st, uint32_t *remap)
+			 size_t nent, size_t n, uint32_t p, const struct pstat *st, uint32_t *remap,
+			 bool stamped)
 {
 	size_t words = (n + 63) / 64;
 	uint64_t *present = td_calloc(words ? words : 1, 8);
 	size_t width = st->kind == QCOL_NUMBER ? 8 : st->kind == QCOL_STRING ? 4 : 1;
 	unsigned char *vals = td_calloc(n ? n : 1, width);
 	uint32_t ndict = 0, *dict_ids = NULL, count = 0;
-	size_t dict_limit = TD_MAX((size_t)1024, (size_t)st->count / 4);
+	size_t dict_limit = stamped ? SIZE_MAX : TD_MAX((size_t)1024, (size_t)st->count / 4);
 	bool ok = true;
 	for (size_t e = 0; e < nent && ok; e++) {
 		size_t i = ent[e].row;
@@ -565,22 +636,30 @@ static void write_group(struct out *o, const struct seg_builder *b, uint32_t nam
 	write_raw(o, b, idx, n, level, block);
 
 	/* columns, in path order: paths in >= 1 % of the rows (all of a small
-	 * group), at most SEG_MAX_COLUMNS; the dictionary rule may still turn one
-	 * into a rare path */
+	 * group), at most SEG_MAX_COLUMNS - SEG_MAX_STAMPED; the dictionary rule
+	 * may still turn one into a rare path. Stamped paths are always columns:
+	 * a rare path is read back from the raw messages, which lack them. */
 	size_t dir_count_at = o->dir.len;
 	put_u32(&o->dir, 0, &o->err);
-	uint32_t ncols = 0, nrare = 0;
+	uint32_t ncols = 0, nrare = 0, nstamped = 0;
 	for (uint32_t t = 0; t < b->paths.n; t++) {
 		struct pstat *s = &st[porder[t]];
 		if (!s->seen)
 			continue;
 		s->col = -1;
-		if (ncols < SEG_MAX_COLUMNS && s->kind != BVAL_RARE &&
-		    (n < 100 || (uint64_t)s->count * 100 >= n) &&
-		    write_column(o, b, ent + s->pos, s->count, n, porder[t], s, remap))
+		const char *path = intern_str(&b->paths, porder[t]);
+		bool stamped = !strncmp(path, SEG_STAMPED_PREFIX, sizeof(SEG_STAMPED_PREFIX) - 1) &&
+			       s->kind != BVAL_RARE && nstamped < SEG_MAX_STAMPED;
+		bool col =
+		    stamped || (ncols - nstamped < SEG_MAX_COLUMNS - SEG_MAX_STAMPED &&
+				s->kind != BVAL_RARE && (n < 100 || (uint64_t)s->count * 100 >= n));
+		if (col &&
+		    write_column(o, b, ent + s->pos, s->count, n, porder[t], s, remap, stamped)) {
 			s->col = (int32_t)ncols++;
-		else
+			nstamped += stamped;
+		} else {
 			nrare++;
+		}
 	}
 	if (!o->err)
 		memcpy(o->dir.data + dir_count_at, &ncols, 4);
@@ -649,6 +728,9 @@ void seg_builder_reset(struct seg_builder *b)
 	intern_clear(&b->strs);
 	b->min_lsn = UINT64_MAX;
 	b->max_lsn = 0;
+	memset(b->path_cache, 0xff, sizeof(b->path_cache));
+	watch_intern(b);
+	b->epoch = next_epoch();
 }
 
 /* The image of rows [from, nrows) covering LSNs [min_lsn, max_lsn]. */

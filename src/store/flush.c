@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/td.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@ struct flush_job {
 	struct identity_view *view; /* canonical persons as of in[n - 1] */
 	uint64_t flushed;	    /* in[n - 1]->max_lsn */
 	uint32_t persons;	    /* in[n - 1]->npids_after */
+	int sess_fd;		    /* the session log, to fdatasync; -1 */
 };
 
 static void job_free(struct flush_job *j)
@@ -44,6 +46,8 @@ static void job_free(struct flush_job *j)
 	free(j->in);
 	seg_builder_free(j->b);
 	identity_view_release(j->view);
+	if (j->sess_fd >= 0)
+		close(j->sess_fd);
 	free(j);
 }
 
@@ -57,6 +61,7 @@ static int job_prepare(struct store *s, struct flush_job **out)
 	if (rc)
 		return rc;
 	struct flush_job *j = td_calloc(1, sizeof(*j));
+	j->sess_fd = -1;
 	pthread_mutex_lock(&s->lock);
 	j->n = s->nmem;
 	j->in = td_malloc((j->n ? j->n : 1) * sizeof(*j->in));
@@ -73,6 +78,15 @@ static int job_prepare(struct store *s, struct flush_job **out)
 	}
 	j->flushed = j->in[j->n - 1]->max_lsn;
 	j->persons = j->in[j->n - 1]->npids_after;
+	/* the session state is exactly as of the sealed rows (everything
+	 * applied is sealed): its log gets a mark for j->flushed */
+	if (s->sess) {
+		rc = sessions_write(s->sess, j->flushed, store_flushed_lsn(s), &j->sess_fd);
+		if (rc) {
+			job_free(j);
+			return rc;
+		}
+	}
 	/* every row of the memtable is in an image of mem: either it holds
 	 * exactly the job's rows and is encoded once, or the images are merged */
 	if (s->mem_in_memtable == j->n)
@@ -85,6 +99,8 @@ static int job_prepare(struct store *s, struct flush_job **out)
 	s->memtable = s->spare ? s->spare : seg_builder_new();
 	s->spare = NULL;
 	pthread_mutex_unlock(&s->lock);
+	if (s->sess)
+		sessions_watch(s->sess, s->memtable);
 	s->mem_in_memtable = 0;
 	*out = j;
 	return 0;
@@ -108,6 +124,8 @@ static int job_run(struct store *s, struct flush_job *j)
 	}
 	if (!rc)
 		rc = identity_fsync(s->ident);
+	if (!rc && j->sess_fd >= 0 && fdatasync(j->sess_fd))
+		rc = td_from_errno(errno);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&s->wlock);

@@ -76,6 +76,7 @@
 #define SEG_RAW_BLOCK_MAX   65536
 #define SEG_ZONE_ROWS	    65536
 #define SEG_MAX_COLUMNS	    512 /* promoted columns per group; more become rare paths */
+#define SEG_MAX_STAMPED	    16	/* of them kept for stamped paths (SEG_STAMPED_PREFIX) */
 /* A raw block decompresses to at most this (1024 messages of 1 MiB on average). */
 #define SEG_MAX_BLOCK_BYTES (1u << 30)
 
@@ -210,6 +211,29 @@ void seg_builder_free(struct seg_builder *b);
 struct identity;
 int seg_builder_add(struct seg_builder *b, uint64_t lsn, const void *payload, size_t len,
 		    uint32_t pid, struct identity *ident);
+/*
+ * Watched paths: string leaves at these paths are noted by seg_builder_add
+ * for the caller (the store's session stamping reads the campaign, referrer
+ * and page of each event without parsing it twice). paths[0..n) (n <=
+ * SEG_WATCH_MAX) must outlive the builder; kept across seg_builder_reset.
+ * A builder that watches also reserves the top-level `session` member:
+ * leaves under "session." that a message brings are not indexed (its raw
+ * JSON keeps them), since the store stamps its own session.* values.
+ */
+#define SEG_WATCH_MAX 8
+void seg_builder_watch(struct seg_builder *b, const char *const *paths, unsigned n);
+/* After a successful seg_builder_add: watched path i's string (builder string
+ * id, see seg_builder_strof) or UINT32_MAX, and the row's message type
+ * (collect.h), time and person id. */
+uint32_t seg_builder_watched(const struct seg_builder *b, unsigned i);
+void seg_builder_last(const struct seg_builder *b, int *type, int64_t *ts, uint32_t *pid);
+const char *seg_builder_strof(const struct seg_builder *b, uint32_t str, size_t *len);
+/* Changes whenever the builder's path and string ids are renewed (new,
+ * reset): ids cached from it are valid while it stays the same. */
+uint64_t seg_builder_epoch(const struct seg_builder *b);
+/* Paths under "session." are stamped values (never rare: always a column,
+ * whatever their share of rows or dictionary size). */
+#define SEG_STAMPED_PREFIX "session."
 /* Lower-level adding, for merges: a row whose values follow (seg_builder_val
  * with ids from seg_builder_path / seg_builder_str), the LSN range the rows
  * cover, and paths an input kept rare (listed rare in the output unless

@@ -142,6 +142,14 @@ int store_open(struct store **out, const struct store_options *o)
 	}
 	s->npersons = s->view->n;
 	s->memtable = seg_builder_new();
+	if (!o->read_only) {
+		rc = sessions_open(&s->sess, s->dir, m.flushed_lsn, o->session_gap_ms,
+				   o->session_snapshot_bytes);
+		if (rc)
+			goto fail;
+		sessions_watch(s->sess, s->memtable);
+		identity_set_merge_hook(s->ident, sessions_merge, s->sess);
+	}
 	s->last_seal_ms = store_now_ms();
 	s->dirty = true;
 	if (!o->read_only) {
@@ -169,6 +177,9 @@ void store_close(struct store *s)
 				     td_strerror(rc));
 	}
 	flush_stop(s);
+	if (s->ident)
+		identity_set_merge_hook(s->ident, NULL, NULL);
+	sessions_close(s->sess);
 	for (size_t i = 0; i < s->ndisk; i++)
 		seg_unref(s->disk[i]);
 	for (size_t i = 0; i < s->nmem; i++)
@@ -203,7 +214,24 @@ int store_apply(struct store *s, uint64_t lsn, const void *payload, size_t len)
 	struct identity *g = store_graph(s);
 	if (!g)
 		return TD_EIO;
+	if (!s->sess && s->o.read_only && !s->sess_failed) {
+		/* a reader applying the WAL past the flushed LSN stamps as the
+		 * server did: the state as of that LSN, read once, on first use */
+		if (sessions_open_ro(&s->sess, s->dir, s->flushed_lsn, s->o.session_gap_ms)) {
+			s->sess_failed = true;
+		} else {
+			sessions_watch(s->sess, s->memtable);
+			identity_set_merge_hook(g, sessions_merge, s->sess);
+		}
+	}
 	int rc = seg_builder_add(s->memtable, lsn, payload, len, SEG_PID_RESOLVE, g);
+	if (!rc && s->sess) {
+		int type;
+		int64_t ts;
+		uint32_t pid;
+		seg_builder_last(s->memtable, &type, &ts, &pid);
+		sessions_stamp(s->sess, s->memtable, identity_canonical(g, pid), lsn);
+	}
 	__atomic_store_n(&s->applied_lsn, lsn, __ATOMIC_RELAXED);
 	if (rc)
 		__atomic_add_fetch(&s->bad_records, 1, __ATOMIC_RELAXED);

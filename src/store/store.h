@@ -48,6 +48,8 @@ struct store_options {
 	size_t flush_rows;	    /* write sealed segments to disk past this many rows; 0 = 1M */
 	unsigned flush_interval_ms; /* ... or when the oldest is this old; 0 = 10000 */
 	bool no_merge;		    /* no background merge thread (tests, benchmarks) */
+	int64_t session_gap_ms;	    /* inactivity that ends a session; 0 = 30 min (sessions.h) */
+	uint64_t session_snapshot_bytes;	/* rewrite the session log past this; 0 = 64 MiB */
 	const struct identity_config *identity; /* NULL = the defaults */
 };
 

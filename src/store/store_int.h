@@ -8,6 +8,7 @@
 #include "store/manifest.h"
 #include "identity/identity.h"
 #include "store/seg.h"
+#include "store/sessions.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -39,6 +40,8 @@ struct store {
 	pthread_mutex_t ident_lock;	  /* opening ident lazily */
 	uint64_t ident_lsn;		  /* what to open it with */
 	struct identity_config ident_cfg; /* the caller's, copied (strings in ident_strs) */
+	struct sessions *sess;		  /* session stamping (a reader's: opened on first apply) */
+	bool sess_failed;		  /* a reader could not read the session log */
 	char *ident_strs;
 
 	uint64_t flushed_lsn, next_id; /* next_id under wlock */

@@ -4,6 +4,7 @@
  * reopened at different points) and into memsource; every query must give
  * byte-identical results. Plus recovery rules and tandem check.
  */
+#include "stest.h"
 #include "base/td.h"
 #include "collect/collect.h"
 #include "demo/demo.h"
@@ -211,20 +212,6 @@ static void compare_all(struct store *s, struct memsource *ms)
 	store_snap_release(sn);
 }
 
-static char *tmpdir(void)
-{
-	char *d = strdup("/tmp/tandem-store-XXXXXX");
-	cr_assert(mkdtemp(d));
-	return d;
-}
-
-static void rmtree(const char *d)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-	cr_assert_eq(system(cmd), 0);
-}
-
 static struct store *open_store(const char *dir, bool no_merge)
 {
 	struct store_options o = {.dir = dir, .no_merge = no_merge, .flush_rows = 7000};
@@ -288,7 +275,7 @@ static void feed_free(struct feed *f)
 
 Test(store, same_answers_as_reference_through_seal_flush_merge_reopen)
 {
-	char *dir = tmpdir();
+	char *dir = stest_tmpdir();
 	struct feed f;
 	feed_init(&f, open_store(dir, true), 3000);
 	generate(&f, 40000);
@@ -321,7 +308,7 @@ Test(store, same_answers_as_reference_through_seal_flush_merge_reopen)
 	cr_assert_eq(store_check(dir, &rep), 0, "%s", rep.data);
 	td_buf_release(&rep);
 	feed_free(&f);
-	rmtree(dir);
+	stest_rmtree(dir);
 	free(dir);
 }
 
@@ -391,7 +378,7 @@ static void check_person_index(struct store *s)
 
 Test(store, background_flush_keeps_every_row_and_answer)
 {
-	char *dir = tmpdir();
+	char *dir = stest_tmpdir();
 	struct feed f;
 	feed_init(&f, open_store(dir, true), 1000);
 	f.background = true;
@@ -410,13 +397,13 @@ Test(store, background_flush_keeps_every_row_and_answer)
 	compare_all(f.s, f.ms);
 	store_close(f.s);
 	feed_free(&f);
-	rmtree(dir);
+	stest_rmtree(dir);
 	free(dir);
 }
 
 Test(store, person_index_finds_the_rows_a_scan_finds)
 {
-	char *dir = tmpdir();
+	char *dir = stest_tmpdir();
 	struct feed f;
 	feed_init(&f, open_store(dir, true), 2500);
 	generate(&f, 12000);
@@ -445,13 +432,13 @@ Test(store, person_index_finds_the_rows_a_scan_finds)
 	cr_assert(strstr(rep.data, "person index"), "%s", rep.data);
 	td_buf_release(&rep);
 	feed_free(&f);
-	rmtree(dir);
+	stest_rmtree(dir);
 	free(dir);
 }
 
 Test(store, read_only_sees_unflushed_rows_after_apply)
 {
-	char *dir = tmpdir();
+	char *dir = stest_tmpdir();
 	struct feed f;
 	feed_init(&f, open_store(dir, true), 0);
 	generate(&f, 5000);
@@ -499,13 +486,13 @@ Test(store, read_only_sees_unflushed_rows_after_apply)
 	compare_all(s, f.ms);
 	store_close(s);
 	feed_free(&f);
-	rmtree(dir);
+	stest_rmtree(dir);
 	free(dir);
 }
 
 Test(store, check_reports_damage_and_open_refuses_it)
 {
-	char *dir = tmpdir();
+	char *dir = stest_tmpdir();
 	struct feed f;
 	feed_init(&f, open_store(dir, true), 0);
 	generate(&f, 3000);
@@ -532,13 +519,13 @@ Test(store, check_reports_damage_and_open_refuses_it)
 	cr_assert_eq(store_open(&s, &o), TD_ECORRUPT);
 	td_buf_release(&rep);
 	feed_free(&f);
-	rmtree(dir);
+	stest_rmtree(dir);
 	free(dir);
 }
 
 Test(store, leftovers_removed_and_missing_store_reads_empty)
 {
-	char *dir = tmpdir();
+	char *dir = stest_tmpdir();
 	char p[512];
 	snprintf(p, sizeof(p), "%s/00000000000000ff.tseg", dir);
 	FILE *fp = fopen(p, "w");
@@ -553,31 +540,8 @@ Test(store, leftovers_removed_and_missing_store_reads_empty)
 	store_get_stats(s, &st);
 	cr_assert_eq(st.rows, 0);
 	store_close(s);
-	rmtree(dir);
+	stest_rmtree(dir);
 	free(dir);
-}
-
-/* Payloads kept for replay. */
-struct saved {
-	struct collect_batch b;
-	size_t n;
-};
-
-static int save_line(void *ctx, const char *line, size_t len)
-{
-	struct saved *sv = ctx;
-	struct collect_limits lim;
-	collect_limits_default(&lim);
-	struct collect_origin o = {.source_id = 1, .received_ms = 1700000000000LL};
-	cr_assert_eq(collect_prepare_line(line, len - 1, (int)sv->n++, &o, &lim, &sv->b), 0);
-	return 0;
-}
-
-static void apply_range(struct store *s, const struct saved *sv, size_t from, size_t to)
-{
-	for (size_t i = from; i < to; i++)
-		cr_assert_eq(
-		    store_apply(s, i + 1, sv->b.payloads.data + sv->b.off[i], sv->b.len[i]), 0);
 }
 
 static char *run_all(struct store *s)
@@ -597,35 +561,34 @@ static char *run_all(struct store *s)
 
 Test(store, crash_after_flush_replays_the_rest_to_the_same_state)
 {
-	struct saved sv = {.n = 0};
-	collect_batch_init(&sv.b);
+	struct stest_saved sv;
+	stest_saved_init(&sv, false);
 	struct demo_options o;
 	demo_options_default(&o);
 	o.events = 6000;
 	o.users = 800;
 	o.end_ms = 1711843200000LL;
-	cr_assert_eq(demo_generate(&o, save_line, &sv), 0);
-	char *a = tmpdir(), *b = tmpdir();
+	cr_assert_eq(demo_generate(&o, stest_save_line, &sv), 0);
+	char *a = stest_tmpdir(), *b = stest_tmpdir();
 	struct store *s = open_store(a, true);
-	apply_range(s, &sv, 0, 4000);
+	stest_apply_range(s, &sv, 0, 4000);
 	cr_assert_eq(store_tick(s, true), 0);
 	/* the state a crash right after this flush leaves on disk, with the
 	 * identity records of later messages already synced ... */
-	apply_range(s, &sv, 4000, 4500);
+	stest_apply_range(s, &sv, 4000, 4500);
 	cr_assert_eq(identity_sync(store_identity(s)), 0);
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "cp -a '%s/.' '%s/'", a, b);
-	cr_assert_eq(system(cmd), 0);
-	apply_range(s, &sv, 4500, 6000);
+	stest_copy_dir(a, b);
+	stest_apply_range(s, &sv, 4500, 6000);
 	cr_assert_eq(store_tick(s, true), 0);
 	char *want = run_all(s);
 	store_close(s);
 	/* ... and a torn record after them */
+	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "printf 'torn-identity-record' >> '%s/IDENTITY'", b);
 	cr_assert_eq(system(cmd), 0);
 	s = open_store(b, true);
 	cr_assert_eq(store_flushed_lsn(s), 4000);
-	apply_range(s, &sv, 0, 6000); /* the WAL replays from the start: overlap ignored */
+	stest_apply_range(s, &sv, 0, 6000); /* the WAL replays from the start: overlap ignored */
 	cr_assert_eq(store_tick(s, true), 0);
 	char *got = run_all(s);
 	cr_assert_str_eq(got, want);
@@ -636,9 +599,9 @@ Test(store, crash_after_flush_replays_the_rest_to_the_same_state)
 	td_buf_release(&rep);
 	free(want);
 	free(got);
-	collect_batch_release(&sv.b);
-	rmtree(a);
-	rmtree(b);
+	stest_saved_free(&sv);
+	stest_rmtree(a);
+	stest_rmtree(b);
 	free(a);
 	free(b);
 }

@@ -1,0 +1,130 @@
+// Sessions stamped at ingest, against the real binary: events sent over
+// /v1/batch get session.id, .number, .landing_page and .source/.medium/
+// .campaign/.channel, queryable at once over /api/query and with
+// `tandem query` on the running server's data; a kill -9 and restart keep a
+// visit's session going and number the next one after it.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cleanupTempDirs, startWithSource, runCli, waitFor } from './lib/server.mjs';
+
+const T = { timeout: 30_000 };
+const HOOK = { timeout: 60_000 };
+
+after(cleanupTempDirs);
+
+const bearer = (token) => ({ Authorization: `Bearer ${token}` });
+
+// One visitor: a paid landing and two pages (one session), 45 minutes of
+// silence, an organic visit, then a newsletter click two minutes later
+// (a new campaign: a new session at once).
+const t0 = Date.parse('2026-03-02T09:00:00Z');
+const at = (min) => new Date(t0 + min * 60_000).toISOString();
+const page = (id, min, url, referrer) => ({
+  type: 'page',
+  messageId: id,
+  anonymousId: 'visitor-1',
+  timestamp: at(min),
+  context: { page: { url, ...(referrer ? { referrer } : {}) } },
+});
+const journey = [
+  page('s1', 0, 'https://shop.example/spring?utm_source=google&utm_medium=cpc&utm_campaign=spring'),
+  page('s2', 10, 'https://shop.example/product/7', 'https://shop.example/spring'),
+  { type: 'track', event: 'Order Completed', messageId: 's3', anonymousId: 'visitor-1', timestamp: at(20),
+    properties: { revenue: 80 } },
+  page('s4', 65, 'https://shop.example/blog/tips', 'https://www.google.com/'),
+  page('s5', 67, 'https://shop.example/offer?utm_source=newsletter&utm_medium=email&utm_campaign=march'),
+];
+
+describe('sessions stamped at ingest', () => {
+  let dir, key, srv, token;
+
+  before(async () => {
+    ({ dir, key, srv, token } = await startWithSource());
+    const res = await srv.post('/v1/batch', { batch: journey }, { key });
+    assert.equal(res.status, 200, res.text);
+    await stored(5);
+  }, HOOK);
+  after(() => srv?.stop());
+
+  const query = (doc) => srv.post('/api/query', doc, { headers: bearer(token) });
+  // waits until the store has n events in the journey's days
+  const stored = (n) =>
+    waitFor(async () => {
+      const res = await query({ kind: 'trends', series: [{ event: '' }],
+        date_from: '2026-03-01', date_to: '2026-03-05', interval: 'day' });
+      return res.status === 200 && res.json.series[0].total === n;
+    }, { ms: 5000 });
+  const byBreakdown = async (breakdown, filters = []) => {
+    const res = await query({
+      kind: 'trends', series: [{ event: '' }], breakdown, filters,
+      date_from: '2026-03-01', date_to: '2026-03-05', interval: 'day',
+    });
+    assert.equal(res.status, 200, res.text);
+    // (an event without the property is the line whose value is null)
+    return Object.fromEntries(
+      res.json.series.map((s) => [s.is_other ? '(other)' : String(s.breakdown_value), s.total]));
+  };
+
+  it('groups the events of each visit under its source, medium, campaign and channel', T, async () => {
+    assert.deepEqual(await byBreakdown('session.source'), { google: 3, Google: 1, newsletter: 1 });
+    assert.deepEqual(await byBreakdown('session.medium'), { cpc: 3, search: 1, email: 1 });
+    assert.deepEqual(await byBreakdown('session.campaign'), { spring: 3, march: 1, null: 1 });
+    assert.deepEqual(await byBreakdown('session.channel'),
+      { 'Paid Search': 3, 'Organic Search': 1, Email: 1 });
+    assert.deepEqual(await byBreakdown('session.landing_page'),
+      { '/spring': 3, '/blog/tips': 1, '/offer': 1 });
+  });
+
+  it('numbers the visits and marks the first event of each', T, async () => {
+    assert.deepEqual(await byBreakdown('session.number'), { 1: 3, 2: 1, 3: 1 });
+    const firsts = await byBreakdown('session.landing_page',
+      [{ property: 'session.first', operator: 'is_set' }]);
+    assert.deepEqual(firsts, { '/spring': 1, '/blog/tips': 1, '/offer': 1 });
+    // the order came in the paid visit: revenue by session source
+    const res = await query({
+      kind: 'trends', series: [{ event: 'Order Completed', math: 'sum', property: 'properties.revenue' }],
+      breakdown: 'session.campaign', date_from: '2026-03-01', date_to: '2026-03-05', interval: 'day',
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.series.map((s) => [s.breakdown_value, s.total]), [['spring', 80]]);
+  });
+
+  it('tandem query on the running server\'s data sees the same stamps', T, async () => {
+    const doc = JSON.stringify({
+      kind: 'trends', series: [{ event: '' }], breakdown: 'session.id',
+      date_from: '2026-03-01', date_to: '2026-03-05', interval: 'day',
+    });
+    const cli = await runCli(['query', '--data', dir, doc]);
+    assert.equal(cli.code, 0, cli.stderr);
+    const api = await query(JSON.parse(doc));
+    const ids = (j) => j.series.map((s) => [s.breakdown_value, s.total]).sort();
+    assert.deepEqual(ids(JSON.parse(cli.stdout)), ids(api.json));
+    assert.equal(ids(api.json).length, 3, 'three sessions');
+  });
+
+  it('after kill -9, the visit goes on in its session and the next one is number 4', T, async () => {
+    const idOf = async (messageId) => {
+      const res = await query({
+        kind: 'trends', series: [{ event: '' }], breakdown: 'session.id',
+        filters: [{ property: 'messageId', operator: '=', value: messageId }],
+        date_from: '2026-03-01', date_to: '2026-03-05', interval: 'day',
+      });
+      assert.equal(res.status, 200, res.text);
+      return res.json.series.find((s) => s.total === 1)?.breakdown_value;
+    };
+    const before = await idOf('s5');
+    assert.ok(before, 'the newsletter visit has a session id');
+    await srv.kill9();
+    await srv.start();
+    const res = await srv.post('/v1/batch', {
+      batch: [
+        page('s6', 80, 'https://shop.example/offer/2'), // 13 minutes later: same visit
+        page('s7', 24 * 60, 'https://shop.example/'), // the next day: a new one
+      ],
+    }, { key });
+    assert.equal(res.status, 200, res.text);
+    await stored(7);
+    assert.equal(await idOf('s6'), before);
+    assert.deepEqual(await byBreakdown('session.number'), { 1: 3, 2: 1, 3: 2, 4: 1 });
+  });
+});
