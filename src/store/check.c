@@ -101,6 +101,11 @@ int store_check(const char *dir, struct td_buf *r)
 			      dir, m.persons, td_strerror(rc));
 		problems++;
 	}
+	char msg[700];
+	if (sessions_check(dir, m.flushed_lsn, msg, sizeof(msg))) {
+		td_buf_printf(r, "%s\n", msg);
+		problems++;
+	}
 	uint64_t rows = 0, bytes = 0;
 	for (uint32_t i = 0; i < m.n; i++) {
 		problems += check_segment(dir, &m.e[i], m.persons, r);

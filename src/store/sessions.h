@@ -66,6 +66,10 @@ void sessions_merge(void *ctx, uint32_t winner, uint32_t loser);
  * 0 or TD_E* (the changes stay pending for the next flush). */
 int sessions_write(struct sessions *ss, uint64_t lsn, uint64_t flushed_lsn, int *sync_fd);
 
+/* tandem check: 1 (with msg) when the log of the store in dir is unreadable
+ * or does not reach flushed_lsn, else 0. Changes nothing. */
+int sessions_check(const char *dir, uint64_t flushed_lsn, char *msg, size_t n);
+
 /* Figures for tests and metrics. */
 struct sessions_stats {
 	uint64_t persons;   /* with a session */

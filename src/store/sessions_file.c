@@ -379,6 +379,8 @@ int sessions_load(struct sessions *ss, uint64_t flushed_lsn, bool read_only)
 	uint64_t mark = 0;
 	size_t good = fresh ? 0 : log_apply(ss, f, n, flushed_lsn, &mark);
 	free(f);
+	ss->loaded_mark = mark;
+	ss->loaded_none = fresh;
 	if (read_only)
 		return 0;
 	if (flushed_lsn > 0 && mark != flushed_lsn) {
@@ -421,4 +423,25 @@ int sessions_load(struct sessions *ss, uint64_t flushed_lsn, bool read_only)
 	}
 	ss->log_bytes = good;
 	return 0;
+}
+
+int sessions_check(const char *dir, uint64_t flushed_lsn, char *msg, size_t n)
+{
+	struct sessions *ss;
+	int rc = sessions_open_ro(&ss, dir, flushed_lsn, 0);
+	if (rc) {
+		snprintf(msg, n, "%s/SESSIONS: unreadable or not a session log (%s)", dir,
+			 td_strerror(rc));
+		return 1;
+	}
+	int problems = 0;
+	if (!ss->loaded_none && flushed_lsn > 0 && ss->loaded_mark != flushed_lsn) {
+		snprintf(msg, n,
+			 "%s/SESSIONS: ends at LSN %llu, not at the manifest's %llu (the sessions "
+			 "of the events in between may be split)",
+			 dir, (unsigned long long)ss->loaded_mark, (unsigned long long)flushed_lsn);
+		problems = 1;
+	}
+	sessions_close(ss);
+	return problems;
 }

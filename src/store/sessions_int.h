@@ -59,6 +59,8 @@ struct sessions {
 	uint64_t next_lsn; /* its mark */
 	uint64_t snapshot_bytes;
 	uint64_t snapshots;
+	uint64_t loaded_mark; /* the last batch read at open (0: none) */
+	bool loaded_none;     /* there was no log at open */
 
 	/* stamping: the builder whose ids the caches hold */
 	uint64_t epoch;

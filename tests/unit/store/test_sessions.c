@@ -389,3 +389,32 @@ Test(sessions, a_log_that_is_not_one_is_refused)
 	stest_rmtree(d);
 	free(d);
 }
+
+Test(sessions, check_reports_a_log_that_falls_short_of_the_manifest)
+{
+	struct stest_saved sv;
+	stest_saved_init(&sv, true);
+	generate(&sv, 3000);
+	char *d = stest_tmpdir();
+	struct store *s = open_store(d, 0);
+	stest_apply_range(s, &sv, 0, 1500);
+	cr_assert_eq(store_tick(s, true), 0);
+	off_t first = file_size(d, "SESSIONS");
+	stest_apply_range(s, &sv, 1500, 3000);
+	store_close(s);
+	struct td_buf rep;
+	td_buf_init(&rep, 1u << 20);
+	cr_assert_eq(store_check(d, &rep), 0, "%s", rep.data);
+	/* the last flush's batch lost: the log ends at the first flush's LSN */
+	char p[600];
+	snprintf(p, sizeof(p), "%s/SESSIONS", d);
+	cr_assert_eq(truncate(p, first), 0);
+	td_buf_reset(&rep);
+	cr_assert_eq(store_check(d, &rep), 1, "%s", rep.data);
+	cr_assert(strstr(rep.data, "SESSIONS: ends at LSN 1500, not at the manifest's 3000"), "%s",
+		  rep.data);
+	td_buf_release(&rep);
+	stest_saved_free(&sv);
+	stest_rmtree(d);
+	free(d);
+}
