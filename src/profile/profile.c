@@ -231,6 +231,16 @@ static void on_prop(void *ctx, const char *path, const struct store_value *v)
 	profile_put_value(p->o, v);
 }
 
+/* The row's session (docs/sessions.md) as "session":{"id":..,...}. */
+static void on_session(void *ctx, const char *path, const struct store_value *v)
+{
+	struct prop_ctx *p = ctx;
+	td_buf_printf(p->o, p->n++ ? "," : ",\"session\":{");
+	td_buf_json_str(p->o, path + 8); /* "session." */
+	td_buf_putc(p->o, ':');
+	profile_put_value(p->o, v);
+}
+
 static int put_timeline(struct td_buf *o, struct store_row_reader *rd, const struct store_row *rows,
 			size_t n, const struct profile_options *opt)
 {
@@ -257,6 +267,10 @@ static int put_timeline(struct td_buf *o, struct store_row_reader *rd, const str
 		struct prop_ctx pc = {o, 0};
 		store_row_values(r, "properties.", on_prop, &pc);
 		td_buf_putc(o, '}');
+		struct prop_ctx sc = {o, 0};
+		store_row_values(r, "session.", on_session, &sc);
+		if (sc.n)
+			td_buf_putc(o, '}');
 		if (opt->raw) {
 			const char *json;
 			size_t len;

@@ -108,9 +108,11 @@ uint32_t sessions_tuple_id(struct sessions *ss, const struct sess_tuple *t)
 	return intern_id(&ss->tuples, (const char *)t, sizeof(*t));
 }
 
-const struct sess_tuple *sessions_tuple(const struct sessions *ss, uint32_t id)
+struct sess_tuple sessions_tuple(const struct sessions *ss, uint32_t id)
 {
-	return (const struct sess_tuple *)(const void *)intern_str(&ss->tuples, id);
+	struct sess_tuple t; /* the arena keeps no alignment: copied out */
+	memcpy(&t, intern_str(&ss->tuples, id), sizeof(t));
+	return t;
 }
 
 /* A watched string of the row as an id in ss->strs, or SESS_NONE. */
@@ -205,7 +207,8 @@ static void stamp(struct sessions *ss, struct seg_builder *b, const struct sess_
 	seg_builder_val(b, ss->path[P_NUMBER], QCOL_NUMBER, s->number, 0, false);
 	if (first)
 		seg_builder_val(b, ss->path[P_FIRST], QCOL_BOOL, 0, 0, true);
-	const struct sess_tuple *t = sessions_tuple(ss, s->tuple);
+	struct sess_tuple tu = sessions_tuple(ss, s->tuple);
+	const struct sess_tuple *t = &tu;
 	for (unsigned f = 0; f < SF_N; f++)
 		if (t->f[f] != SESS_NONE)
 			seg_builder_val(b, ss->path[P_FIELDS + f], QCOL_STRING, 0,
@@ -228,8 +231,9 @@ void sessions_stamp(struct sessions *ss, struct seg_builder *b, uint32_t person,
 		start = true;
 		ss->persons++;
 	} else if (ts >= s->last_ts) {
+		struct sess_tuple t = sessions_tuple(ss, s->tuple);
 		start = (uint64_t)ts - (uint64_t)s->last_ts > (uint64_t)ss->gap ||
-			other_campaign(ss, b, sessions_tuple(ss, s->tuple));
+			other_campaign(ss, b, &t);
 	} else if ((uint64_t)s->start_ts - (uint64_t)ts <= (uint64_t)ss->gap || ts >= s->start_ts) {
 		stamp(ss, b, s, false); /* late, but inside the session: it joins */
 		return;

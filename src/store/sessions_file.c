@@ -189,7 +189,10 @@ static void put_state(struct td_buf *b, const struct sessions *ss, uint32_t pers
 	memcpy(r + 21, &s->id, 8);
 	memcpy(r + 29, &s->number, 4);
 	memcpy(r + 33, &s->count, 4);
-	const struct sess_tuple *t = s->id ? sessions_tuple(ss, s->tuple) : NULL;
+	struct sess_tuple tu;
+	if (s->id)
+		tu = sessions_tuple(ss, s->tuple);
+	const struct sess_tuple *t = s->id ? &tu : NULL;
 	r[37] = t ? (unsigned char)t->campaign : 0;
 	td_buf_append(b, r, sizeof(r));
 	for (int f = 0; f < SF_N; f++) {

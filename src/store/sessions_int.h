@@ -74,7 +74,7 @@ struct sessions {
 void sessions_grow(struct sessions *ss, uint32_t person);
 void sessions_touch(struct sessions *ss, uint32_t person);
 uint32_t sessions_tuple_id(struct sessions *ss, const struct sess_tuple *t);
-const struct sess_tuple *sessions_tuple(const struct sessions *ss, uint32_t id);
+struct sess_tuple sessions_tuple(const struct sessions *ss, uint32_t id);
 
 /* sessions_file.c */
 int sessions_load(struct sessions *ss, uint64_t flushed_lsn, bool read_only);

@@ -348,6 +348,13 @@ test('a profile is found by email and by trait, and its page shows what the API 
   const traits = await page.$$eval('table.traits tbody tr td:first-child', (els) => els.map((e) => e.textContent));
   assert.deepEqual(traits, Object.keys(prof.traits));
   assert.ok(await page.$$eval('.timeline .event', (els) => els.length) > 0, 'an event timeline');
+  // each visit's events say which visit they belong to, as the API does
+  const visits = await page.$$eval('.timeline .visit', (els) => els.map((e) => e.textContent));
+  const stamped = (await api(`/api/profiles/email:${encodeURIComponent(email)}?limit=25`))
+    .events.items.filter((e) => e.session);
+  assert.ok(stamped.length > 0, 'the demo events have sessions');
+  assert.equal(visits.length, stamped.length);
+  assert.ok(visits.every((v, i) => v.startsWith(`visit ${stamped[i].session.number}`)), visits.join('\n'));
   await shoot('profile');
 
   // By trait: the number of matches is the API's.

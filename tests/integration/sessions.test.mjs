@@ -89,6 +89,20 @@ describe('sessions stamped at ingest', () => {
     assert.deepEqual(res.json.series.map((s) => [s.breakdown_value, s.total]), [['spring', 80]]);
   });
 
+  it('the profile timeline shows each event\'s session', T, async () => {
+    const res = await srv.get('/api/profiles/anonymous_id:visitor-1', { headers: bearer(token) });
+    assert.equal(res.status, 200, res.text);
+    const items = res.json.events.items; // newest first
+    assert.deepEqual(items.map((e) => e.session?.number), [3, 2, 1, 1, 1]);
+    assert.deepEqual(items[0].session, {
+      campaign: 'march', channel: 'Email', first: true, id: items[0].session.id,
+      landing_page: '/offer', medium: 'email', number: 3, source: 'newsletter',
+    });
+    assert.equal(items[2].event, 'Order Completed');
+    assert.equal(items[2].session.id, items[4].session.id, 'the order is in the landing\'s session');
+    assert.equal(items[2].session.first, undefined);
+  });
+
   it('tandem query on the running server\'s data sees the same stamps', T, async () => {
     const doc = JSON.stringify({
       kind: 'trends', series: [{ event: '' }], breakdown: 'session.id',

@@ -67,12 +67,22 @@ async function search(out, ctx, text) {
 const traitRows = (traits) => Object.entries(traits || {}).map(([name, t]) => ({ name, ...t }));
 const show = (v) => (v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : typeof v === 'number' ? num(v) : String(v));
 
+// "visit 3 · newsletter / email · /spring": the session the event belongs to
+function sessionLabel(s) {
+  if (!s) return null;
+  const from = [s.source, s.medium].filter(Boolean).join(' / ') || s.channel;
+  return [`visit ${s.number}`, from, s.landing_page].filter(Boolean).join(' · ');
+}
+
 function eventItem(e) {
   const props = Object.entries(e.properties || {});
+  const visit = sessionLabel(e.session);
   return h('li', { class: 'event' },
     h('time', { datetime: e.timestamp }, time(e.timestamp)),
     h('strong', null, e.event),
-    props.length ? h('span', { class: 'props' }, props.slice(0, 8).map(([k, v]) => `${k}=${show(v)}`).join(' · ')) : null);
+    h('span', { class: 'props' },
+      visit ? h('span', { class: 'visit', title: `session ${e.session.id}` }, visit) : null,
+      props.length ? props.slice(0, 8).map(([k, v]) => `${k}=${show(v)}`).join(' · ') : null));
 }
 
 async function profilePage(main, ctx, id) {
