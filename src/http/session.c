@@ -10,7 +10,8 @@
  * that ends the session closest to expiry). Each one remembers the API token
  * it was opened with, and every request re-checks that token against
  * meta.db: revoking the token ends its sessions at their next request.
- * Neither ids nor tokens are ever logged.
+ * Neither ids nor tokens are ever logged. Failed sign-ins are limited per
+ * client address (below).
  *
  * Locking: sessions.mu guards the table; held for a scan of it only.
  */
@@ -38,9 +39,26 @@ struct session {
 	int64_t expires_ms; /* 0: free slot */
 };
 
+/* Failed sign-ins per client address: past SIGNIN_MAX_FAILURES within
+ * SIGNIN_WINDOW_MS, the address is answered 429 until the window ends.
+ * Tokens are 256-bit, so guessing is hopeless anyway; this keeps a client
+ * from spending the server's SHA-256 and meta.db lookups in a loop. The
+ * table is small and fixed: an address maps to one slot by hash, and a busy
+ * slot is taken over once its window has passed. */
+#define SIGNIN_SLOTS	    256
+#define SIGNIN_MAX_FAILURES 10
+#define SIGNIN_WINDOW_MS    60000
+
+struct signin_slot {
+	char ip[64];
+	int64_t since_ms; /* the window's start */
+	unsigned failures;
+};
+
 struct http_sessions {
 	pthread_mutex_t mu;
 	struct session s[HTTP_MAX_SESSIONS];
+	struct signin_slot fail[SIGNIN_SLOTS];
 };
 
 struct http_sessions *session_table_new(void)
@@ -197,8 +215,67 @@ static void session_json(struct req *r, const char *role, int64_t expires_ms)
 	r->state = REQ_DONE;
 }
 
+static struct signin_slot *signin_slot(struct http_sessions *t, const char *ip)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const char *p = ip; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &t->fail[h % SIGNIN_SLOTS];
+}
+
+/* Seconds until ip may try again (0: now). */
+static int signin_wait(struct http_sessions *t, const char *ip, int64_t now)
+{
+	pthread_mutex_lock(&t->mu);
+	const struct signin_slot *f = signin_slot(t, ip);
+	int wait = 0;
+	if (!strcmp(f->ip, ip) && f->failures >= SIGNIN_MAX_FAILURES &&
+	    now - f->since_ms < SIGNIN_WINDOW_MS)
+		wait = (int)((SIGNIN_WINDOW_MS - (now - f->since_ms) + 999) / 1000);
+	pthread_mutex_unlock(&t->mu);
+	return wait;
+}
+
+static void signin_failed(struct http_sessions *t, const char *ip, int64_t now)
+{
+	pthread_mutex_lock(&t->mu);
+	struct signin_slot *f = signin_slot(t, ip);
+	if (strcmp(f->ip, ip) || now - f->since_ms >= SIGNIN_WINDOW_MS) {
+		snprintf(f->ip, sizeof(f->ip), "%s", ip);
+		f->since_ms = now;
+		f->failures = 0;
+	}
+	f->failures++;
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void client_ip(struct req *r, char *ip, size_t cap)
+{
+	char peer[64];
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	http_peer_ip(ci ? ci->client_addr : NULL, peer, sizeof(peer));
+	http_client_ip(&r->srv->cfg, peer,
+		       MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For"), ip,
+		       cap);
+}
+
 static void sign_in(struct req *r)
 {
+	char ip[64];
+	client_ip(r, ip, sizeof(ip));
+	int64_t now = td_now_ms();
+	int wait = signin_wait(r->srv->sessions, ip, now);
+	if (wait) {
+		r->retry_after = wait;
+		http_error(r, 429, "too_many_attempts",
+			   "%d failed sign-ins from %s within a minute; try again in %d s",
+			   SIGNIN_MAX_FAILURES, ip, wait);
+		if (r->body.data)
+			OPENSSL_cleanse(r->body.data, r->body.len);
+		return;
+	}
+
 	cJSON *d = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
 	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(d, "token");
 	char role[16], id[2 * SESSION_ID_BYTES + 1];
@@ -210,6 +287,7 @@ static void sign_in(struct req *r)
 	}
 	int rc = meta_token_check(r->srv->deps.meta, tok->valuestring, role, sizeof(role));
 	if (rc == TD_EAUTH) {
+		signin_failed(r->srv->sessions, ip, now);
 		r->www_authenticate = "Bearer realm=\"tandem\", error=\"invalid_token\"";
 		http_error(r, 401, "unauthorized",
 			   "unknown or revoked API token ('tandem token create' makes one; the "

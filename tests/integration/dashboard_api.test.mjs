@@ -207,6 +207,34 @@ describe('dashboard API: sessions', () => {
   });
 });
 
+describe('dashboard API: failed sign-ins', () => {
+  let dir, srv, admin;
+
+  before(async () => {
+    dir = await makeDataDir();
+    srv = await startServer(null, { dataDir: dir, args: ['--trusted-proxy', '127.0.0.1/32'] });
+    admin = (await readFile(path.join(dir, 'admin-token'), 'utf8')).trim();
+  }, HOOK);
+  after(() => srv?.stop());
+
+  it('10 failures from one address within a minute: 429 for it, others still sign in', T, async () => {
+    const from = (ip) => ({ headers: { 'X-Forwarded-For': ip } });
+    for (let i = 0; i < 10; i++) {
+      const bad = await srv.post('/api/session', { token: `tdk_${'1'.repeat(63)}${i}` }, from('203.0.113.7'));
+      assert.equal(bad.status, 401, `attempt ${i + 1}: ${bad.text}`);
+    }
+    const held = await srv.post('/api/session', { token: admin }, from('203.0.113.7'));
+    assert.equal(held.status, 429, held.text);
+    assert.equal(held.json.code, 'too_many_attempts');
+    assert.match(held.json.error, /10 failed sign-ins from 203\.0\.113\.7 within a minute; try again in \d+ s/);
+    const wait = Number(held.headers.get('retry-after'));
+    assert.ok(wait >= 1 && wait <= 60, `Retry-After ${wait}`);
+    assert.equal(held.headers.get('set-cookie'), null);
+    const other = await srv.post('/api/session', { token: admin }, from('203.0.113.8'));
+    assert.equal(other.status, 200, other.text);
+  });
+});
+
 describe('dashboard API: sources, live stats, data health', () => {
   let dir, srv, token, key, auth;
   const HIST_EVENTS = 7;
