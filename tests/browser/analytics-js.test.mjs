@@ -412,5 +412,9 @@ test('an event tracked while offline reaches tandem once the browser is back onl
   assert.equal(events.length, 1, `exactly one event; export: ${JSON.stringify(events, null, 1)}`);
   assert.equal(events[0].context?.ip, '127.0.0.1');
   checkOrigins(requests, [site, tandemUrl]);
-  assert.deepEqual(problems, [], 'no console error, failed request or HTTP error in the page');
+  // A delivery the SDK attempts while the browser is offline fails with
+  // net::ERR_INTERNET_DISCONNECTED (Chromium logs it); that is the point of the
+  // test, and the only failure allowed: nothing else may go wrong.
+  const real = problems.filter((p) => !p.includes('net::ERR_INTERNET_DISCONNECTED'));
+  assert.deepEqual(real, [], 'no other console error, failed request or HTTP error in the page');
 });
