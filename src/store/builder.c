@@ -767,9 +767,20 @@ static int finish_range(struct seg_builder *b, size_t from, uint64_t min_lsn, ui
 	td_buf_init(&o.img, SIZE_MAX / 2);
 	td_buf_init(&o.dir, SIZE_MAX / 2);
 	/* room for everything up front: growing a large image by doubling costs
-	 * copies and page faults */
-	o.err = td_buf_reserve(&o.img, SEG_HEADER + b->raw_len + n * 16 * 2 + b->nvals * 8 +
-					   b->strs.arena_len + (1u << 16));
+	 * copies and page faults. Raw messages, then at most as many bytes of
+	 * dictionary strings, row arrays and indexes, values, alignment. */
+	size_t raw = b->raw_len - b->rows[from].raw_off, vals = b->nvals - b->rows[from].val_start;
+	size_t need = SEG_HEADER + 2 * raw + n * 32 + vals * 9 + (1u << 20);
+	if (level == SEG_STORE_PLAIN) {
+		/* an in-memory image: into a buffer an earlier one left (imgpool.c) */
+		size_t cap = 0;
+		void *p = seg_img_alloc(need + 1, &cap);
+		if (p) {
+			o.img.data = p;
+			o.img.cap = cap;
+		}
+	}
+	o.err = td_buf_reserve(&o.img, need);
 	unsigned char hdr[SEG_HEADER] = {0};
 	put(&o.img, hdr, sizeof(hdr), &o.err);
 	/* Path statistics and values per (name, path), from two passes over the

@@ -263,6 +263,15 @@ size_t seg_builder_unsealed(const struct seg_builder *b);
 /* Forgets every row. */
 void seg_builder_reset(struct seg_builder *b);
 
+/* Buffers for in-memory images (imgpool.c): seg_img_alloc returns one of at
+ * least need bytes (a freed image's when one is big enough; *cap its usable
+ * size) or NULL; seg_img_free takes any malloc'd image back (a segment from
+ * seg_open_image is released with it). Thread-safe. */
+void *seg_img_alloc(size_t need, size_t *cap);
+void seg_img_free(void *img);
+/* Buffers waiting in the pool now (and their bytes). */
+size_t seg_img_pooled(size_t *bytes);
+
 /* Adds every row of the n segments to b (see merge.c); 0 or TD_ECORRUPT. */
 int seg_merge_into(struct seg_builder *b, struct seg *const *in, size_t n);
 

@@ -124,7 +124,7 @@ static void seg_free(struct seg *s)
 	if (s->mapped)
 		munmap((void *)s->img, s->len);
 	else
-		free((void *)s->img);
+		seg_img_free((void *)s->img);
 	free(s);
 }
 

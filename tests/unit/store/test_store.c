@@ -12,6 +12,7 @@
 #include "query/memsource.h"
 #include "query/query.h"
 #include "store/store.h"
+#include "store/seg.h"
 #include "store/store_int.h"
 
 #include <cjson/cJSON.h>
@@ -604,4 +605,43 @@ Test(store, crash_after_flush_replays_the_rest_to_the_same_state)
 	stest_rmtree(b);
 	free(a);
 	free(b);
+}
+
+Test(store, image_buffers_are_reused_and_the_pool_stays_bounded)
+{
+	/* drain whatever earlier tests left, so the counts below are this test's */
+	size_t cap;
+	void *held[64];
+	size_t nheld = 0;
+	while (seg_img_pooled(NULL) > 0 && nheld < 64)
+		held[nheld++] = seg_img_alloc(1, &cap);
+	cr_assert_eq(seg_img_pooled(NULL), 0);
+	void *a = seg_img_alloc(1 << 20, &cap);
+	cr_assert(a && cap >= (1u << 20));
+	memset(a, 1, 1 << 20);
+	seg_img_free(a);
+	cr_assert_eq(seg_img_pooled(NULL), 1);
+	/* a smaller need takes the freed buffer; a larger one does not */
+	void *b = seg_img_alloc(4096, &cap);
+	cr_assert_eq(b, a, "the freed image's memory is written again");
+	cr_assert_eq(seg_img_pooled(NULL), 0);
+	seg_img_free(b);
+	void *c = seg_img_alloc(2 << 20, &cap);
+	cr_assert_neq(c, a);
+	cr_assert_eq(seg_img_pooled(NULL), 1);
+	seg_img_free(c);
+	/* many frees: at most 31 buffers wait, the largest are let go first */
+	void *many[40];
+	for (int i = 0; i < 40; i++)
+		many[i] = seg_img_alloc((size_t)(i + 1) * 4096 + (8 << 20), &cap);
+	for (int i = 0; i < 40; i++)
+		seg_img_free(many[i]);
+	size_t bytes = 0;
+	cr_assert_leq(seg_img_pooled(&bytes), 31);
+	cr_assert_leq(bytes, (size_t)1 << 30);
+	void *small = seg_img_alloc(4096, &cap);
+	cr_assert_lt(cap, (size_t)(9 << 20), "the smallest buffer that fits is taken (%zu)", cap);
+	seg_img_free(small);
+	for (size_t i = 0; i < nheld; i++)
+		seg_img_free(held[i]);
 }
