@@ -48,6 +48,7 @@ static const char usage[] =
 
 struct import_state {
 	const char *file, *data;
+	const char *source; /* its name, for the reject file */
 	const char *map;
 	size_t size;
 	struct ingest *ing;
@@ -108,10 +109,16 @@ static int write_rejects(struct import_state *st, const struct collect_batch *b)
 		return 1;
 	struct td_buf o;
 	td_buf_init(&o, SIZE_MAX / 2);
+	/* the quarantine's fields (the data health page reads both), plus the line */
+	char at[TD_ISO8601_LEN];
+	td_time_format(td_now_ms(), at);
 	for (size_t i = 0; i < b->nrejects; i++) {
 		const struct collect_reject *r = &b->rejects[i];
-		td_buf_printf(&o, "{\"line\":%d,\"reason\":\"%s\",\"field\":", r->index + 1,
-			      collect_reason_code(r->reason));
+		td_buf_printf(&o, "{\"receivedAt\":\"%s\",\"source\":", at);
+		td_buf_json_str(&o, st->source);
+		td_buf_printf(&o,
+			      ",\"endpoint\":\"import\",\"line\":%d,\"reason\":\"%s\",\"field\":",
+			      r->index + 1, collect_reason_code(r->reason));
 		td_buf_json_str(&o, r->field);
 		td_buf_printf(&o, ",\"error\":");
 		td_buf_json_str(&o, r->error);
@@ -347,6 +354,7 @@ int cmd_import(int argc, char **argv)
 	st.ing = pipe.ing;
 	st.wal = pipe.wal;
 	st.origin.source_id = src.id;
+	st.source = src.name;
 	st.origin.received_ms = td_now_ms();
 	st.origin.enrich = enr;
 	st.origin.ip_mode = enrich_ip_mode_for(enr, src.name);

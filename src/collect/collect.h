@@ -178,9 +178,12 @@ void quarantine_write(struct quarantine *q, const char *source, const char *endp
 		      const struct collect_reject *r, int64_t received_ms);
 
 /*
- * Reading the quarantine back (qread.c), newest line first: fn is called
- * for every parsable line received at or after since_ms until it returns
- * nonzero (returned unchanged) or the lines get older. At most max_bytes of
+ * Reading the quarantine back (qread.c): the daily files and the reject
+ * files of `tandem import` (import-YYYYMMDDTHHMMSS-NAME.ndjson; a line
+ * without receivedAt, from an older tandem, takes the file's time), newest
+ * file first and each file's lines from its last: fn is called for every
+ * parsable line received at or after since_ms until it returns nonzero
+ * (returned unchanged). At most max_bytes of
  * files are read (the newest part of each); *partial says whether older
  * lines inside the time range may have been left unread. The strings of an
  * entry are valid during the call only. Returns 0, fn's code, or an I/O

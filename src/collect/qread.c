@@ -1,8 +1,9 @@
 /*
  * qread.c - reads the quarantine back, newest first, for the dashboard's
- * data health page (GET /api/health/data). The files are ours
- * (quarantine.c writes them) but may be cut short by a crash or edited, so
- * a line that does not parse is skipped, never trusted.
+ * data health page (GET /api/health/data): the server's daily files and
+ * the reject files of `tandem import`. The files are ours (quarantine.c and
+ * the import write them) but may be cut short by a crash or edited, so a
+ * line that does not parse is skipped, never trusted.
  */
 #include "collect/collect.h"
 #include "base/td.h"
@@ -20,9 +21,42 @@
 
 #define QREAD_MAX_FILES 400 /* a bit over a year of daily files */
 
+/* A quarantine file: a day's (YYYY-MM-DD.ndjson, written by the server) or
+ * an import's rejects (import-YYYYMMDDTHHMMSS-NAME.ndjson); key orders them
+ * by time, "YYYYMMDDTHHMMSS" (a day's file by its end: its newest lines). */
+struct qfile {
+	char *name;
+	char key[16];
+	int64_t start_ms; /* an import file's time (lines that lack one get it) */
+};
+
+static bool qfile_parse(const char *n, struct qfile *f)
+{
+	size_t l = strlen(n);
+	int64_t ms;
+	if (l == 17 && !strcmp(n + 10, ".ndjson") && !td_time_parse(n, 10, &ms)) {
+		snprintf(f->key, sizeof(f->key), "%.4s%.2s%.2sT240000", n, n + 5, n + 8);
+		f->start_ms = ms;
+		return true;
+	}
+	if (l > 30 && !strncmp(n, "import-", 7) && n[22] == '-' && !strcmp(n + l - 7, ".ndjson")) {
+		char iso[32];
+		snprintf(iso, sizeof(iso), "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", n + 7, n + 11, n + 13,
+			 n + 16, n + 18, n + 20);
+		if (n[15] != 'T' || td_time_parse(iso, strlen(iso), &ms))
+			return false;
+		snprintf(f->key, sizeof(f->key), "%.15s", n + 7);
+		f->start_ms = ms;
+		return true;
+	}
+	return false;
+}
+
 static int newest_first(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)b, *(char *const *)a);
+	const struct qfile *x = a, *y = b;
+	int c = strcmp(y->key, x->key);
+	return c ? c : strcmp(y->name, x->name);
 }
 
 static const char *str(const cJSON *o, const char *name)
@@ -32,9 +66,11 @@ static const char *str(const cJSON *o, const char *name)
 }
 
 /* Calls fn for each line of buf[0..len) from the last, while they are at or
- * after since_ms. Returns 1 when an older line was met (stop), fn's nonzero
- * return, or 0. */
-static int walk_back(char *buf, size_t len, int64_t since_ms, quarantine_read_fn fn, void *ctx)
+ * after since_ms (a line without receivedAt takes file_ms, or is skipped
+ * when that is INT64_MIN). Returns 1 when an older line was met (stop), fn's
+ * nonzero return, or 0. */
+static int walk_back(char *buf, size_t len, int64_t since_ms, int64_t file_ms,
+		     quarantine_read_fn fn, void *ctx)
 {
 	size_t end = len;
 	while (end > 0) {
@@ -43,9 +79,10 @@ static int walk_back(char *buf, size_t len, int64_t since_ms, quarantine_read_fn
 			start--;
 		buf[end] = '\0';
 		cJSON *o = end > start ? cJSON_ParseWithLength(buf + start, end - start) : NULL;
-		int64_t ms;
+		int64_t ms = file_ms;
 		const char *at = str(o, "receivedAt");
-		if (o && !td_time_parse(at, strlen(at), &ms)) {
+		/* an import's reject file from before its lines had a time: the file's */
+		if (o && (at[0] ? !td_time_parse(at, strlen(at), &ms) : file_ms != INT64_MIN)) {
 			if (ms < since_ms) {
 				cJSON_Delete(o);
 				return 1;
@@ -78,28 +115,29 @@ int quarantine_read_recent(const char *data_dir, int64_t since_ms, size_t max_by
 	DIR *d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : td_from_errno(errno);
-	char *names[QREAD_MAX_FILES];
+	struct qfile *files = td_malloc(QREAD_MAX_FILES * sizeof(*files));
 	size_t n = 0;
 	struct dirent *de;
-	char oldest[TD_ISO8601_LEN];
-	td_time_format(since_ms, oldest); /* files of days before it hold nothing newer */
+	/* files of days before since_ms hold nothing newer */
+	int64_t day0 = since_ms - ((since_ms % 86400000) + 86400000) % 86400000;
 	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		if (l != 17 || strcmp(de->d_name + 10, ".ndjson") != 0 ||
-		    strncmp(de->d_name, oldest, 10) < 0)
+		struct qfile f;
+		if (!qfile_parse(de->d_name, &f) || f.start_ms < day0)
 			continue;
 		if (n == QREAD_MAX_FILES) {
 			*partial = true;
 			break;
 		}
-		names[n++] = td_strdup(de->d_name);
+		f.name = td_strdup(de->d_name);
+		files[n++] = f;
 	}
 	closedir(d);
-	qsort(names, n, sizeof(names[0]), newest_first);
+	qsort(files, n, sizeof(files[0]), newest_first);
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
+		bool import = files[i].name[0] == 'i';
 		char path[4200];
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		struct stat st;
 		if (fd < 0 || fstat(fd, &st)) {
@@ -116,8 +154,14 @@ int quarantine_read_recent(const char *data_dir, int64_t since_ms, size_t max_by
 		char *buf = td_malloc(want + 1);
 		ssize_t got = pread(fd, buf, want, st.st_size - (off_t)want);
 		close(fd);
-		if (got > 0)
-			rc = walk_back(buf, (size_t)got, since_ms, fn, ctx);
+		/* 1: the rest of this file is older than since_ms; the next file
+		 * (an import's rejects of the same day) may still be newer */
+		if (got > 0) {
+			rc = walk_back(buf, (size_t)got, since_ms,
+				       import ? files[i].start_ms : INT64_MIN, fn, ctx);
+			if (rc == 1)
+				rc = 0;
+		}
 		free(buf);
 		max_bytes -= want;
 		if (!max_bytes && i + 1 < n) {
@@ -126,6 +170,7 @@ int quarantine_read_recent(const char *data_dir, int64_t since_ms, size_t max_by
 		}
 	}
 	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	return rc == 1 ? 0 : rc;
+		free(files[i].name);
+	free(files);
+	return rc;
 }

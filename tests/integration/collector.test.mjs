@@ -935,6 +935,12 @@ describe('CLI', () => {
       ],
     );
     for (const r of rejects) assert.ok(typeof r.error === 'string' && r.error.length > 0, JSON.stringify(r));
+    // the quarantine's fields too, so the data health page lists them
+    for (const r of rejects) {
+      assert.match(r.receivedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, JSON.stringify(r));
+      assert.equal(r.source, 'import');
+      assert.equal(r.endpoint, 'import');
+    }
 
     const list = await cli(['source', 'list', '--data', dir]);
     assert.match(list.stdout, /\bimport\b/, 'default source "import" was not created');

@@ -252,6 +252,7 @@ describe('dashboard API: sources, live stats, data health', () => {
     for (let i = 0; i < HIST_EVENTS; i++)
       lines.push(JSON.stringify({ type: 'track', userId: `h${i}`, event: 'Old Event', messageId: uid('h'),
         timestamp: new Date(histHourMs + 60_000 * (i + 1)).toISOString() }));
+    lines.push('this line is not JSON'); // rejected by the import: data health shows it
     const file = path.join(path.dirname(dir), 'hist.ndjson');
     await writeFile(file, lines.join('\n') + '\n');
     await cli(['import', file, '--data', dir, '--source', 'batch', '--quiet']);
@@ -392,8 +393,15 @@ describe('dashboard API: sources, live stats, data health', () => {
     const old = d.reasons.find((r) => r.code === 'invalid_timestamp');
     assert.equal(old?.count, 1, JSON.stringify(d.reasons));
     assert.equal(old.samples[0].raw, '{"old":true}');
+    // so is the line `tandem import` rejected before the start, with its source
+    const imported = d.reasons.find((r) => r.code === 'invalid_json');
+    assert.equal(imported?.count, 1, JSON.stringify(d.reasons));
+    assert.equal(imported.samples[0].source, 'batch');
+    assert.equal(imported.samples[0].endpoint, 'import');
+    assert.equal(imported.samples[0].raw, 'this line is not JSON');
+    assert.match(imported.samples[0].received, ISO_RE);
     const batch = d.sources.find((s) => s.name === 'batch');
-    assert.equal(batch.rejected.reduce((a, b) => a + b, 0), 1);
+    assert.equal(batch.rejected.reduce((a, b) => a + b, 0), 2);
 
     assert.equal(typeof d.latency.fsync_ms.p50, 'number');
     assert.ok(d.latency.fsync_ms.p99 >= d.latency.fsync_ms.p50);

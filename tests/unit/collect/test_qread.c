@@ -154,3 +154,32 @@ Test(qread, reads_what_quarantine_write_wrote)
 	cr_assert_str_eq(s.reasons[0], "missing_event");
 	cr_assert_eq(s.at[0], now);
 }
+
+Test(qread, import_reject_files_are_read_in_time_order)
+{
+	/* a day's file, an import that day with receivedAt on its lines, and an
+	 * import file from before its lines had one (the file's time is theirs) */
+	put("2025-03-02", LINE("2025-03-02T01:00:00.000Z", "day-early")
+			      LINE("2025-03-02T09:00:00.000Z", "day-late"));
+	put("import-20250302T050000-orders", "{\"receivedAt\":\"2025-03-02T05:00:01.000Z\","
+					     "\"source\":\"crm\",\"endpoint\":\"import\","
+					     "\"line\":3,\"reason\":\"missing_event\",\"field\":"
+					     "\"event\",\"error\":\"e\",\"raw\":\"{}\"}\n");
+	put("import-20250302T040000-old", "{\"line\":7,\"reason\":\"invalid_json\",\"field\":\"\","
+					  "\"error\":\"e\",\"raw\":\"x\"}\n");
+	put("import-20250301T040000-yesterday",
+	    "{\"line\":1,\"reason\":\"too_old\",\"field\":\"\",\"error\":\"e\",\"raw\":\"x\"}\n");
+	put("import-2025030xT040000-bad-name",
+	    "{\"line\":1,\"reason\":\"foreign\",\"field\":\"\",\"error\":\"e\",\"raw\":\"x\"}\n");
+	struct seen s = {0};
+	bool partial;
+	cr_assert_eq(quarantine_read_recent(dir, at("2025-03-02T03:00:00.000Z"), 1u << 20, collect,
+					    &s, &partial),
+		     0);
+	cr_assert_eq(s.n, 3, "%d lines", s.n);
+	cr_assert_str_eq(s.reasons[0], "day-late");
+	cr_assert_str_eq(s.reasons[1], "missing_event");
+	cr_assert_eq(s.at[1], at("2025-03-02T05:00:01.000Z"));
+	cr_assert_str_eq(s.reasons[2], "invalid_json");
+	cr_assert_eq(s.at[2], at("2025-03-02T04:00:00.000Z"));
+}
