@@ -635,37 +635,51 @@ static int build_events(struct qf_grid *g, const cJSON *r)
 	else
 		td_buf_printf(&g->title, "events: none");
 	/* columns: every field of any row, in order of first appearance (the
-	 * documented ones when there is no row) */
+	 * documented ones when there is no row), then each path of the rows'
+	 * "properties" (the query's "properties" list) */
 	static const char *const dflt[] = {"ts", "ts_ms", "event", "pid"};
 	const char **keys = NULL;
 	size_t nkeys = 0;
 	for (size_t k = 0; k < TD_ARRAY_LEN(dflt) && n == 0; k++) {
 		keys = td_realloc(keys, (nkeys + 1) * sizeof(*keys));
 		keys[nkeys++] = dflt[k];
-		grid_col(g, dflt[k]);
 	}
+	const char **pkeys = NULL;
+	size_t npkeys = 0;
 	cJSON_ArrayForEach(e, events)
 	{
 		cJSON_ArrayForEach(f, e)
 		{
-			if (!f->string)
-				continue;
-			size_t k = 0;
-			while (k < nkeys && strcmp(keys[k], f->string) != 0)
-				k++;
-			if (k < nkeys)
-				continue;
-			keys = td_realloc(keys, (nkeys + 1) * sizeof(*keys));
-			keys[nkeys++] = f->string;
-			grid_col(g, f->string);
+			bool props =
+			    f->string && !strcmp(f->string, "properties") && cJSON_IsObject(f);
+			const cJSON *p = props ? f->child : f;
+			for (; p; p = props ? p->next : NULL) {
+				const char ***ks = props ? &pkeys : &keys;
+				size_t *nk = props ? &npkeys : &nkeys, k = 0;
+				while (p->string && k < *nk && strcmp((*ks)[k], p->string) != 0)
+					k++;
+				if (p->string && k == *nk) {
+					*ks = td_realloc(*ks, (*nk + 1) * sizeof(**ks));
+					(*ks)[(*nk)++] = p->string;
+				}
+			}
 		}
 	}
+	for (size_t k = 0; k < nkeys; k++)
+		grid_col(g, keys[k]);
+	for (size_t k = 0; k < npkeys; k++)
+		grid_col(g, pkeys[k]);
 	cJSON_ArrayForEach(e, events)
 	{
+		const cJSON *props = cJSON_IsObject(e) ? field(e, "properties") : NULL;
 		for (size_t k = 0; k < nkeys; k++)
 			cell_value(g, cJSON_IsObject(e) ? field(e, keys[k]) : NULL, QF_PLAIN);
+		for (size_t k = 0; k < npkeys; k++)
+			cell_value(g, cJSON_IsObject(props) ? field(props, pkeys[k]) : NULL,
+				   QF_PLAIN);
 	}
 	free(keys);
+	free(pkeys);
 	if (cJSON_IsTrue(field(r, "has_more")))
 		td_buf_printf(&g->notes,
 			      "more events follow: run the query again with \"offset\": %.0f\n",

@@ -9,6 +9,7 @@
  */
 #include "query/query_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,69 @@ struct eentry {
 	int64_t ts;
 	uint32_t name; /* rank of the event name in byte order */
 	uint32_t who;
+	const struct query_chunk *c; /* where the row is, for its properties */
+	size_t row;
 };
+
+#define EVENTS_MAX_PROPERTIES 20
+
+/* "properties": the paths whose values each row shows. A path no row has is
+ * not an error here (unlike in filters): it is a column that stays empty, so
+ * a listing can ask for userId or session.source of data that may lack them. */
+static int parse_properties(struct qctx *q, const char ***out, size_t *n)
+{
+	*n = 0;
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(q->root, "properties");
+	if (!a)
+		return 0;
+	int size = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1;
+	if (size < 1 || size > EVENTS_MAX_PROPERTIES)
+		return qerr(q,
+			    "properties: a list of 1 to %d property paths, e.g. "
+			    "[\"userId\", \"session.source\"]",
+			    EVENTS_MAX_PROPERTIES);
+	*out = qa_alloc(&q->arena, (size_t)size * sizeof(**out));
+	const cJSON *p;
+	cJSON_ArrayForEach(p, a)
+	{
+		char field[40];
+		snprintf(field, sizeof(field), "properties[%zu]", *n);
+		if (!cJSON_IsString(p) || !p->valuestring[0])
+			return qerr(q, "%s: a property path (a non-empty string)", field);
+		(*out)[(*n)++] = p->valuestring;
+	}
+	return 0;
+}
+
+/* ,"properties":{...}: the row's values of the paths asked for (those it has). */
+static int put_properties(struct qctx *q, const struct eentry *e, const char **paths, size_t n)
+{
+	qo_raw(q, ",\"properties\":{");
+	bool first = true;
+	for (size_t k = 0; k < n; k++) {
+		struct query_column col;
+		int rc = e->c->column(e->c, paths[k], &col);
+		if (rc == TD_ENOTFOUND)
+			continue;
+		if (rc)
+			return qerr(q, "properties[%zu]: cannot read \"%s\" (%s)", k, paths[k],
+				    td_strerror(rc));
+		if (col.present && !(col.present[e->row / 64] >> (e->row % 64) & 1))
+			continue;
+		qo_raw(q, first ? "" : ",");
+		first = false;
+		qo_str(q, paths[k]);
+		qo_raw(q, ":");
+		if (col.kind == QCOL_STRING)
+			qo_str(q, col.dict[col.code[e->row]]);
+		else if (col.kind == QCOL_NUMBER)
+			qo_num(q, col.num[e->row]);
+		else
+			qo_raw(q, col.boolv[e->row] ? "true" : "false");
+	}
+	qo_raw(q, "}");
+	return 0;
+}
 
 /* Listing order: time descending, then event name, then person. */
 static bool before(const struct eentry *a, const struct eentry *b)
@@ -72,9 +135,9 @@ static int cmp_entry(const void *a, const void *b)
 
 int query_events(struct qctx *q)
 {
-	static const char *const keys[] = {"kind",	"event",   "filters",  "include_bots",
-					   "date_from", "date_to", "timezone", "limit",
-					   "offset",	NULL};
+	static const char *const keys[] = {"kind",	"event",      "filters",  "include_bots",
+					   "date_from", "date_to",    "timezone", "limit",
+					   "offset",	"properties", NULL};
 	int rc = qj_keys(q, q->root, "", keys);
 	if (rc || (rc = qj_time(q, false)))
 		return rc;
@@ -86,6 +149,10 @@ int query_events(struct qctx *q)
 		return rc;
 	if (*event && !q_event_exists(q, event))
 		return qerr(q, "event: unknown event \"%.100s\"", event);
+	const char **props = NULL;
+	size_t nprops = 0;
+	if ((rc = parse_properties(q, &props, &nprops)))
+		return rc;
 	struct qsel sel = {.field = "filters", .event = event, .f = q->global, .nf = q->nglobal};
 
 	const char **names;
@@ -126,7 +193,10 @@ int query_events(struct qctx *q)
 			for (size_t i = hi - lo; i-- > 0;) {
 				if (!qbit(pass, i))
 					continue;
-				struct eentry x = {.ts = c->ts[lo + i], .name = (uint32_t)ni};
+				struct eentry x = {.ts = c->ts[lo + i],
+						   .name = (uint32_t)ni,
+						   .c = c,
+						   .row = lo + i};
 				if (qperson(q, c->pid[lo + i], &x.who))
 					return qerr_pid(q, c->pid[lo + i]);
 				if (nh < cap) {
@@ -155,7 +225,10 @@ int query_events(struct qctx *q)
 		qo_printf(q, "%s{\"ts\":\"%s\",\"ts_ms\":%lld,\"event\":",
 			  i > (size_t)offset ? "," : "", when, (long long)h[i].ts);
 		qo_str(q, names[h[i].name]);
-		qo_printf(q, ",\"pid\":%u}", h[i].who);
+		qo_printf(q, ",\"pid\":%u", h[i].who);
+		if (nprops && (rc = put_properties(q, &h[i], props, nprops)))
+			return rc;
+		qo_raw(q, "}");
 	}
 	qo_raw(q, "]}");
 	return 0;

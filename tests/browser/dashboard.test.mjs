@@ -233,6 +233,21 @@ for (const [name, title] of PAGES) {
   });
 }
 
+test('Overview: the latest events show who and where the visit came from, as the API does', { skip, timeout: 60_000 }, async () => {
+  const { page } = S;
+  await open('overview');
+  const rows = await page.$$eval('#latest-events table tbody tr',
+    (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  const head = await page.$$eval('#latest-events table thead th', (ths) => ths.map((t) => t.textContent));
+  assert.deepEqual(head, ['Time', 'Event', 'User', 'Visit from', 'Person']);
+  const res = await api('/api/query', { kind: 'events', limit: 15, properties: ['userId', 'session.channel'] });
+  assert.equal(rows.length, res.events.length);
+  assert.deepEqual(rows.map((r) => [r[1], r[2], r[3], r[4]]),
+    res.events.map((e) => [e.event, e.properties.userId ?? '', e.properties['session.channel'] ?? '', String(e.pid)]));
+  assert.ok(res.events.some((e) => e.properties.userId), 'the demo\'s latest events name some users');
+  noProblems();
+});
+
 test('the phone menu opens and leads to a page; the pages are reachable with the keyboard', { skip, timeout: 60_000 }, async () => {
   const { page } = S;
   await open('trends');

@@ -365,13 +365,13 @@ Test(qformat, events_table_escapes_control_characters)
 	       "events 11-12, newest first\n"
 	       "\n"
 	       "ts                                     ts_ms  event                    pid  "
-	       "properties                ok\n"
+	       "ok    plan  n\n"
 	       "-----------------------------  -------------  -----------------------  ---  "
-	       "------------------------  ----\n"
+	       "----  ----  -----\n"
 	       "2024-03-09T01:00:00.000+01:00  1709942400000  Buy                        1  "
-	       "-                         -\n"
+	       "-     -     -\n"
 	       "2024-03-09T00:59:00.000+01:00  1709942340000  Line\\nbreak, \"quoted\"\\r   22  "
-	       "{\"plan\":\"pro\",\"n\":[1,2]}  true\n"
+	       "true  pro   [1,2]\n"
 	       "\n"
 	       "more events follow: run the query again with \"offset\": 12\n");
 }
@@ -379,10 +379,10 @@ Test(qformat, events_table_escapes_control_characters)
 Test(qformat, events_csv_quotes_line_breaks)
 {
 	expect(QFORMAT_CSV, events,
-	       "ts,ts_ms,event,pid,properties,ok\r\n"
-	       "2024-03-09T01:00:00.000+01:00,1709942400000,Buy,1,,\r\n"
+	       "ts,ts_ms,event,pid,ok,plan,n\r\n"
+	       "2024-03-09T01:00:00.000+01:00,1709942400000,Buy,1,,,\r\n"
 	       "2024-03-09T00:59:00.000+01:00,1709942340000,\"Line\nbreak, \"\"quoted\"\"\r\","
-	       "22,\"{\"\"plan\"\":\"\"pro\"\",\"\"n\"\":[1,2]}\",true\r\n");
+	       "22,true,pro,\"[1,2]\"\r\n");
 	cr_assert_str_eq(notes_text(),
 			 "more events follow: run the query again with \"offset\": 12\n");
 }

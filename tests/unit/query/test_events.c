@@ -163,3 +163,55 @@ Test(query_events, timezone_in_timestamps)
 	cJSON_Delete(res);
 	memsource_free(ms);
 }
+
+Test(query_events, properties_show_each_rows_values)
+{
+	struct memsource *ms = memsource_new();
+	memsource_add_json(ms, "A", BASE + 2, 0,
+			   "{\"userId\":\"u0\",\"properties\":{\"plan\":\"pro\",\"n\":10}}");
+	memsource_add_json(ms, "A", BASE + 1, 1,
+			   "{\"userId\":\"u1\",\"properties\":{\"ok\":true}}");
+	memsource_add_json(ms, "B", BASE, 2, "{\"properties\":{\"plan\":\"free\"}}");
+	memsource_build(ms, 0, 0);
+	const struct query_source *s = memsource_source(ms);
+	cJSON *res =
+	    qt_query(s, "{\"kind\":\"events\",\"properties\":[\"userId\",\"properties.plan\","
+			"\"properties.n\",\"properties.ok\"]}");
+	char *got = cJSON_PrintUnformatted(qt_get(res, "events"));
+	/* newest first; a row shows only the paths it has */
+	cr_assert(strstr(got, "\"event\":\"A\",\"pid\":0,\"properties\":{\"userId\":\"u0\","
+			      "\"properties.plan\":\"pro\",\"properties.n\":10}"),
+		  "%s", got);
+	cr_assert(strstr(got, "\"event\":\"A\",\"pid\":1,\"properties\":{\"userId\":\"u1\","
+			      "\"properties.ok\":true}"),
+		  "%s", got);
+	cr_assert(
+	    strstr(got, "\"event\":\"B\",\"pid\":2,\"properties\":{\"properties.plan\":\"free\"}"),
+	    "%s", got);
+	free(got);
+	cJSON_Delete(res);
+	/* a path no row has is an empty column, not an error */
+	res = qt_query(s, "{\"kind\":\"events\",\"event\":\"B\",\"properties\":[\"userId\","
+			  "\"no.such\"]}");
+	got = cJSON_PrintUnformatted(qt_get(res, "events"));
+	cr_assert(strstr(got, "\"event\":\"B\",\"pid\":2,\"properties\":{}}"), "%s", got);
+	free(got);
+	cJSON_Delete(res);
+	/* bad lists are refused */
+	char err[300];
+	struct td_buf out;
+	td_buf_init(&out, 1 << 20);
+	static const char *const bad[][2] = {
+	    {"{\"kind\":\"events\",\"properties\":[]}", "properties: a list of 1 to 20"},
+	    {"{\"kind\":\"events\",\"properties\":\"userId\"}", "properties: a list of 1 to 20"},
+	    {"{\"kind\":\"events\",\"properties\":[\"\"]}", "properties[0]: a property path"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		td_buf_reset(&out);
+		cr_assert_neq(query_run(bad[i][0], strlen(bad[i][0]), s, &out, err, sizeof(err)), 0,
+			      "%s", bad[i][0]);
+		cr_assert(strstr(err, bad[i][1]), "%s: %s", bad[i][0], err);
+	}
+	td_buf_release(&out);
+	memsource_free(ms);
+}

@@ -77,7 +77,7 @@ export default {
     const kpis = h('div');
     const campaigns = h('div');
     const pages = h('div');
-    const latest = h('div');
+    const latest = h('div', { id: 'latest-events' });
     replace(
       main,
       h('h1', null, 'Overview'),
@@ -106,12 +106,17 @@ export default {
       live.dataset.lastMinute = last ? String(last.accepted) : '0';
     };
     const drawLatest = async () => {
-      const res = await query({ kind: 'events', limit: 15, timezone: TIMEZONE }, ctx.signal);
+      const res = await query({
+        kind: 'events', limit: 15, timezone: TIMEZONE, properties: ['userId', 'session.channel'],
+      }, ctx.signal);
       if (!res.events.length) return replace(latest, empty('No events stored yet.'));
+      const prop = (e, p) => e.properties?.[p] ?? '';
       replace(latest, table(
         [
           { label: 'Time', value: (e) => time(e.ts) },
           { label: 'Event', value: (e) => e.event },
+          { label: 'User', value: (e) => prop(e, 'userId') },
+          { label: 'Visit from', value: (e) => prop(e, 'session.channel') },
           { label: 'Person', num: true, value: (e) => h('a', { href: `#/profiles/person:${e.pid}` }, String(e.pid)) },
         ],
         res.events,
