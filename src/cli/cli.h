@@ -83,7 +83,8 @@ int cli_lock_data(const char *dir);
 
 /* The write path of serve and import: store, WAL (replayed into the dedupe
  * index and the store), applier. The store gets the identity configuration
- * read through meta (the caller's open meta.db; NULL: read from DATA). Open
+ * read through meta (the caller's open meta.db; NULL: read from DATA) and
+ * the session gap (the enrichment setting session_gap; 0: the default). Open
  * prints what failed and returns 1. */
 struct cli_pipeline {
 	struct store *store;
@@ -95,7 +96,7 @@ struct cli_pipeline {
 struct wal_options;
 struct meta;
 int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data, struct meta *meta,
-		      struct wal_options *wo, int64_t dedupe_window_ms);
+		      struct wal_options *wo, int64_t dedupe_window_ms, int64_t session_gap_ms);
 /* Opens the event store of DATA read-only and applies the WAL records it does
  * not have yet (in memory), so readers see every acknowledged event, also
  * while a server runs. Prints what failed and returns 1. */

@@ -349,7 +349,8 @@ int cmd_import(int argc, char **argv)
 		goto out;
 	}
 	struct wal_options wo = {.max_pending_bytes = 256u << 20};
-	if (cli_pipeline_open(&pipe, "import", data, meta, &wo, 7LL * 86400 * 1000))
+	if (cli_pipeline_open(&pipe, "import", data, meta, &wo, 7LL * 86400 * 1000,
+			      enr ? enrich_session_gap_ms(enr) : 0))
 		goto out;
 	st.ing = pipe.ing;
 	st.wal = pipe.wal;

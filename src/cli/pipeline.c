@@ -65,7 +65,7 @@ int cli_identity_config(struct meta_identity *out, const char *cmd, const char *
 }
 
 int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data, struct meta *meta,
-		      struct wal_options *wo, int64_t dedupe_window_ms)
+		      struct wal_options *wo, int64_t dedupe_window_ms, int64_t session_gap_ms)
 {
 	memset(p, 0, sizeof(*p));
 	char dir[4096];
@@ -79,7 +79,8 @@ int cli_pipeline_open(struct cli_pipeline *p, const char *cmd, const char *data,
 		free(idc);
 		return 1;
 	}
-	struct store_options so = {.dir = dir, .identity = &idc->cfg};
+	struct store_options so = {
+	    .dir = dir, .identity = &idc->cfg, .session_gap_ms = session_gap_ms};
 	int err = store_open(&p->store, &so);
 	free(idc); /* the store copied what it keeps */
 	if (err) {

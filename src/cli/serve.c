@@ -396,7 +396,8 @@ static int serve(struct serve_opts *o, int argc, char **argv)
 			td_strerror(err));
 		goto out;
 	}
-	if (cli_pipeline_open(&pipe, "serve", o->data, meta, &o->wal, o->dedupe_window_s * 1000))
+	if (cli_pipeline_open(&pipe, "serve", o->data, meta, &o->wal, o->dedupe_window_s * 1000,
+			      enr ? enrich_session_gap_ms(enr) : 0))
 		goto out;
 	o->http.host = o->host;
 	o->http.port = (uint16_t)o->port;

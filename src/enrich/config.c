@@ -28,6 +28,7 @@ const char *const enrich_config_keys[] = {"campaign.source",
 					  "referrer_file",
 					  "geo_database",
 					  "ip",
+					  "session_gap",
 					  NULL};
 
 bool enrich_config_key_is_list(const char *key)
@@ -59,6 +60,8 @@ const char *enrich_config_default(const char *key)
 		return enrich_default_click_ids;
 	if (!strcmp(key, "ip") || !strncmp(key, "ip.", 3))
 		return "keep";
+	if (!strcmp(key, "session_gap"))
+		return "30m";
 	if (!strcmp(key, "channel_rules")) {
 		static char text[4096];
 		static bool done;
@@ -324,6 +327,26 @@ static int ip_modes(struct enrich *e, const cJSON *doc, char *err, size_t errcap
 	return 0;
 }
 
+/* session_gap: a whole number and a unit, s, m or h ("30m", "1h"); 1 minute
+ * to 24 hours (docs/sessions.md). */
+static int session_gap(const char *v, int64_t *ms, char *err, size_t errcap)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	int64_t unit = *end == 's' ? 1000 : *end == 'm' ? 60000 : *end == 'h' ? 3600000 : 0;
+	if (errno || end == v || !unit || end[1] || n < 1 || n > 86400 || n * unit < 60000 ||
+	    n * unit > 86400000) {
+		snprintf(
+		    err, errcap,
+		    "session_gap: \"%.40s\" is not a duration from 1m to 24h (e.g. 30m, 45m, 2h)",
+		    v);
+		return TD_EINVAL;
+	}
+	*ms = n * unit;
+	return 0;
+}
+
 static int build(struct enrich *e, const cJSON *doc, const char *data_dir, char *err, size_t errcap)
 {
 	if (doc) {
@@ -354,12 +377,20 @@ static int build(struct enrich *e, const cJSON *doc, const char *data_dir, char 
 		return TD_EINVAL;
 	}
 	e->ninternal = (size_t)n;
+	v = str_value(doc, "session_gap", err, errcap, &rc);
+	if (rc || (rc = session_gap(v ? v : "30m", &e->session_gap_ms, err, errcap)))
+		return rc;
 	v = str_value(doc, "geo_database", err, errcap, &rc);
 	if (rc)
 		return rc;
 	if (v && *v)
 		rc = enrich_geo_open(&e->geo, v, err, errcap);
 	return rc;
+}
+
+int64_t enrich_session_gap_ms(const struct enrich *e)
+{
+	return e->session_gap_ms;
 }
 
 int enrich_new(struct enrich **out, const char *config_json, const char *data_dir, char *err,

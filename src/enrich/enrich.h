@@ -345,6 +345,10 @@ void enrich_free(struct enrich *e);
 enum enrich_ip_mode enrich_ip_mode_for(const struct enrich *e, const char *source);
 /* True if a geo database is configured. */
 bool enrich_has_geo(const struct enrich *e);
+/* The "session_gap" setting: inactivity that ends a session, in ms (the
+ * store's session stamping, docs/sessions.md; kept with the enrichment
+ * settings because it is read from the same messages at ingest). */
+int64_t enrich_session_gap_ms(const struct enrich *e);
 
 /* What a message offers, borrowed for the call; NULL / n = 0 for absent. */
 struct enrich_input {

@@ -42,7 +42,8 @@ struct enrich {
 	const char *ip_source[ENRICH_MAX_SOURCES];
 	enum enrich_ip_mode ip_mode[ENRICH_MAX_SOURCES];
 	size_t nip;
-	char **strs; /* every string above, freed by enrich_free */
+	int64_t session_gap_ms; /* used by the store (sessions.h), kept with these settings */
+	char **strs;		/* every string above, freed by enrich_free */
 	size_t nstrs;
 };
 

@@ -7,7 +7,9 @@
  *   'P' u32 person, i64 last_ts, i64 start_ts, u64 id, u32 number, u32 count,
  *       u8 campaign, then per field (landing, source, medium, campaign,
  *       channel) u16 length (0xffff: none) and its bytes;
- *   'M' u64 lsn, u32 CRC-32C of the batch's bytes before this CRC.
+ *   'M' u64 lsn, i64 the session gap in ms the stamps were made with (a
+ *       reader of the log stamps with it too), u32 CRC-32C of the batch's
+ *       bytes before this CRC.
  * A batch holds the persons that changed since the previous one and ends at
  * the state as of the mark's LSN. Loading applies batches up to the last
  * whole one whose LSN is at most the manifest's and cuts the rest. A snapshot
@@ -32,7 +34,7 @@
 static const char magic[8] = {'T', 'D', 'S', 'E', 'S', 'S', '1', '\n'};
 
 #define REC_FIXED   (1 + 4 + 8 + 8 + 8 + 4 + 4 + 1)
-#define MARK_LEN    (1 + 8 + 4)
+#define MARK_LEN    (1 + 8 + 8 + 4)
 #define NO_FIELD    0xffff
 #define WRITE_CHUNK (4u << 20)
 
@@ -99,7 +101,7 @@ static size_t record_len(const unsigned char *p, size_t n)
 
 /* Checks the batch at p: its end (after the mark) and LSN; false when it is
  * cut short or damaged. */
-static bool batch_scan(const unsigned char *p, size_t n, size_t *end, uint64_t *lsn)
+static bool batch_scan(const unsigned char *p, size_t n, size_t *end, uint64_t *lsn, int64_t *gap)
 {
 	size_t at = 0;
 	while (at < n && p[at] == 'P') {
@@ -112,8 +114,9 @@ static bool batch_scan(const unsigned char *p, size_t n, size_t *end, uint64_t *
 		return false;
 	uint32_t crc;
 	memcpy(lsn, p + at + 1, 8);
-	memcpy(&crc, p + at + 9, 4);
-	if (td_crc32c(0, p, at + 9) != crc)
+	memcpy(gap, p + at + 9, 8);
+	memcpy(&crc, p + at + 17, 4);
+	if (td_crc32c(0, p, at + 17) != crc)
 		return false;
 	*end = at + MARK_LEN;
 	return true;
@@ -159,19 +162,22 @@ static void batch_apply(struct sessions *ss, const unsigned char *p, size_t n)
 /* Applies f's batches up to LSN upto; returns the end of the last one
  * applied and its LSN (0, 0 when none). */
 static size_t log_apply(struct sessions *ss, const unsigned char *f, size_t n, uint64_t upto,
-			uint64_t *mark)
+			uint64_t *mark, int64_t *gap)
 {
 	size_t at = sizeof(magic), good = sizeof(magic);
 	*mark = 0;
+	*gap = 0;
 	while (at < n) {
 		size_t end;
 		uint64_t lsn;
-		if (!batch_scan(f + at, n - at, &end, &lsn) || lsn > upto)
+		int64_t g;
+		if (!batch_scan(f + at, n - at, &end, &lsn, &g) || lsn > upto)
 			break;
 		batch_apply(ss, f + at, end);
 		at += end;
 		good = at;
 		*mark = lsn;
+		*gap = g;
 	}
 	return good;
 }
@@ -237,6 +243,7 @@ static int write_batch(struct sessions *ss, int fd, bool all, uint64_t lsn, uint
 	if (!rc) {
 		td_buf_putc(&b, 'M');
 		td_buf_append(&b, &lsn, 8);
+		td_buf_append(&b, &ss->gap, 8);
 		crc = td_crc32c(crc, b.data, b.len);
 		td_buf_append(&b, &crc, 4);
 		rc = td_write_all(fd, b.data, b.len);
@@ -345,8 +352,9 @@ static const char *settle_next(struct sessions *ss, uint64_t flushed_lsn, bool r
 		return "SESSIONS";
 	size_t end;
 	uint64_t lsn;
+	int64_t gap;
 	bool use = n > sizeof(magic) && !memcmp(f, magic, sizeof(magic)) &&
-		   batch_scan(f + sizeof(magic), n - sizeof(magic), &end, &lsn) &&
+		   batch_scan(f + sizeof(magic), n - sizeof(magic), &end, &lsn, &gap) &&
 		   lsn <= flushed_lsn;
 	free(f);
 	if (read_only)
@@ -380,12 +388,16 @@ int sessions_load(struct sessions *ss, uint64_t flushed_lsn, bool read_only)
 		return TD_ECORRUPT;
 	}
 	uint64_t mark = 0;
-	size_t good = fresh ? 0 : log_apply(ss, f, n, flushed_lsn, &mark);
+	int64_t gap = 0;
+	size_t good = fresh ? 0 : log_apply(ss, f, n, flushed_lsn, &mark, &gap);
 	free(f);
 	ss->loaded_mark = mark;
 	ss->loaded_none = fresh;
-	if (read_only)
+	if (read_only) {
+		if (gap > 0) /* stamp as the writer did */
+			ss->gap = gap;
 		return 0;
+	}
 	if (flushed_lsn > 0 && mark != flushed_lsn) {
 		if (fresh)
 			td_log_info("store: no session state yet (a store from before "

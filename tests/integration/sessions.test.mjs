@@ -5,7 +5,11 @@
 // visit's session going and number the next one after it.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cleanupTempDirs, startWithSource, runCli, waitFor } from './lib/server.mjs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  cleanupTempDirs, createSource, makeDataDir, runCli, startServer, startWithSource, waitFor,
+} from './lib/server.mjs';
 
 const T = { timeout: 30_000 };
 const HOOK = { timeout: 60_000 };
@@ -140,5 +144,46 @@ describe('sessions stamped at ingest', () => {
     await stored(7);
     assert.equal(await idOf('s6'), before);
     assert.deepEqual(await byBreakdown('session.number'), { 1: 3, 2: 1, 3: 2, 4: 1 });
+  });
+});
+
+describe('the session gap is a setting', () => {
+  let dir, srv, token, key;
+
+  before(async () => {
+    dir = await makeDataDir();
+    key = await createSource(dir, 'web');
+    const bad = await runCli(['enrich', 'config', '--data', dir, '--set', 'session_gap=10s']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /session_gap: "10s" is not a duration from 1m to 24h/);
+    const ok = await runCli(['enrich', 'config', '--data', dir, '--set', 'session_gap=45m']);
+    assert.equal(ok.code, 0, ok.stderr);
+    srv = await startServer(null, { dataDir: dir });
+    token = (await readFile(path.join(dir, 'admin-token'), 'utf8')).trim();
+  }, HOOK);
+  after(() => srv?.stop());
+
+  it('45m: pages 40 minutes apart are one visit, 50 minutes apart two, for the server and for tandem query', T, async () => {
+    const res = await srv.post('/v1/batch', {
+      batch: [
+        page('g1', 0, 'https://shop.example/a'),
+        page('g2', 40, 'https://shop.example/b'),
+        page('g3', 90, 'https://shop.example/c'),
+      ].map((m) => ({ ...m, anonymousId: 'visitor-gap' })),
+    }, { key });
+    assert.equal(res.status, 200, res.text);
+    const doc = { kind: 'trends', series: [{ event: '' }], breakdown: 'session.number',
+      date_from: '2026-03-01', date_to: '2026-03-05', interval: 'day' };
+    const lines = (j) => Object.fromEntries(j.series.map((s) => [String(s.breakdown_value), s.total]));
+    const got = await waitFor(async () => {
+      const r = await srv.post('/api/query', doc, { headers: bearer(token) });
+      return r.status === 200 && r.json.series.reduce((a, s) => a + s.total, 0) === 3 ? r.json : null;
+    });
+    assert.deepEqual(lines(got), { 1: 2, 2: 1 });
+    // a reader replaying the WAL stamps with the gap the server wrote in its log
+    // (nothing is flushed yet: the log holds only its first mark)
+    const cli = await runCli(['query', '--data', dir, JSON.stringify(doc)]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.deepEqual(lines(JSON.parse(cli.stdout)), { 1: 2, 2: 1 });
   });
 });

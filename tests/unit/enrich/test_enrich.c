@@ -484,6 +484,11 @@ Test(enrich_channel, configured_rules_and_errors)
 	    {"{\"referrer_file\":\"/nonexistent/r.txt\"}", "cannot read the referrer file"},
 	    {"[1]", "not a JSON object"},
 	    {"{\"campaign.source\":5}", "must be a string"},
+	    {"{\"session_gap\":\"30\"}", "session_gap: \"30\" is not a duration from 1m to 24h"},
+	    {"{\"session_gap\":\"59s\"}", "session_gap: \"59s\" is not a duration"},
+	    {"{\"session_gap\":\"25h\"}", "session_gap: \"25h\" is not a duration"},
+	    {"{\"session_gap\":\"30 m\"}", "session_gap"},
+	    {"{\"session_gap\":\"-5m\"}", "session_gap"},
 	};
 	for (size_t i = 0; i < TD_ARRAY_LEN(bad); i++) {
 		char err[600];
@@ -710,4 +715,21 @@ Test(enrich_hostile, huge_and_random_values)
 	}
 	free(big);
 	enrich_free(e);
+}
+
+Test(enrich_config, session_gap)
+{
+	static const struct {
+		const char *json;
+		int64_t ms;
+	} ok[] = {{"{}", 1800000},
+		  {"{\"session_gap\":\"45m\"}", 2700000},
+		  {"{\"session_gap\":\"60s\"}", 60000},
+		  {"{\"session_gap\":\"24h\"}", 86400000},
+		  {"{\"session_gap\":\"90m\"}", 5400000}};
+	for (size_t i = 0; i < TD_ARRAY_LEN(ok); i++) {
+		struct enrich *e = make(ok[i].json);
+		cr_expect_eq(enrich_session_gap_ms(e), ok[i].ms, "%s", ok[i].json);
+		enrich_free(e);
+	}
 }
