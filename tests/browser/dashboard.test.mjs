@@ -345,6 +345,36 @@ test('a trends view is rebuilt from its URL and shows the API totals', { skip, t
   noProblems();
 });
 
+test('trends: a series gets filters of its own in the page, and the totals are the API\'s', { skip, timeout: 60_000 }, async () => {
+  const { page } = S;
+  const series = [{ event: '$page', math: 'count' }, { event: '$page', math: 'count' }];
+  await open('trends', `#/trends?series=${encodeURIComponent(JSON.stringify(series))}&range=90d&interval=week`);
+  // series B: only the pages of visits that came from paid search
+  const answered = page.waitForResponse((r) => r.url().endsWith('/api/query') && (r.request().postData() ?? '').includes('Paid Search'));
+  await page.click('button[aria-label="Filter series 2"]');
+  const row = page.locator('.series-filters .filter-row').first();
+  await row.locator('[aria-label="Filter property"]').fill('session.channel');
+  await row.locator('[aria-label="Filter property"]').dispatchEvent('change');
+  await row.locator('[aria-label="Filter value"]').fill('Paid Search');
+  await row.locator('[aria-label="Filter value"]').dispatchEvent('change');
+  const q = JSON.parse((await answered).request().postData());
+  assert.equal(q.series[0].filters, undefined, 'series A keeps no filter');
+  assert.deepEqual(q.series[1].filters, [{ property: 'session.channel', operator: '=', value: 'Paid Search' }]);
+  await page.waitForFunction(() => [...document.querySelectorAll('table[aria-label="Trend values"] tbody th')].some((t) => t.textContent.includes('where session.channel')));
+  const fromApi = await api('/api/query', q);
+  const totals = await page.$$eval('table[aria-label="Trend values"] tbody tr td:first-of-type', (els) => els.map((e) => e.textContent));
+  const fmt = (v) => new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 }).format(v);
+  assert.deepEqual(totals, fromApi.series.map((s) => fmt(s.total)));
+  assert.ok(fromApi.series[1].total > 0 && fromApi.series[1].total < fromApi.series[0].total,
+    `paid search pages ${fromApi.series[1].total} of ${fromApi.series[0].total}`);
+  // the filter is in the URL, so the view can be shared
+  const hash = await page.evaluate(() => location.hash);
+  const inUrl = JSON.parse(new URLSearchParams(hash.slice(hash.indexOf('?') + 1)).get('series'));
+  assert.deepEqual(inUrl[1].filters, q.series[1].filters);
+  await shoot('trends-series-filter');
+  noProblems();
+});
+
 test('a profile is found by email and by trait, and its page shows what the API has', { skip, timeout: 60_000 }, async () => {
   const { page } = S;
   const found = await api('/api/profiles?where=plan%3Dbusiness&limit=1');

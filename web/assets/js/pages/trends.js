@@ -1,4 +1,4 @@
-// Trends: series (event, math, property), global filters, breakdown,
+// Trends: series (event, math, property, filters of its own), global filters, breakdown,
 // interval, range, compare; a line or bar chart and a table. The whole query
 // is in the URL.
 import { h, replace, card, num, select, field, empty } from '../dom.js';
@@ -22,6 +22,7 @@ export function trendsQuery(st) {
     series: st.series.map((s) => {
       const o = { event: s.event, math: s.math || 'count' };
       if (NEEDS_PROPERTY.has(o.math)) o.property = s.property || 'properties.revenue';
+      if (s.filters?.length) o.filters = s.filters;
       return o;
     }),
     interval: st.interval,
@@ -37,9 +38,13 @@ export function trendsQuery(st) {
   return q;
 }
 
+// "properties.plan = pro": a series' own filters, for its label
+const filterText = (fs) => fs.map((f) => `${f.property} ${f.operator}${'value' in f ? ' ' + JSON.stringify(f.value) : ''}`).join(', ');
+
 function lineLabel(s, q) {
   const sel = q.series[s.series];
   let l = s.name || `${sel.event || 'Any event'} · ${MATHS.find(([m]) => m === s.math)?.[1] ?? s.math}${s.property ? ' ' + s.property : ''}`;
+  if (!s.name && sel.filters?.length) l += ` where ${filterText(sel.filters)}`;
   if ('breakdown_value' in s) l += ` · ${s.is_other ? 'other' : s.breakdown_value === null ? '(none)' : s.breakdown_value}`;
   if (s.period === 'previous') l += ' (previous period)';
   return l;
@@ -109,7 +114,21 @@ export default {
         const del = st.series.length > 1
           ? h('button', { type: 'button', class: 'icon', 'aria-label': `Remove series ${i + 1}`, onclick: () => (st.series.splice(i, 1), drawSeries(), run()) }, '×')
           : null;
-        return h('div', { class: 'series-row' }, h('span', { class: 'series-tag' }, String.fromCharCode(65 + i)), ev, math, prop, del);
+        // this series' own filters (on top of the global ones), shown when it has some
+        const own = h('div', { class: 'series-filters' });
+        const showOwn = () => replace(own, filterEditor(s.filters || [], (f) => ((s.filters = f), later()), `Series ${String.fromCharCode(65 + i)} filters`));
+        if (s.filters?.length) showOwn();
+        const addOwn = s.filters?.length ? null : h('button', {
+          type: 'button', class: 'link', 'aria-label': `Filter series ${i + 1}`,
+          onclick: (e) => {
+            e.currentTarget.remove();
+            showOwn();
+            own.querySelector('.filters + button')?.click();
+          },
+        }, 'filter');
+        return h('div', { class: 'series-item' },
+          h('div', { class: 'series-row' }, h('span', { class: 'series-tag' }, String.fromCharCode(65 + i)), ev, math, prop, addOwn, del),
+          own);
       }));
       if (st.series.length < MAX_SERIES) {
         seriesBox.appendChild(h('button', {
