@@ -55,6 +55,22 @@ void metrics_render_store(struct td_buf *out, struct store *s, struct wal *w)
 	    (unsigned long long)st.flushed_lsn, lag, (unsigned long long)st.flushes,
 	    (unsigned long long)st.merges, (unsigned long long)st.flush_errors,
 	    (double)st.flush_ms / 1000.0, (unsigned long long)st.bad_records);
+	td_buf_printf(out,
+		      "# HELP tandem_sessions_persons Persons with a session (docs/sessions.md).\n"
+		      "# TYPE tandem_sessions_persons gauge\ntandem_sessions_persons %llu\n"
+		      "# HELP tandem_sessions_started_total Sessions started since the server "
+		      "started.\n# TYPE tandem_sessions_started_total counter\n"
+		      "tandem_sessions_started_total %llu\n"
+		      "# HELP tandem_sessions_late_events_total Events too late for their "
+		      "person's current session, stored without one.\n"
+		      "# TYPE tandem_sessions_late_events_total counter\n"
+		      "tandem_sessions_late_events_total %llu\n"
+		      "# HELP tandem_sessions_log_bytes Size of the session state's log "
+		      "(SESSIONS).\n# TYPE tandem_sessions_log_bytes gauge\n"
+		      "tandem_sessions_log_bytes %llu\n",
+		      (unsigned long long)st.sessions.persons,
+		      (unsigned long long)st.sessions.started, (unsigned long long)st.sessions.late,
+		      (unsigned long long)st.sessions.log_bytes);
 	const struct identity_stats *id = &st.identity;
 	td_buf_printf(out,
 		      "# HELP tandem_identity_persons Persons after merges.\n"

@@ -229,7 +229,7 @@ void sessions_stamp(struct sessions *ss, struct seg_builder *b, uint32_t person,
 	bool start;
 	if (!s->id) {
 		start = true;
-		ss->persons++;
+		__atomic_add_fetch(&ss->persons, 1, __ATOMIC_RELAXED);
 	} else if (ts >= s->last_ts) {
 		struct sess_tuple t = sessions_tuple(ss, s->tuple);
 		start = (uint64_t)ts - (uint64_t)s->last_ts > (uint64_t)ss->gap ||
@@ -238,7 +238,7 @@ void sessions_stamp(struct sessions *ss, struct seg_builder *b, uint32_t person,
 		stamp(ss, b, s, false); /* late, but inside the session: it joins */
 		return;
 	} else {
-		ss->late++; /* before the current session: none to give it */
+		__atomic_add_fetch(&ss->late, 1, __ATOMIC_RELAXED); /* none to give it */
 		return;
 	}
 	if (start) {
@@ -247,7 +247,7 @@ void sessions_stamp(struct sessions *ss, struct seg_builder *b, uint32_t person,
 		s->number = s->count;
 		s->start_ts = ts;
 		s->tuple = start_tuple(ss, b);
-		ss->started++;
+		__atomic_add_fetch(&ss->started, 1, __ATOMIC_RELAXED);
 	}
 	s->last_ts = ts;
 	sessions_touch(ss, person);
@@ -263,7 +263,7 @@ void sessions_merge(void *ctx, uint32_t winner, uint32_t loser)
 		return;
 	uint32_t count = w->count + l->count;
 	if (w->id)
-		ss->persons--; /* two with a session become one */
+		__atomic_sub_fetch(&ss->persons, 1, __ATOMIC_RELAXED); /* two become one */
 	if (!w->id || l->last_ts > w->last_ts) {
 		uint32_t flags = w->flags;
 		*w = *l;
@@ -279,9 +279,10 @@ void sessions_merge(void *ctx, uint32_t winner, uint32_t loser)
 
 void sessions_get_stats(const struct sessions *ss, struct sessions_stats *st)
 {
-	st->persons = ss->persons;
-	st->started = ss->started;
-	st->late = ss->late;
-	st->log_bytes = ss->log_bytes;
-	st->snapshots = ss->snapshots;
+	/* from any thread (metrics) while the applier counts */
+	st->persons = __atomic_load_n(&ss->persons, __ATOMIC_RELAXED);
+	st->started = __atomic_load_n(&ss->started, __ATOMIC_RELAXED);
+	st->late = __atomic_load_n(&ss->late, __ATOMIC_RELAXED);
+	st->log_bytes = __atomic_load_n(&ss->log_bytes, __ATOMIC_RELAXED);
+	st->snapshots = __atomic_load_n(&ss->snapshots, __ATOMIC_RELAXED);
 }

@@ -315,19 +315,20 @@ int sessions_write(struct sessions *ss, uint64_t lsn, uint64_t flushed_lsn, int 
 			return rc;
 		close(ss->fd);
 		ss->fd = fd;
-		ss->log_bytes = bytes;
+		__atomic_store_n(&ss->log_bytes, bytes, __ATOMIC_RELAXED);
 		ss->next_pending = true;
 		ss->next_lsn = lsn;
-		ss->snapshots++;
+		__atomic_add_fetch(&ss->snapshots, 1, __ATOMIC_RELAXED);
 	} else {
-		uint64_t before = ss->log_bytes;
-		rc = write_batch(ss, ss->fd, false, lsn, &ss->log_bytes);
+		uint64_t before = ss->log_bytes, after = before;
+		rc = write_batch(ss, ss->fd, false, lsn, &after);
+		__atomic_store_n(&ss->log_bytes, after, __ATOMIC_RELAXED);
 		if (rc) {
 			/* cut the partial batch so the next one follows a whole one */
 			if (ftruncate(ss->fd, (off_t)before))
 				td_log_error("store: cannot cut %s back: %s", path,
 					     strerror(errno));
-			ss->log_bytes = before;
+			__atomic_store_n(&ss->log_bytes, before, __ATOMIC_RELAXED);
 			return rc;
 		}
 	}

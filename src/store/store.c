@@ -380,6 +380,8 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->bad_records = __atomic_load_n(&s->bad_records, __ATOMIC_RELAXED);
 	if (s->ident) /* a reader that did not need the graph has no figures for it */
 		identity_get_stats(s->ident, &st->identity);
+	if (s->sess && !s->o.read_only) /* set at open: safe from any thread */
+		sessions_get_stats(s->sess, &st->sessions);
 }
 
 struct identity *store_graph(struct store *s)

@@ -33,6 +33,7 @@
 
 #include "identity/identity.h"
 #include "query/query.h"
+#include "store/sessions.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -176,6 +177,7 @@ struct store_stats {
 	/* bytes of the core columns in segment files (see docs/store.md) */
 	uint64_t bytes_ts, bytes_pid, bytes_name, bytes_props, bytes_raw;
 	struct identity_stats identity;
+	struct sessions_stats sessions; /* zeros without session stamping (readers) */
 };
 void store_get_stats(struct store *s, struct store_stats *st);
 

@@ -81,6 +81,11 @@ describe('sessions stamped at ingest', () => {
 
   it('numbers the visits and marks the first event of each', T, async () => {
     assert.deepEqual(await byBreakdown('session.number'), { 1: 3, 2: 1, 3: 1 });
+    const metrics = (await srv.get('/metrics')).text;
+    assert.match(metrics, /^tandem_sessions_started_total 3$/m);
+    assert.match(metrics, /^tandem_sessions_persons 1$/m);
+    assert.match(metrics, /^tandem_sessions_late_events_total 0$/m);
+    assert.match(metrics, /^tandem_sessions_log_bytes [1-9]\d*$/m);
     const firsts = await byBreakdown('session.landing_page',
       [{ property: 'session.first', operator: 'is_set' }]);
     assert.deepEqual(firsts, { '/spring': 1, '/blog/tips': 1, '/offer': 1 });
