@@ -35,21 +35,39 @@ static const char usage[] =
     "  --from TIME      events at or after TIME (ISO 8601, e.g. 2024-03-01 or\n"
     "                   2024-03-01T12:00:00Z)\n"
     "  --to TIME        events before TIME\n"
-    "  --limit N        at most N events\n";
+    "  --limit N        at most N events\n"
+    "  --with-sessions  add each event's session (docs/sessions.md): a top-level\n"
+    "                   \"session\" object in ndjson (unless the message has its own),\n"
+    "                   a last column \"session\" (JSON text) in csv\n";
 
 struct exp {
-	bool csv;
+	bool csv, sessions;
 	uint32_t source;
 	const char *event;
 	int type; /* 0 = any */
 	uint64_t limit, done;
-	struct td_buf line;
+	struct td_buf line, session;
 };
 
 static void csv_field(struct td_buf *b, const char *s, size_t n, bool last)
 {
 	td_buf_csv_field(b, s, n);
 	td_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
+}
+
+/* Whether the message has a top-level member `name` (of any value). */
+static bool has_member(const char *json, size_t len, const char *name)
+{
+	struct jspan doc;
+	struct jscan_error err;
+	if (jscan_document(json, len, &doc, &err) != J_OBJECT)
+		return false;
+	size_t pos = 0;
+	struct jmember m;
+	while (jscan_next_member(json, doc, &pos, &m))
+		if (jscan_key_is(json, &m, name))
+			return true;
+	return false;
 }
 
 /* A top-level member of the message: its text (strings decoded), or "". */
@@ -79,8 +97,31 @@ static void member(const char *json, size_t len, const char *name, struct td_buf
 	}
 }
 
+static void on_session(void *ctx, const char *path, const struct store_value *v)
+{
+	struct td_buf *b = ctx;
+	td_buf_putc(b, b->len ? ',' : '{');
+	td_buf_json_str(b, path + 8); /* "session." */
+	td_buf_putc(b, ':');
+	if (v->kind == QCOL_STRING)
+		td_buf_json_str(b, v->str);
+	else if (v->kind == QCOL_NUMBER)
+		td_buf_printf(b, "%.17g", v->num);
+	else
+		td_buf_printf(b, "%s", v->b ? "true" : "false");
+}
+
+/* The row's session.* values as a JSON object in b ("" when it has none). */
+static void session_json(const struct store_row *r, struct td_buf *b)
+{
+	td_buf_reset(b);
+	store_row_values(r, "session.", on_session, b);
+	if (b->len)
+		td_buf_putc(b, '}');
+}
+
 static int row(void *ctx, const char *event, int64_t ts, uint32_t pid, const void *payload,
-	       size_t len)
+	       size_t len, const struct store_row *r)
 {
 	struct exp *x = ctx;
 	struct collect_event_view v;
@@ -92,14 +133,29 @@ static int row(void *ctx, const char *event, int64_t ts, uint32_t pid, const voi
 	if (x->limit && x->done >= x->limit)
 		return 1;
 	x->done++;
+	struct td_buf f;
+	td_buf_init(&f, 64u << 20);
+	if (x->sessions)
+		session_json(r, &x->session);
 	if (!x->csv) {
-		fwrite(v.json, 1, v.json_len, stdout);
-		putchar('\n');
+		/* never over a message's own top-level "session" */
+		bool add = x->sessions && x->session.len && v.json_len > 1 &&
+			   v.json[v.json_len - 1] == '}' &&
+			   !has_member(v.json, v.json_len, "session");
+		if (add) {
+			fwrite(v.json, 1, v.json_len - 1, stdout);
+			fputs(",\"session\":", stdout);
+			fwrite(x->session.data, 1, x->session.len, stdout);
+			fputs("}\n", stdout);
+		} else {
+			fwrite(v.json, 1, v.json_len, stdout);
+			putchar('\n');
+		}
+		td_buf_release(&f);
 		return 0;
 	}
-	struct td_buf *b = &x->line, f;
+	struct td_buf *b = &x->line;
 	td_buf_reset(b);
-	td_buf_init(&f, 64u << 20);
 	char t[40], num[32];
 	td_time_format(ts, t);
 	csv_field(b, t, strlen(t), false);
@@ -121,8 +177,10 @@ static int row(void *ctx, const char *event, int64_t ts, uint32_t pid, const voi
 	static const char *const objs[] = {"properties", "traits", "context"};
 	for (size_t i = 0; i < 3; i++) {
 		member(v.json, v.json_len, objs[i], &f);
-		csv_field(b, f.data ? f.data : "", f.len, i == 2);
+		csv_field(b, f.data ? f.data : "", f.len, i == 2 && !x->sessions);
 	}
+	if (x->sessions)
+		csv_field(b, x->session.data ? x->session.data : "", x->session.len, true);
 	td_buf_release(&f);
 	fwrite(b->data, 1, b->len, stdout);
 	return 0;
@@ -157,10 +215,17 @@ int cmd_export(int argc, char **argv)
 {
 	const char *data = CLI_DEFAULT_DATA, *format = "ndjson", *source = NULL, *what = NULL,
 		   *event = NULL, *type = NULL, *from = NULL, *to = NULL, *limit = NULL;
-	const struct cli_option opts[] = {
-	    {"--data", &data, NULL},   {"--format", &format, NULL}, {"--source", &source, NULL},
-	    {"--event", &event, NULL}, {"--type", &type, NULL},	    {"--from", &from, NULL},
-	    {"--to", &to, NULL},       {"--limit", &limit, NULL},   {NULL}};
+	bool sessions = false;
+	const struct cli_option opts[] = {{"--data", &data, NULL},
+					  {"--format", &format, NULL},
+					  {"--source", &source, NULL},
+					  {"--event", &event, NULL},
+					  {"--type", &type, NULL},
+					  {"--from", &from, NULL},
+					  {"--to", &to, NULL},
+					  {"--limit", &limit, NULL},
+					  {"--with-sessions", NULL, &sessions},
+					  {NULL}};
 	int prc = cli_parse(argc, argv, "export", usage, opts, &what, 1);
 	if (prc >= 0)
 		return prc;
@@ -168,7 +233,7 @@ int cmd_export(int argc, char **argv)
 		fprintf(stderr, "tandem export: say what to export: 'tandem export events'\n");
 		return 2;
 	}
-	struct exp x = {.event = event};
+	struct exp x = {.event = event, .sessions = sessions};
 	if (!strcmp(format, "csv"))
 		x.csv = true;
 	else if (strcmp(format, "ndjson") != 0) {
@@ -206,15 +271,18 @@ int cmd_export(int argc, char **argv)
 	static char obuf[1 << 20];
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 	td_buf_init(&x.line, 64u << 20);
+	td_buf_init(&x.session, 1u << 20);
 	if (x.csv)
-		fputs("timestamp,event,type,message_id,user_id,anonymous_id,person_id,source_id,"
-		      "received_at,properties,traits,context\r\n",
-		      stdout);
+		fprintf(stdout,
+			"timestamp,event,type,message_id,user_id,anonymous_id,person_id,source_id,"
+			"received_at,properties,traits,context%s\r\n",
+			x.sessions ? ",session" : "");
 	struct store_snap *sn = store_snapshot(s);
 	int rc = store_snap_scan(sn, lo, hi, row, &x);
 	store_snap_release(sn);
 	store_close(s);
 	td_buf_release(&x.line);
+	td_buf_release(&x.session);
 	if (rc < 0)
 		fprintf(stderr, "tandem export: stored data is damaged: %s (run 'tandem check')\n",
 			td_strerror(rc));

@@ -70,7 +70,7 @@ struct scan_ctx {
 };
 
 static int scan_row(void *arg, const char *event, int64_t ts, uint32_t pid, const void *payload,
-		    size_t len)
+		    size_t len, const struct store_row *r)
 {
 	struct scan_ctx *c = arg;
 	struct collect_event_view v;

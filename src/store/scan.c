@@ -83,7 +83,8 @@ int store_snap_scan(struct store_snap *snap, int64_t from_ms, int64_t to_ms, sto
 		rc = seg_cursor_next(&c->c, &p, &len);
 		if (rc != 1)
 			break;
-		rc = fn(ctx, g->name, g->ts[row], g->pid[row], p, len);
+		struct store_row r = {.g = g, .row = row};
+		rc = fn(ctx, g->name, g->ts[row], g->pid[row], p, len, &r);
 		if (c->c.row >= c->c.end)
 			heap[0] = heap[--n];
 		sift_down(heap, n, 0);

@@ -92,12 +92,13 @@ const struct query_source *store_snap_source(struct store_snap *snap);
 /*
  * Raw access for export: calls fn for every event of the snapshot whose time
  * lies in [from_ms, to_ms) (INT64_MIN / INT64_MAX for no bound), in time
- * order, with the WAL payload it was stored from (see collect.h) and its
- * event name and person id. A nonzero return from fn stops the walk and is
- * returned.
+ * order, with the WAL payload it was stored from (see collect.h), its
+ * event name and person id, and the row itself (for store_row_values, valid
+ * during the call). A nonzero return from fn stops the walk and is returned.
  */
+struct store_row;
 typedef int (*store_row_fn)(void *ctx, const char *event, int64_t ts, uint32_t pid,
-			    const void *payload, size_t len);
+			    const void *payload, size_t len, const struct store_row *r);
 int store_snap_scan(struct store_snap *snap, int64_t from_ms, int64_t to_ms, store_row_fn fn,
 		    void *ctx);
 

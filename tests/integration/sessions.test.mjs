@@ -125,6 +125,30 @@ describe('sessions stamped at ingest', () => {
     assert.equal(ids(api.json).length, 3, 'three sessions');
   });
 
+  it('tandem export --with-sessions adds each event\'s session; without it the messages are as stored', T, async () => {
+    const lines = async (...args) => {
+      const r = await runCli(['export', 'events', '--data', dir, ...args]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim().split(/\r?\n/).filter(Boolean);
+    };
+    const plain = (await lines()).map((l) => JSON.parse(l));
+    assert.ok(plain.length >= 5 && plain.every((m) => !('session' in m)), 'as stored: no session');
+    const withS = (await lines('--with-sessions')).map((l) => JSON.parse(l));
+    const byId = Object.fromEntries(withS.map((m) => [m.messageId, m]));
+    assert.deepEqual(byId.s1.session, {
+      campaign: 'spring', channel: 'Paid Search', first: true, id: byId.s1.session.id,
+      landing_page: '/spring', medium: 'cpc', number: 1, source: 'google',
+    });
+    assert.equal(byId.s3.session.id, byId.s1.session.id);
+    assert.equal(byId.s5.session.number, 3);
+    // the rest of each message is untouched
+    const { session, ...rest } = byId.s3;
+    assert.deepEqual(rest, plain.find((m) => m.messageId === 's3'));
+    const csv = await lines('--format', 'csv', '--with-sessions', '--event', 'Order Completed');
+    assert.match(csv[0], /,context,session$/);
+    assert.match(csv[1], /"\{""campaign"":""spring""/);
+  });
+
   it('after kill -9, the visit goes on in its session and the next one is number 4', T, async () => {
     const idOf = async (messageId) => {
       const res = await query({
