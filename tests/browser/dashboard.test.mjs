@@ -144,8 +144,14 @@ async function ready(name) {
 
 async function open(name, hash) {
   await ensureSignedIn();
+  // a navigation that changes the hash starts a new visit of a page: wait for
+  // it, so that the state of the page shown before (the same page, after
+  // signing in) is not taken for the new one's
+  const target = hash ?? `#/${name}`;
+  const before = await S.page.evaluate((t) => (location.hash === t ? null : document.getElementById('main').dataset.visit ?? ''), target);
   if (hash) await S.page.evaluate((h) => (location.hash = h), hash);
   else await S.page.click(`nav a[data-page="${name}"]`);
+  if (before !== null) await S.page.waitForFunction((v) => document.getElementById('main').dataset.visit !== v, before);
   return ready(name);
 }
 

@@ -49,6 +49,8 @@ function leave() {
   current = null;
 }
 
+let visits = 0; // main's data-visit: which page visit its state belongs to
+
 function route() {
   if (!signedIn) return;
   const { name, rest, params } = parseHash();
@@ -90,11 +92,15 @@ function route() {
       main.dataset.state = 'error';
       return errorBox(err, retry);
     },
+    // (A page left behind keeps no say: its late runs must not mark the
+    // current page as loading, nor put their state into its URL.)
     busy() {
+      if (controller.signal.aborted) return;
       main.dataset.state = 'loading';
     },
     // Puts the page's state into the URL without reloading the page.
     setState(state, subpath) {
+      if (controller.signal.aborted) return;
       const qs = encodeState(state);
       const path = `#/${name}${subpath ? '/' + subpath : ''}${qs ? '?' + qs : ''}`;
       if (location.hash !== path) history.replaceState(null, '', path);
@@ -106,6 +112,7 @@ function route() {
   current = { name, controller, cleanups };
   main.dataset.state = 'loading';
   main.dataset.page = name;
+  main.dataset.visit = String(++visits);
   document.title = `${page.title} · tandem`;
   replace(main, loading());
   Promise.resolve()
