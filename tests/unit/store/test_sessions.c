@@ -32,12 +32,7 @@ static struct store *open_store(const char *dir, uint64_t snapshot_bytes)
 	return s;
 }
 
-/* "messageId id=.. n=.. first landing=.. source=.. medium=.. campaign=..
- * channel=.." of one row: what it was stamped with. */
-struct dump {
-	struct td_buf out;
-};
-
+/* One row's stamps as " campaign=.. channel=.. first=.. id=.. ..." (path order). */
 static void on_value(void *ctx, const char *path, const struct store_value *v)
 {
 	struct td_buf *b = ctx;
@@ -96,9 +91,10 @@ static char *stamps_of(const char *all, const char *id)
 {
 	char key[64];
 	snprintf(key, sizeof(key), "\n%s|", id);
-	char *whole = malloc(strlen(all) + 2);
+	size_t n = strlen(all);
+	char *whole = malloc(n + 2);
 	whole[0] = '\n';
-	strcpy(whole + 1, all);
+	memcpy(whole + 1, all, n + 1);
 	const char *p = strstr(whole, key);
 	cr_assert(p, "no row for %s in\n%s", id, all);
 	p += strlen(key); /* at the event name, then the stamps up to the line's end */
