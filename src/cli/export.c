@@ -55,17 +55,16 @@ static void csv_field(struct td_buf *b, const char *s, size_t n, bool last)
 	td_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
 }
 
-/* Whether the message has a top-level member `name` (of any value). */
-static bool has_member(const char *json, size_t len, const char *name)
+/* Finds the top-level member `name` of the message. */
+static bool find_member(const char *json, size_t len, const char *name, struct jmember *m)
 {
 	struct jspan doc;
 	struct jscan_error err;
 	if (jscan_document(json, len, &doc, &err) != J_OBJECT)
 		return false;
 	size_t pos = 0;
-	struct jmember m;
-	while (jscan_next_member(json, doc, &pos, &m))
-		if (jscan_key_is(json, &m, name))
+	while (jscan_next_member(json, doc, &pos, m))
+		if (jscan_key_is(json, m, name))
 			return true;
 	return false;
 }
@@ -74,26 +73,18 @@ static bool has_member(const char *json, size_t len, const char *name)
 static void member(const char *json, size_t len, const char *name, struct td_buf *out)
 {
 	td_buf_reset(out);
-	struct jspan doc;
-	struct jscan_error err;
-	if (jscan_document(json, len, &doc, &err) != J_OBJECT)
-		return;
-	size_t pos = 0;
 	struct jmember m;
-	while (jscan_next_member(json, doc, &pos, &m)) {
-		if (!jscan_key_is(json, &m, name))
-			continue;
-		if (m.type == J_STRING) {
-			size_t cap = m.val.end - m.val.start + 1;
-			if (td_buf_reserve(out, cap) == 0) {
-				size_t n = jscan_string(json, m.val, out->data, cap);
-				out->len = n == (size_t)-1 ? 0 : n;
-				out->data[out->len] = '\0';
-			}
-		} else if (m.type != J_NULL) {
-			td_buf_append(out, json + m.val.start, m.val.end - m.val.start);
-		}
+	if (!find_member(json, len, name, &m))
 		return;
+	if (m.type == J_STRING) {
+		size_t cap = m.val.end - m.val.start + 1;
+		if (td_buf_reserve(out, cap) == 0) {
+			size_t n = jscan_string(json, m.val, out->data, cap);
+			out->len = n == (size_t)-1 ? 0 : n;
+			out->data[out->len] = '\0';
+		}
+	} else if (m.type != J_NULL) {
+		td_buf_append(out, json + m.val.start, m.val.end - m.val.start);
 	}
 }
 
@@ -139,9 +130,10 @@ static int row(void *ctx, const char *event, int64_t ts, uint32_t pid, const voi
 		session_json(r, &x->session);
 	if (!x->csv) {
 		/* never over a message's own top-level "session" */
+		struct jmember own;
 		bool add = x->sessions && x->session.len && v.json_len > 1 &&
 			   v.json[v.json_len - 1] == '}' &&
-			   !has_member(v.json, v.json_len, "session");
+			   !find_member(v.json, v.json_len, "session", &own);
 		if (add) {
 			fwrite(v.json, 1, v.json_len - 1, stdout);
 			fputs(",\"session\":", stdout);

@@ -26,30 +26,13 @@
 #define PERSONS_MAGIC  "TDPERS\r\n"
 #define PERSONS_HEADER 16
 
-static int read_file(const char *path, unsigned char **out, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return errno == ENOENT ? TD_ENOTFOUND : TD_EIO;
-	struct stat st;
-	if (fstat(fileno(f), &st)) {
-		fclose(f);
-		return TD_EIO;
-	}
-	unsigned char *buf = td_malloc((size_t)st.st_size + 1);
-	*len = fread(buf, 1, (size_t)st.st_size, f);
-	fclose(f);
-	*out = buf;
-	return 0;
-}
-
 /* Feeds the first `count` keys of PERSONS to the graph as one-identifier
  * messages of LSN 0: each is new, so each becomes the next person id. */
 static int migrate(struct identity *g, const char *path, uint32_t count)
 {
 	unsigned char *buf;
 	size_t len, pos = PERSONS_HEADER;
-	int rc = read_file(path, &buf, &len);
+	int rc = store_read_file(path, &buf, &len);
 	if (rc)
 		return rc;
 	if (len < PERSONS_HEADER || memcmp(buf, PERSONS_MAGIC, 8) != 0) {

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/td.h"
 #include "store/sessions_int.h"
+#include "store/store_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,39 +45,6 @@ static void file_path(const struct sessions *ss, const char *name, char *out, si
 }
 
 /* ---- reading ---- */
-
-static int read_file(const char *path, unsigned char **out, size_t *len)
-{
-	*out = NULL;
-	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? TD_ENOTFOUND : td_from_errno(errno);
-	struct stat st;
-	if (fstat(fd, &st)) {
-		int rc = td_from_errno(errno);
-		close(fd);
-		return rc;
-	}
-	size_t n = (size_t)st.st_size, have = 0;
-	unsigned char *b = td_malloc(n ? n : 1);
-	while (have < n) {
-		ssize_t r = pread(fd, b + have, n - have, (off_t)have);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			int rc = r < 0 ? td_from_errno(errno) : TD_EIO;
-			free(b);
-			close(fd);
-			return rc;
-		}
-		have += (size_t)r;
-	}
-	close(fd);
-	*out = b;
-	*len = n;
-	return 0;
-}
 
 /* The length of the person record at p (n bytes left), or 0 if cut short. */
 static size_t record_len(const unsigned char *p, size_t n)
@@ -349,7 +317,7 @@ static const char *settle_next(struct sessions *ss, uint64_t flushed_lsn, bool r
 	file_path(ss, "SESSIONS.next", next, sizeof(next));
 	unsigned char *f;
 	size_t n;
-	if (read_file(next, &f, &n))
+	if (store_read_file(next, &f, &n))
 		return "SESSIONS";
 	size_t end;
 	uint64_t lsn;
@@ -376,7 +344,7 @@ int sessions_load(struct sessions *ss, uint64_t flushed_lsn, bool read_only)
 	file_path(ss, settle_next(ss, flushed_lsn, read_only), path, sizeof(path));
 	unsigned char *f = NULL;
 	size_t n = 0;
-	int rc = read_file(path, &f, &n);
+	int rc = store_read_file(path, &f, &n);
 	if (rc && rc != TD_ENOTFOUND) {
 		td_log_error("store: cannot read %s: %s", path, td_strerror(rc));
 		return rc;

@@ -65,6 +65,39 @@ static void remove_strays(struct store *s)
 	closedir(d);
 }
 
+int store_read_file(const char *path, unsigned char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? TD_ENOTFOUND : td_from_errno(errno);
+	struct stat st;
+	if (fstat(fd, &st)) {
+		int rc = td_from_errno(errno);
+		close(fd);
+		return rc;
+	}
+	size_t n = (size_t)st.st_size, have = 0;
+	unsigned char *b = td_malloc(n ? n : 1);
+	while (have < n) {
+		ssize_t r = pread(fd, b + have, n - have, (off_t)have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int rc = r < 0 ? td_from_errno(errno) : TD_EIO;
+			free(b);
+			close(fd);
+			return rc;
+		}
+		have += (size_t)r;
+	}
+	close(fd);
+	*out = b;
+	*len = n;
+	return 0;
+}
+
 int store_open(struct store **out, const struct store_options *o)
 {
 	struct store *s = td_calloc(1, sizeof(*s));

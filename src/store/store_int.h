@@ -64,6 +64,9 @@ struct store {
 };
 
 int64_t store_now_ms(void);
+/* The whole file at path into *out (malloc'd, the caller frees it; *len
+ * bytes): 0, TD_ENOTFOUND when it does not exist, or TD_E* of the I/O. */
+int store_read_file(const char *path, unsigned char **out, size_t *len);
 /* Writes img as segment file <id> (tmp, fdatasync, rename) and maps it. */
 int store_write_segment(struct store *s, const unsigned char *img, size_t len, uint64_t id,
 			struct seg **out);
